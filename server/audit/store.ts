@@ -1,0 +1,134 @@
+import type { Queryable } from '../db';
+import type { RequestContext } from '../http/principal';
+
+export type AuditCategory = 'auth' | 'admin' | 'access';
+export type AuditOutcome = 'success' | 'failure' | 'allow' | 'deny';
+
+export interface AuditEntry {
+  category: AuditCategory;
+  action: string;
+  outcome: AuditOutcome;
+  actorId?: string | null;
+  actorHandle?: string | null;
+  resourceType?: string;
+  resourceId?: string;
+  scopeType?: 'system' | 'project';
+  scopeId?: string | null;
+  reason?: string;
+  /** Never message bodies, passwords, tokens or keys. */
+  details?: Record<string, unknown>;
+}
+
+/** Appends one audit row, in the caller's transaction when given one. */
+export async function appendAudit(q: Queryable, entry: AuditEntry, ctx?: RequestContext): Promise<void> {
+  await q.query(
+    `INSERT INTO audit_events (category, action, outcome, actor_id, actor_handle, resource_type, resource_id,
+       scope_type, scope_id, request_id, ip, user_agent, reason, details)
+     VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`,
+    [
+      entry.category,
+      entry.action,
+      entry.outcome,
+      entry.actorId ?? null,
+      entry.actorHandle ?? null,
+      entry.resourceType ?? null,
+      entry.resourceId ?? null,
+      entry.scopeType ?? null,
+      entry.scopeId ?? null,
+      ctx?.requestId ?? null,
+      ctx?.ip ?? null,
+      ctx?.userAgent?.slice(0, 512) ?? null,
+      entry.reason ?? null,
+      entry.details ? JSON.stringify(entry.details) : null,
+    ],
+  );
+}
+
+export interface AuditEvent {
+  event_id: string;
+  seq: number;
+  ts: string;
+  category: AuditCategory;
+  action: string;
+  outcome: AuditOutcome;
+  /** CLI contract name for the outcome of an access decision. */
+  decision: AuditOutcome;
+  actor_id: string | null;
+  actor_handle: string | null;
+  resource_type: string | null;
+  resource_id: string | null;
+  scope_type: string | null;
+  scope_id: string | null;
+  request_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  reason: string | null;
+  details: Record<string, unknown> | null;
+}
+
+export interface AuditFilter {
+  category?: AuditCategory;
+  action?: string;
+  actorId?: string;
+  resourceType?: string;
+  resourceId?: string;
+  outcome?: AuditOutcome;
+  since?: string;
+  until?: string;
+  /** Only events older than this sequence number (the cursor). */
+  beforeSeq?: number;
+  limit: number;
+}
+
+function toEvent(r: Record<string, unknown>): AuditEvent {
+  return {
+    event_id: r.id as string,
+    seq: Number(r.seq),
+    ts: (r.ts as Date).toISOString(),
+    category: r.category as AuditCategory,
+    action: r.action as string,
+    outcome: r.outcome as AuditOutcome,
+    decision: r.outcome as AuditOutcome,
+    actor_id: (r.actor_id as string | null) ?? null,
+    actor_handle: (r.actor_handle as string | null) ?? null,
+    resource_type: (r.resource_type as string | null) ?? null,
+    resource_id: (r.resource_id as string | null) ?? null,
+    scope_type: (r.scope_type as string | null) ?? null,
+    scope_id: (r.scope_id as string | null) ?? null,
+    request_id: (r.request_id as string | null) ?? null,
+    ip: (r.ip as string | null) ?? null,
+    user_agent: (r.user_agent as string | null) ?? null,
+    reason: (r.reason as string | null) ?? null,
+    details: (r.details as Record<string, unknown> | null) ?? null,
+  };
+}
+
+/** Newest first; one extra row tells whether another page exists. */
+export async function listAudit(q: Queryable, f: AuditFilter): Promise<{ events: AuditEvent[]; more: boolean }> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  const add = (clause: string, value: unknown) => {
+    params.push(value);
+    where.push(clause.replace('?', `$${params.length}`));
+  };
+  if (f.category) add('category = ?', f.category);
+  if (f.action) add('action = ?', f.action);
+  if (f.actorId) add('actor_id = ?', f.actorId);
+  if (f.resourceType) add('resource_type = ?', f.resourceType);
+  if (f.resourceId) add('resource_id = ?', f.resourceId);
+  if (f.outcome) add('outcome = ?', f.outcome);
+  if (f.since) add('ts >= ?', f.since);
+  if (f.until) add('ts < ?', f.until);
+  if (f.beforeSeq !== undefined) add('seq < ?', f.beforeSeq);
+  params.push(f.limit + 1);
+  const rows = await q.query(
+    `SELECT * FROM audit_events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${params.length}`,
+    params,
+  );
+  return { events: rows.slice(0, f.limit).map(toEvent), more: rows.length > f.limit };
+}
+
+export async function getAuditEvent(q: Queryable, id: string): Promise<AuditEvent | null> {
+  const rows = await q.query('SELECT * FROM audit_events WHERE id = $1', [id]);
+  return rows[0] ? toEvent(rows[0]) : null;
+}

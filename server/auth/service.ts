@@ -1,0 +1,146 @@
+import type { Db } from '../db';
+import { appendAudit } from '../audit/store';
+import type { Principal, RequestContext } from '../http/principal';
+import { tooManyRequests, unauthorized } from '../http/problem';
+import { findLoginCandidate } from '../users/store';
+import { authenticateApiKey } from '../api-keys/store';
+import type { LoginLimiter } from './login-limiter';
+import { burnVerification, verifyPassword } from './passwords';
+import * as store from './store';
+import { API_KEY_PREFIX, REFRESH_TOKEN_PREFIX, newOpaqueToken, tokenHash, type AccessTokens } from './tokens';
+
+export interface TokenPair {
+  access_token: string;
+  refresh_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+}
+
+// One answer for unknown user, wrong password, disabled user and a user without a password.
+const INVALID_CREDENTIALS = 'Invalid credentials';
+
+export class AuthService {
+  constructor(
+    private readonly db: Db,
+    private readonly tokens: AccessTokens,
+    private readonly limiter: LoginLimiter,
+    private readonly sessionTtlSeconds: number,
+  ) {}
+
+  async login(handle: string, password: string, ctx: RequestContext): Promise<TokenPair> {
+    const wait = await this.limiter.retryAfter(handle, ctx.ip);
+    if (wait > 0) {
+      await appendAudit(this.db, { category: 'auth', action: 'login_rate_limited', outcome: 'failure', details: { handle_hash: tokenHash(handle).slice(0, 16) } }, ctx);
+      throw tooManyRequests('Too many sign-in attempts; try again later', wait);
+    }
+
+    const user = await findLoginCandidate(this.db, handle);
+    const ok = user?.password_hash ? await verifyPassword(user.password_hash, password) : (await burnVerification(password), false);
+    if (!user || !ok || !user.is_active || user.is_system) {
+      await this.limiter.recordFailure(handle, ctx.ip);
+      await appendAudit(
+        this.db,
+        {
+          category: 'auth',
+          action: 'login_failure',
+          outcome: 'failure',
+          actorId: user?.id ?? null,
+          // An unknown handle may be a mistyped password: record only its hash.
+          details: { handle_hash: tokenHash(handle).slice(0, 16) },
+          reason: !user ? 'unknown_user' : !ok ? 'bad_password' : 'user_disabled',
+        },
+        ctx,
+      );
+      throw unauthorized(INVALID_CREDENTIALS);
+    }
+
+    await this.limiter.recordSuccess(handle);
+    const refreshToken = newOpaqueToken(REFRESH_TOKEN_PREFIX);
+    const sessionId = await this.db.transaction(async (tx) => {
+      const id = await store.insertSession(tx, { userId: user.id, ttlSeconds: this.sessionTtlSeconds, ip: ctx.ip, userAgent: ctx.userAgent });
+      await store.insertRefreshToken(tx, id, tokenHash(refreshToken));
+      await appendAudit(tx, { category: 'auth', action: 'login_success', outcome: 'success', actorId: user.id, actorHandle: user.handle, resourceType: 'session', resourceId: id }, ctx);
+      return id;
+    });
+    return this.pair(user.id, user.handle, sessionId, refreshToken);
+  }
+
+  /**
+   * Rotates the refresh token. A token that was already rotated means someone kept a copy:
+   * the session is revoked for everyone holding it.
+   */
+  async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
+    const hash = tokenHash(refreshToken);
+    const next = newOpaqueToken(REFRESH_TOKEN_PREFIX);
+    const outcome = await this.db.transaction(async (tx) => {
+      const state = await store.lockRefreshToken(tx, hash);
+      if (!state) return { ok: false as const, reason: 'unknown_token' };
+      const audit = { category: 'auth' as const, actorId: state.user_id, actorHandle: state.handle, resourceType: 'session', resourceId: state.session_id };
+      if (state.rotated) {
+        await store.revokeSession(tx, state.session_id, 'refresh_token_reuse');
+        await appendAudit(tx, { ...audit, action: 'refresh_token_reuse', outcome: 'failure', reason: 'an already-rotated refresh token was presented; session revoked' }, ctx);
+        return { ok: false as const, reason: 'reuse' };
+      }
+      if (!state.session_usable) {
+        await appendAudit(tx, { ...audit, action: 'refresh_failure', outcome: 'failure', reason: 'session_inactive' }, ctx);
+        return { ok: false as const, reason: 'inactive' };
+      }
+      await store.markRotated(tx, hash);
+      await store.insertRefreshToken(tx, state.session_id, tokenHash(next));
+      await store.touchSession(tx, state.session_id);
+      await appendAudit(tx, { ...audit, action: 'refresh_success', outcome: 'success' }, ctx);
+      return { ok: true as const, state };
+    });
+    if (!outcome.ok) {
+      if (outcome.reason === 'unknown_token') {
+        await appendAudit(this.db, { category: 'auth', action: 'refresh_failure', outcome: 'failure', reason: 'unknown_token' }, ctx);
+      }
+      throw unauthorized('Refresh token is invalid, expired or revoked');
+    }
+    return this.pair(outcome.state.user_id, outcome.state.handle, outcome.state.session_id, next);
+  }
+
+  /** Ends the session named by the access token and/or the refresh token. Always succeeds. */
+  async logout(principal: Principal | null, refreshToken: string | undefined, ctx: RequestContext): Promise<void> {
+    const sessions = new Map<string, string>();
+    if (principal?.sessionId) sessions.set(principal.sessionId, principal.userId);
+    if (refreshToken) {
+      const found = await store.findSessionByRefreshToken(this.db, tokenHash(refreshToken));
+      if (found) sessions.set(found.session_id, found.user_id);
+    }
+    for (const [sessionId, userId] of sessions) {
+      await this.db.transaction(async (tx) => {
+        if (await store.revokeSession(tx, sessionId, 'logout')) {
+          await appendAudit(tx, { category: 'auth', action: 'logout', outcome: 'success', actorId: userId, resourceType: 'session', resourceId: sessionId }, ctx);
+        }
+      });
+    }
+  }
+
+  /** Resolves `Authorization: Bearer …` (access token or API key) to a principal, or null. */
+  async authenticate(authorization: string | undefined): Promise<Principal | null> {
+    const token = parseBearer(authorization);
+    if (!token) return null;
+    if (token.startsWith(API_KEY_PREFIX)) {
+      const key = await authenticateApiKey(this.db, tokenHash(token));
+      return key ? { userId: key.user_id, handle: key.handle, via: 'api_key', apiKeyId: key.id } : null;
+    }
+    const claims = await this.tokens.verify(token);
+    if (!claims) return null;
+    const user = await store.activeSessionUser(this.db, claims.sessionId, claims.userId);
+    return user ? { userId: claims.userId, handle: user.handle, via: 'session', sessionId: claims.sessionId } : null;
+  }
+
+  private async pair(userId: string, handle: string, sessionId: string, refreshToken: string): Promise<TokenPair> {
+    const access = await this.tokens.sign({ userId, sessionId, handle });
+    return { access_token: access, refresh_token: refreshToken, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds };
+  }
+}
+
+export function parseBearer(header: string | undefined): string | null {
+  if (!header) return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!m) return null;
+  const token = m[1]!;
+  return token.length <= 4096 ? token : null;
+}

@@ -1,0 +1,51 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT, jwtVerify } from 'jose';
+
+export const REFRESH_TOKEN_PREFIX = 'cyr_';
+export const API_KEY_PREFIX = 'cyk_';
+const ISSUER = 'cynode';
+
+/** Opaque, high-entropy secrets: only their SHA-256 is stored, which is enough at 256 bits. */
+export function newOpaqueToken(prefix: string): string {
+  return prefix + randomBytes(32).toString('base64url');
+}
+
+export function tokenHash(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+  handle: string;
+}
+
+/** Short-lived HS256 access tokens bound to a session (`sid`), checked against it on every request. */
+export class AccessTokens {
+  constructor(
+    private readonly key: Uint8Array,
+    readonly ttlSeconds: number,
+  ) {}
+
+  sign(c: AccessClaims): Promise<string> {
+    return new SignJWT({ sid: c.sessionId, handle: c.handle, token_type: 'access' })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer(ISSUER)
+      .setSubject(c.userId)
+      .setJti(randomUUID())
+      .setIssuedAt()
+      .setExpirationTime(`${this.ttlSeconds}s`)
+      .sign(this.key);
+  }
+
+  /** The claims of a valid, unexpired access token; null for anything else. */
+  async verify(token: string): Promise<AccessClaims | null> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
+      if (payload.token_type !== 'access' || typeof payload.sid !== 'string' || typeof payload.sub !== 'string') return null;
+      return { userId: payload.sub, sessionId: payload.sid, handle: String(payload.handle ?? '') };
+    } catch {
+      return null;
+    }
+  }
+}

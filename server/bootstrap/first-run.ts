@@ -1,0 +1,48 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import type { Db } from '../db';
+import { appendAudit } from '../audit/store';
+import { hashPassword } from '../auth/passwords';
+import { bindRole } from '../rbac/store';
+import { findUserByHandle } from '../users/store';
+import { createUserWithDefaultProject } from '../users/service';
+
+export interface FirstRunResult {
+  adminCreated: boolean;
+  /** Only when the password was generated: shown once, and written to a 0600 file. */
+  generatedPassword?: string;
+}
+
+const BOOTSTRAP_LOCK = 727_002;
+
+/**
+ * Creates what a new installation needs, once: the reserved `system` user and the `admin` user
+ * (password from CYNODE_ADMIN_PASSWORD or generated), each with a default project. Every later
+ * start finds them and changes nothing. Safe when several gateways start together.
+ */
+export async function firstRun(db: Db, opts: { adminPassword: string | undefined; passwordFile: string }): Promise<FirstRunResult> {
+  const generated = opts.adminPassword ? undefined : randomBytes(15).toString('base64url');
+  const password = opts.adminPassword ?? generated!;
+  // Hash outside the transaction: it takes a while and holds no lock.
+  const passwordHash = await hashPassword(password);
+
+  const created = await db.transaction(async (tx) => {
+    await tx.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
+    let system = await findUserByHandle(tx, 'system');
+    if (!system) {
+      system = await createUserWithDefaultProject(tx, { handle: 'system', displayName: 'System', isSystem: true }, null);
+      await appendAudit(tx, { category: 'admin', action: 'user_created', outcome: 'success', actorId: system.id, actorHandle: 'system', resourceType: 'user', resourceId: system.id, reason: 'first run' });
+    }
+    if (await findUserByHandle(tx, 'admin')) return false;
+    const admin = await createUserWithDefaultProject(tx, { handle: 'admin', displayName: 'Administrator', passwordHash }, system.id);
+    await bindRole(tx, { subjectType: 'user', subjectId: admin.id, role: 'admin', scopeType: 'system', scopeId: null, by: system.id });
+    await appendAudit(tx, { category: 'admin', action: 'user_created', outcome: 'success', actorId: system.id, actorHandle: 'system', resourceType: 'user', resourceId: admin.id, reason: 'first run', details: { handle: 'admin', roles: ['admin'] } });
+    return true;
+  });
+
+  if (created && generated) {
+    await writeFile(opts.passwordFile, generated + '\n', { mode: 0o600 });
+    return { adminCreated: true, generatedPassword: generated };
+  }
+  return { adminCreated: created };
+}

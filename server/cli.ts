@@ -1,0 +1,90 @@
+import { Command, Option } from 'commander';
+import { ConfigError, ENVIRONMENT, dataFiles, loadConfig, type ServerConfig } from './config/config';
+import { SchemaTooNewError } from './db';
+import { VERSION, startCynode } from './app';
+
+const envHelp = () =>
+  '\nEnvironment (options on the command line win):\n' + ENVIRONMENT.map((e) => `  ${e.name.padEnd(32)} ${e.description} [default: ${e.default}]`).join('\n') + '\n';
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`not a port: ${value}`);
+  return n;
+}
+
+async function serve(opts: { host?: string; gatewayPort?: number; controlPort?: number; dataDir?: string; databaseUrl?: string }): Promise<void> {
+  const overrides: Partial<ServerConfig> = {};
+  if (opts.host !== undefined) overrides.host = opts.host;
+  if (opts.gatewayPort !== undefined) overrides.gatewayPort = opts.gatewayPort;
+  if (opts.controlPort !== undefined) overrides.controlPort = opts.controlPort;
+  if (opts.dataDir !== undefined) overrides.dataDir = opts.dataDir;
+  if (opts.databaseUrl !== undefined) overrides.databaseUrl = opts.databaseUrl;
+  const config = loadConfig(process.env, overrides);
+
+  const cynode = await startCynode(config);
+  const lines = [
+    `CyNode ${VERSION}`,
+    `  gateway        ${cynode.gatewayUrl}  (API, OpenAI-compatible endpoint, console)`,
+    `  control plane  ${cynode.controlUrl}  (nodes join here)`,
+    `  database       ${cynode.database}`,
+    `  data directory ${config.dataDir}`,
+  ];
+  if (cynode.firstRun.generatedPassword) {
+    lines.push(
+      '',
+      '  First run: created user "admin" with this password (shown once; also saved, readable only by you, in',
+      `  ${dataFiles.initialAdminPassword(config.dataDir)}):`,
+      '',
+      `      ${cynode.firstRun.generatedPassword}`,
+      '',
+    );
+  } else if (cynode.firstRun.adminCreated) {
+    lines.push('  First run: created user "admin" with the password from CYNODE_ADMIN_PASSWORD.');
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`Received ${signal}; shutting down\n`);
+    // In-flight requests finish; new connections are refused.
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await cynode.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+const program = new Command()
+  .name('cynode')
+  .description('CyNode: a local-first AI orchestrator (User API Gateway, control plane and node manager)')
+  .version(VERSION)
+  .addHelpText('after', envHelp());
+
+program
+  .command('serve')
+  .description('Run the orchestrator: the User API Gateway and the control plane, on PGlite in the data directory or on DATABASE_URL')
+  .addOption(new Option('--host <address>', 'bind address of both listeners').env('CYNODE_HOST'))
+  .addOption(new Option('--gateway-port <port>', 'User API Gateway port').argParser(port).env('CYNODE_GATEWAY_PORT'))
+  .addOption(new Option('--control-port <port>', 'control-plane port').argParser(port).env('CYNODE_CONTROL_PORT'))
+  .addOption(new Option('--data-dir <path>', 'data directory').env('CYNODE_DATA_DIR'))
+  .addOption(new Option('--database-url <url>', 'PostgreSQL connection string instead of PGlite').env('DATABASE_URL'))
+  .addHelpText('after', envHelp())
+  .action(serve);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof ConfigError || err instanceof SchemaTooNewError) {
+    process.stderr.write(`cynode: ${err.message}\n`);
+    process.exit(2);
+  }
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'EADDRINUSE') {
+    process.stderr.write(`cynode: ${e.message}; another process uses the port (set CYNODE_GATEWAY_PORT / CYNODE_CONTROL_PORT)\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`cynode: failed to start: ${e?.message ?? String(err)}\n`);
+  process.exit(1);
+});

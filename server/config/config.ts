@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import envPaths from 'env-paths';
+
+/** Everything `cynode serve` can be told, from the environment and the command line. */
+export interface ServerConfig {
+  dataDir: string;
+  host: string;
+  gatewayPort: number;
+  controlPort: number;
+  /** PostgreSQL instead of PGlite in the data directory. */
+  databaseUrl: string | undefined;
+  /** First-run admin password; generated when absent. */
+  adminPassword: string | undefined;
+  /** base64 32-byte master key; otherwise a 0600 key file in the data directory. */
+  masterKey: string | undefined;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  maxBodyBytes: number;
+  maxConcurrentRequests: number;
+  /** Browser origins allowed besides the gateway's own. */
+  allowedOrigins: string[];
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** One line per variable; the README and `cynode serve --help` are generated from this list. */
+export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; description: string }> = [
+  { name: 'CYNODE_DATA_DIR', default: defaultDataDir(), description: 'Data directory: PGlite database, master key, first-run admin password file.' },
+  { name: 'CYNODE_HOST', default: '127.0.0.1', description: 'Bind address of the gateway and control plane (0.0.0.0 shares them on the LAN).' },
+  { name: 'CYNODE_GATEWAY_PORT', default: '12080', description: 'User API Gateway port (REST, OpenAI-compatible endpoint, console).' },
+  { name: 'CYNODE_CONTROL_PORT', default: '12082', description: 'Control-plane port (node registration, config, capability reports).' },
+  { name: 'DATABASE_URL', default: '(unset: PGlite)', description: 'PostgreSQL connection string; replaces the embedded PGlite database.' },
+  { name: 'CYNODE_ADMIN_PASSWORD', default: '(generated)', description: 'Password of the `admin` user created on first run; ignored afterwards.' },
+  { name: 'CYNODE_MASTER_KEY', default: '(key file)', description: 'base64 32-byte master key; otherwise `master.key` (0600) in the data directory. Gateways sharing one PostgreSQL need the same key.' },
+  { name: 'CYNODE_ACCESS_TOKEN_TTL', default: '900', description: 'Access token lifetime in seconds.' },
+  { name: 'CYNODE_REFRESH_TOKEN_TTL', default: '604800', description: 'Session (refresh token) lifetime in seconds.' },
+  { name: 'CYNODE_MAX_BODY_BYTES', default: '10485760', description: 'Largest request body accepted (413 above).' },
+  { name: 'CYNODE_MAX_CONCURRENT_REQUESTS', default: '256', description: 'Requests served at once before answering 429 with Retry-After.' },
+  { name: 'CYNODE_ALLOWED_ORIGINS', default: '(none)', description: 'Comma-separated browser origins allowed besides the gateway itself.' },
+  { name: 'CYNODE_LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+];
+
+export function defaultDataDir(): string {
+  return envPaths('cynode', { suffix: '' }).data;
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
+  }
+  return n;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const logLevel = (env.CYNODE_LOG_LEVEL || 'info') as ServerConfig['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`CYNODE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+  }
+  const config: ServerConfig = {
+    dataDir: env.CYNODE_DATA_DIR || defaultDataDir(),
+    host: env.CYNODE_HOST || '127.0.0.1',
+    gatewayPort: int(env, 'CYNODE_GATEWAY_PORT', 12080, 0, 65535),
+    controlPort: int(env, 'CYNODE_CONTROL_PORT', 12082, 0, 65535),
+    databaseUrl,
+    adminPassword: env.CYNODE_ADMIN_PASSWORD || undefined,
+    masterKey: env.CYNODE_MASTER_KEY || undefined,
+    accessTokenTtlSeconds: int(env, 'CYNODE_ACCESS_TOKEN_TTL', 900, 5, 86_400),
+    refreshTokenTtlSeconds: int(env, 'CYNODE_REFRESH_TOKEN_TTL', 7 * 86_400, 60, 365 * 86_400),
+    maxBodyBytes: int(env, 'CYNODE_MAX_BODY_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxConcurrentRequests: int(env, 'CYNODE_MAX_CONCURRENT_REQUESTS', 256, 1, 100_000),
+    allowedOrigins: (env.CYNODE_ALLOWED_ORIGINS ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+    logLevel,
+    ...overrides,
+  };
+  if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
+    throw new ConfigError('CYNODE_ADMIN_PASSWORD must be at least 8 characters');
+  }
+  return config;
+}
+
+export const dataFiles = {
+  masterKey: (dataDir: string) => join(dataDir, 'master.key'),
+  initialAdminPassword: (dataDir: string) => join(dataDir, 'initial-admin-password'),
+  pglite: (dataDir: string) => join(dataDir, 'pglite'),
+};

@@ -1,0 +1,87 @@
+import type { Queryable } from '../db';
+
+export interface UserRow {
+  id: string;
+  handle: string;
+  email: string | null;
+  display_name: string | null;
+  is_active: boolean;
+  is_system: boolean;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const COLUMNS = 'u.id, u.handle, u.email, u.display_name, u.is_active, u.is_system, u.created_at, u.updated_at';
+
+export async function findUserById(q: Queryable, id: string): Promise<UserRow | null> {
+  const rows = await q.query<UserRow>(`SELECT ${COLUMNS} FROM users u WHERE u.id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+export async function findUserByHandle(q: Queryable, handle: string): Promise<UserRow | null> {
+  const rows = await q.query<UserRow>(`SELECT ${COLUMNS} FROM users u WHERE u.handle = $1`, [handle]);
+  return rows[0] ?? null;
+}
+
+/** The user and their password hash, for sign-in only. */
+export async function findLoginCandidate(q: Queryable, handle: string): Promise<(UserRow & { password_hash: string | null }) | null> {
+  const rows = await q.query<UserRow & { password_hash: string | null }>(
+    `SELECT ${COLUMNS}, pc.password_hash FROM users u LEFT JOIN password_credentials pc ON pc.user_id = u.id WHERE u.handle = $1`,
+    [handle],
+  );
+  return rows[0] ?? null;
+}
+
+export async function getPasswordHash(q: Queryable, userId: string): Promise<string | null> {
+  const rows = await q.query<{ password_hash: string }>('SELECT password_hash FROM password_credentials WHERE user_id = $1', [userId]);
+  return rows[0]?.password_hash ?? null;
+}
+
+export async function insertUser(
+  q: Queryable,
+  u: { handle: string; email?: string | null; displayName?: string | null; isSystem?: boolean },
+): Promise<UserRow> {
+  const rows = await q.query<UserRow>(
+    `INSERT INTO users (handle, email, display_name, is_system) VALUES ($1, $2, $3, $4)
+     RETURNING id, handle, email, display_name, is_active, is_system, created_at, updated_at`,
+    [u.handle, u.email ?? null, u.displayName ?? null, u.isSystem ?? false],
+  );
+  return rows[0]!;
+}
+
+export async function setPasswordHash(q: Queryable, userId: string, hash: string): Promise<void> {
+  await q.query(
+    `INSERT INTO password_credentials (user_id, password_hash) VALUES ($1, $2)
+     ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()`,
+    [userId, hash],
+  );
+}
+
+export async function setUserActive(q: Queryable, userId: string, active: boolean): Promise<UserRow | null> {
+  const rows = await q.query<UserRow>(
+    `UPDATE users u SET is_active = $2, updated_at = now() WHERE u.id = $1 RETURNING ${COLUMNS}`,
+    [userId, active],
+  );
+  return rows[0] ?? null;
+}
+
+export async function listUsers(
+  q: Queryable,
+  f: { isActive?: boolean; afterHandle?: string; limit: number },
+): Promise<UserRow[]> {
+  const params: unknown[] = [];
+  const where: string[] = [];
+  if (f.isActive !== undefined) {
+    params.push(f.isActive);
+    where.push(`u.is_active = $${params.length}`);
+  }
+  if (f.afterHandle !== undefined) {
+    params.push(f.afterHandle);
+    where.push(`u.handle > $${params.length}`);
+  }
+  params.push(f.limit);
+  return q.query<UserRow>(
+    `SELECT ${COLUMNS} FROM users u ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY u.handle LIMIT $${params.length}`,
+    params,
+  );
+}

@@ -1,0 +1,111 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_PASSWORD, DB_KINDS, startTestServer, type TestServer } from '../support/harness';
+
+describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
+  let s: TestServer;
+  beforeAll(async () => {
+    s = await startTestServer(kind);
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  it('signs admin in and tells who they are', async () => {
+    const tokens = await s.api.login('admin', ADMIN_PASSWORD);
+    expect(tokens.access_token).toBeTruthy();
+    expect(tokens.refresh_token).toBeTruthy();
+    const me = await s.api.call('/v1/users/me', { token: tokens.access_token });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ handle: 'admin', is_active: true, roles: ['admin'] });
+    expect(me.body.default_project_id).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers the same 401 for an unknown user, a wrong password and a disabled user', async () => {
+    const u = await s.createUser('dora');
+    const disable = await s.api.call(`/v1/users/${u.id}/disable`, { method: 'POST', token: s.adminToken });
+    expect(disable.status).toBe(200);
+    const answers = await Promise.all([
+      s.api.call('/v1/auth/login', { body: { handle: 'nobody-here', password: 'whatever-1' } }),
+      s.api.call('/v1/auth/login', { body: { handle: 'admin', password: 'wrong-password' } }),
+      s.api.call('/v1/auth/login', { body: { handle: 'dora', password: 'dora-password-1' } }),
+    ]);
+    for (const a of answers) {
+      expect(a.status).toBe(401);
+      expect(a.body.detail).toBe('Invalid credentials');
+      expect(a.headers.get('content-type')).toContain('application/problem+json');
+    }
+  });
+
+  it('disabling a user kills their access token on the very next request', async () => {
+    const u = await s.createUser('eve');
+    expect((await s.api.call('/v1/users/me', { token: u.token })).status).toBe(200);
+    await s.api.call(`/v1/users/${u.id}/disable`, { method: 'POST', token: s.adminToken });
+    expect((await s.api.call('/v1/users/me', { token: u.token })).status).toBe(401);
+  });
+
+  it('rotates refresh tokens; presenting a rotated one revokes the session', async () => {
+    const first = await s.api.login('admin', ADMIN_PASSWORD);
+    const r1 = await s.api.call('/v1/auth/refresh', { body: { refresh_token: first.refresh_token } });
+    expect(r1.status).toBe(200);
+    expect(r1.body.refresh_token).not.toBe(first.refresh_token);
+    expect(r1.body.access_token).not.toBe(first.access_token);
+    // Refreshing does not end access tokens of the same session.
+    expect((await s.api.call('/v1/users/me', { token: first.access_token })).status).toBe(200);
+
+    const reuse = await s.api.call('/v1/auth/refresh', { body: { refresh_token: first.refresh_token } });
+    expect(reuse.status).toBe(401);
+    // The theft response: the whole session is gone, including the legitimate new tokens.
+    expect((await s.api.call('/v1/auth/refresh', { body: { refresh_token: r1.body.refresh_token } })).status).toBe(401);
+    expect((await s.api.call('/v1/users/me', { token: r1.body.access_token })).status).toBe(401);
+
+    const audit = await s.api.call('/v1/audit?action=refresh_token_reuse', { token: s.adminToken });
+    expect(audit.body.events.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('logout ends the session for access and refresh tokens alike', async () => {
+    const t = await s.api.login('admin', ADMIN_PASSWORD);
+    const out = await s.api.call('/v1/auth/logout', { token: t.access_token, body: { refresh_token: t.refresh_token } });
+    expect(out.status).toBe(204);
+    expect((await s.api.call('/v1/users/me', { token: t.access_token })).status).toBe(401);
+    expect((await s.api.call('/v1/auth/refresh', { body: { refresh_token: t.refresh_token } })).status).toBe(401);
+  });
+
+  it('an API key works as a bearer token, is listed without its secret, and stops working when revoked', async () => {
+    const created = await s.api.call('/v1/api-keys', { token: s.adminToken, body: { name: 'open-webui' } });
+    expect(created.status).toBe(201);
+    const { key, id } = created.body;
+    expect(key).toMatch(/^cyk_/);
+
+    const me = await s.api.call('/v1/users/me', { token: key });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ handle: 'admin', auth_method: 'api_key' });
+
+    const list = await s.api.call('/v1/api-keys', { token: key });
+    expect(list.status).toBe(200);
+    expect(list.text).not.toContain(key);
+    expect(list.body.api_keys.find((k: { id: string }) => k.id === id)).toMatchObject({ name: 'open-webui', revoked_at: null });
+
+    expect((await s.api.call(`/v1/api-keys/${id}`, { method: 'DELETE', token: s.adminToken })).status).toBe(204);
+    expect((await s.api.call('/v1/users/me', { token: key })).status).toBe(401);
+  });
+
+  it('refuses an expired API key and another user cannot revoke my key', async () => {
+    const u = await s.createUser('frank');
+    const mine = await s.api.call('/v1/api-keys', { token: s.adminToken, body: { name: 'k' } });
+    expect((await s.api.call(`/v1/api-keys/${mine.body.id}`, { method: 'DELETE', token: u.token })).status).toBe(404);
+    const past = await s.api.call('/v1/api-keys', { token: s.adminToken, body: { name: 'old', expires_at: '2020-01-01T00:00:00Z' } });
+    expect(past.status).toBe(400);
+  });
+
+  it('locks a handle out after repeated failures, with Retry-After', async () => {
+    await s.createUser('gina');
+    let last = 0;
+    for (let i = 0; i < 7; i++) {
+      last = (await s.api.call('/v1/auth/login', { body: { handle: 'gina', password: 'not-her-password' } })).status;
+    }
+    expect(last).toBe(429);
+    const locked = await s.api.call('/v1/auth/login', { body: { handle: 'gina', password: 'gina-password-1' } });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+});
