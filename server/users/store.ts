@@ -85,3 +85,58 @@ export async function listUsers(
     params,
   );
 }
+
+/** A user as the admin API shows it: the row plus the id of their default project. */
+export interface UserView extends UserRow {
+  default_project_id: string | null;
+}
+
+const VIEW = `SELECT ${COLUMNS}, p.id AS default_project_id FROM users u LEFT JOIN projects p ON p.default_for_user_id = u.id`;
+
+export async function findUserView(q: Queryable, id: string): Promise<UserView | null> {
+  const rows = await q.query<UserView>(`${VIEW} WHERE u.id = $1`, [id]);
+  return rows[0] ?? null;
+}
+
+/** Ordered by handle; the page after `afterHandle` when given. */
+export async function listUserViews(q: Queryable, f: { isActive?: boolean; afterHandle?: string; limit: number }): Promise<UserView[]> {
+  const params: unknown[] = [];
+  const where: string[] = [];
+  if (f.isActive !== undefined) {
+    params.push(f.isActive);
+    where.push(`u.is_active = $${params.length}`);
+  }
+  if (f.afterHandle !== undefined) {
+    params.push(f.afterHandle);
+    where.push(`u.handle > $${params.length}`);
+  }
+  params.push(f.limit);
+  return q.query<UserView>(`${VIEW} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY u.handle LIMIT $${params.length}`, params);
+}
+
+export async function findUserByEmail(q: Queryable, email: string): Promise<UserRow | null> {
+  const rows = await q.query<UserRow>(`SELECT ${COLUMNS} FROM users u WHERE u.email = $1`, [email]);
+  return rows[0] ?? null;
+}
+
+/** Reads the user and holds their row until the transaction ends, so checks and changes agree. */
+export async function lockUser(q: Queryable, id: string): Promise<UserRow | null> {
+  const rows = await q.query<UserRow>(`SELECT ${COLUMNS} FROM users u WHERE u.id = $1 FOR UPDATE`, [id]);
+  return rows[0] ?? null;
+}
+
+/** Sets the given profile fields (null clears one); leaves the others as they are. */
+export async function updateUserProfile(q: Queryable, id: string, patch: { email?: string | null; displayName?: string | null }): Promise<void> {
+  const sets: string[] = [];
+  const params: unknown[] = [id];
+  if (patch.email !== undefined) {
+    params.push(patch.email);
+    sets.push(`email = $${params.length}`);
+  }
+  if (patch.displayName !== undefined) {
+    params.push(patch.displayName);
+    sets.push(`display_name = $${params.length}`);
+  }
+  if (sets.length === 0) return;
+  await q.query(`UPDATE users SET ${sets.join(', ')}, updated_at = now() WHERE id = $1`, params);
+}
