@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { grantsActionSql } from '../rbac/store';
 
 export interface ProjectRow {
   id: string;
@@ -38,3 +39,54 @@ export async function findProject(q: Queryable, ref: string): Promise<ProjectRow
 }
 
 export const defaultProjectSlug = (userId: string) => `default-${userId}`;
+
+export interface ProjectFilter {
+  /** Only projects this user may read (see grantsActionSql). */
+  visibleTo: string;
+  activeOnly: boolean;
+  /** Case-insensitive substring of slug, display name or description. */
+  text?: string;
+  /** Start after this slug (the cursor); slugs are unique and never change. */
+  afterSlug?: string;
+  limit: number;
+}
+
+/** One statement, visibility included; one extra row tells whether another page exists. */
+export async function listVisibleProjects(q: Queryable, f: ProjectFilter): Promise<{ projects: ProjectRow[]; more: boolean }> {
+  const params: unknown[] = [f.visibleTo, 'project.read'];
+  const where = [grantsActionSql('$1::uuid', '$2', 'p.id')];
+  if (f.activeOnly) where.push('p.is_active');
+  if (f.text) {
+    params.push(f.text.toLowerCase());
+    const n = `$${params.length}`;
+    // strpos rather than LIKE: the client's text is matched literally, `%` and `_` included.
+    where.push(`(strpos(lower(p.slug), ${n}) > 0 OR strpos(lower(p.display_name), ${n}) > 0 OR strpos(lower(COALESCE(p.description, '')), ${n}) > 0)`);
+  }
+  if (f.afterSlug !== undefined) {
+    params.push(f.afterSlug);
+    where.push(`p.slug > $${params.length}`);
+  }
+  params.push(f.limit + 1);
+  const rows = await q.query<ProjectRow>(`SELECT p.* FROM projects p WHERE ${where.join(' AND ')} ORDER BY p.slug LIMIT $${params.length}`, params);
+  return { projects: rows.slice(0, f.limit), more: rows.length > f.limit };
+}
+
+/** Applies the given fields only; `description: null` clears it. */
+export async function updateProject(
+  q: Queryable,
+  id: string,
+  patch: { displayName?: string; description?: string | null; isActive?: boolean },
+  by: string,
+): Promise<ProjectRow | null> {
+  const params: unknown[] = [id, by];
+  const sets = ['updated_at = now()', 'updated_by = $2'];
+  const set = (column: string, value: unknown) => {
+    params.push(value);
+    sets.push(`${column} = $${params.length}`);
+  };
+  if (patch.displayName !== undefined) set('display_name', patch.displayName);
+  if (patch.description !== undefined) set('description', patch.description);
+  if (patch.isActive !== undefined) set('is_active', patch.isActive);
+  const rows = await q.query<ProjectRow>(`UPDATE projects SET ${sets.join(', ')} WHERE id = $1 RETURNING *`, params);
+  return rows[0] ?? null;
+}
