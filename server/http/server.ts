@@ -190,6 +190,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
 
   // Checks the schemas cannot express, before they run.
   app.addHook('preValidation', async (request) => {
+    // Unknown routes answer 404 whatever they were sent.
+    if (!request.routeOptions.url) return;
     // The OpenAI-compatible routes must ignore what they do not know; they check their own input.
     if (request.routeOptions.config?.errorFormat === 'openai') return;
     const schema = request.routeOptions.schema as { body?: unknown; querystring?: unknown } | undefined;
