@@ -218,6 +218,16 @@ describe.each(DB_KINDS)('HTTP conventions on %s', (kind) => {
       }
     });
 
+    it('survives deeply nested JSON', async () => {
+      const deepArray = '['.repeat(2000) + ']'.repeat(2000);
+      const deepObject = '{"name":' + '{"a":'.repeat(500) + '1' + '}'.repeat(501);
+      const deepProto = '{"name":' + '{"__proto__":'.repeat(250) + '1' + '}'.repeat(251);
+      for (const rawBody of [deepArray, deepObject, deepProto]) {
+        expectProblem(await s.api.call('/v1/api-keys', { token: s.adminToken, rawBody }), 400);
+      }
+      expect((await s.api.call('/healthz')).status).toBe(200);
+    });
+
     it('rejects NUL characters, which no text column can store', async () => {
       const res = await s.api.call('/v1/api-keys', { token: s.adminToken, body: { name: 'nul\u0000key' } });
       expectProblem(res, 400);
