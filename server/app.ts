@@ -48,7 +48,6 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
   try {
     await migrate(db);
-    const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
 
     const auth = new AuthService(db, new AccessTokens(masterKey.derive('access-token-signing'), config.accessTokenTtlSeconds), new LoginLimiter(), config.refreshTokenTtlSeconds);
     const deps: RouteDeps = { db, authz: new Authorizer(db), config };
@@ -62,6 +61,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     await gateway.listen({ host: config.host, port: config.gatewayPort });
     await control.listen({ host: config.host, port: config.controlPort });
+    // Only once both ports are ours: a start that fails (port in use) must not create the admin
+    // and file its generated password without ever showing it; the next start would stay silent.
+    const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
 
     return {
       gatewayUrl: urlOf(gateway, config.host),

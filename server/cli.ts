@@ -6,11 +6,17 @@ import { VERSION, startCynode } from './app';
 const envHelp = () =>
   '\nEnvironment (options on the command line win):\n' + ENVIRONMENT.map((e) => `  ${e.name.padEnd(32)} ${e.description} [default: ${e.default}]`).join('\n') + '\n';
 
-function port(value: string): number {
+const port = (flag: string) => (value: string): number => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`not a port: ${value}`);
+  if (value.trim() === '' || !Number.isInteger(n) || n < 0 || n > 65535) {
+    throw new ConfigError(`${flag} must be a port number from 0 to 65535 (got "${value}")`);
+  }
   return n;
-}
+};
+
+// The environment is read by loadConfig alone (one parser, one set of error messages, empty means
+// unset); commander only parses the flags, which win. The help still names each flag's variable.
+const option = (flags: string, description: string, variable: string) => new Option(flags, `${description} (env: ${variable})`);
 
 async function serve(opts: { host?: string; gatewayPort?: number; controlPort?: number; dataDir?: string; databaseUrl?: string }): Promise<void> {
   const overrides: Partial<ServerConfig> = {};
@@ -67,11 +73,11 @@ const program = new Command()
 program
   .command('serve')
   .description('Run the orchestrator: the User API Gateway and the control plane, on PGlite in the data directory or on DATABASE_URL')
-  .addOption(new Option('--host <address>', 'bind address of both listeners').env('CYNODE_HOST'))
-  .addOption(new Option('--gateway-port <port>', 'User API Gateway port').argParser(port).env('CYNODE_GATEWAY_PORT'))
-  .addOption(new Option('--control-port <port>', 'control-plane port').argParser(port).env('CYNODE_CONTROL_PORT'))
-  .addOption(new Option('--data-dir <path>', 'data directory').env('CYNODE_DATA_DIR'))
-  .addOption(new Option('--database-url <url>', 'PostgreSQL connection string instead of PGlite').env('DATABASE_URL'))
+  .addOption(option('--host <address>', 'bind address of both listeners', 'CYNODE_HOST'))
+  .addOption(option('--gateway-port <port>', 'User API Gateway port', 'CYNODE_GATEWAY_PORT').argParser(port('--gateway-port')))
+  .addOption(option('--control-port <port>', 'control-plane port', 'CYNODE_CONTROL_PORT').argParser(port('--control-port')))
+  .addOption(option('--data-dir <path>', 'data directory', 'CYNODE_DATA_DIR'))
+  .addOption(option('--database-url <url>', 'PostgreSQL connection string instead of PGlite', 'DATABASE_URL'))
   .addHelpText('after', envHelp())
   .action(serve);
 

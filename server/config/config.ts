@@ -61,9 +61,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const logLevel = (env.CYNODE_LOG_LEVEL || 'info') as ServerConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`CYNODE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const databaseUrl = env.DATABASE_URL || undefined;
-  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
-  }
   const config: ServerConfig = {
     dataDir: env.CYNODE_DATA_DIR || defaultDataDir(),
     host: env.CYNODE_HOST || '127.0.0.1',
@@ -83,6 +80,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     logLevel,
     ...overrides,
   };
+  // After the overrides, so that `--database-url` is checked as well.
+  if (config.databaseUrl && !/^postgres(ql)?:\/\//.test(config.databaseUrl)) {
+    throw new ConfigError('DATABASE_URL must start with postgres:// or postgresql://');
+  }
   if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
     throw new ConfigError('CYNODE_ADMIN_PASSWORD must be at least 8 characters');
   }
