@@ -57,14 +57,17 @@ export async function migrate(db: Db, migrations = bundledMigrations()): Promise
     await tx.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())',
     );
+    const store = storage(tx);
     const umzug = new Umzug({
       migrations: migrations.map((m) => ({ name: m.name, up: ({ context }: { context: Queryable }) => context.exec(m.sql) })),
       context: tx,
-      storage: storage(tx),
+      storage: store,
       logger: undefined,
     });
     const known = new Set(migrations.map((m) => m.name));
-    const unknown = (await umzug.executed()).map((m) => m.name).filter((n) => !known.has(n));
+    // Ask the table, not umzug: umzug.executed() lists only the migrations it was given, so it
+    // can never report one this code does not know.
+    const unknown = (await store.executed({ context: tx })).filter((n) => !known.has(n));
     if (unknown.length > 0) throw new SchemaTooNewError(unknown);
     const applied = await umzug.up();
     return applied.map((m) => m.name);

@@ -182,6 +182,16 @@ describe('cynode serve', () => {
     expect(run.stdout).not.toContain('gateway');
   });
 
+  it('refuses, with exit code 2, a database migrated by a newer CyNode', async () => {
+    const dir = await initialisedDataDir();
+    const db = await openPglite(dataFiles.pglite(dir));
+    await db.query('INSERT INTO schema_migrations (name) VALUES ($1)', ['9999_from_a_newer_cynode']);
+    await db.close();
+    const run = track(runCli(['serve'], { CYNODE_DATA_DIR: dir, CYNODE_GATEWAY_PORT: '0', CYNODE_CONTROL_PORT: '0', CYNODE_LOG_LEVEL: 'warn' }));
+    expect(await run.exited).toEqual({ code: 2, signal: null });
+    expectOneLineError(run, /newer CyNode.*9999_from_a_newer_cynode/);
+  });
+
   it.each(['CYNODE_GATEWAY_PORT', 'CYNODE_CONTROL_PORT'])('exits 2 with a clear message when %s is taken, and creates no admin', async (variable) => {
     const dir = await initialisedDataDir();
     const taken = await occupyPort();

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ENVIRONMENT, dataFiles, defaultDataDir, loadConfig } from '../../server/config/config';
+
+describe('loadConfig', () => {
+  it('runs with no environment at all: loopback, the documented ports, PGlite in the XDG data dir', () => {
+    const c = loadConfig({});
+    expect(c).toEqual({
+      dataDir: defaultDataDir(),
+      host: '127.0.0.1',
+      gatewayPort: 12080,
+      controlPort: 12082,
+      databaseUrl: undefined,
+      adminPassword: undefined,
+      masterKey: undefined,
+      accessTokenTtlSeconds: 900,
+      refreshTokenTtlSeconds: 604800,
+      maxBodyBytes: 10485760,
+      maxConcurrentRequests: 256,
+      allowedOrigins: [],
+      logLevel: 'info',
+    });
+    expect(defaultDataDir()).toMatch(/cynode$/);
+  });
+
+  it('documents defaults that are the real defaults', () => {
+    const c = loadConfig({});
+    const documented = Object.fromEntries(ENVIRONMENT.map((e) => [e.name, e.default]));
+    expect(documented.CYNODE_DATA_DIR).toBe(c.dataDir);
+    expect(documented.CYNODE_HOST).toBe(c.host);
+    expect(documented.CYNODE_GATEWAY_PORT).toBe(String(c.gatewayPort));
+    expect(documented.CYNODE_CONTROL_PORT).toBe(String(c.controlPort));
+    expect(documented.CYNODE_ACCESS_TOKEN_TTL).toBe(String(c.accessTokenTtlSeconds));
+    expect(documented.CYNODE_REFRESH_TOKEN_TTL).toBe(String(c.refreshTokenTtlSeconds));
+    expect(documented.CYNODE_MAX_BODY_BYTES).toBe(String(c.maxBodyBytes));
+    expect(documented.CYNODE_MAX_CONCURRENT_REQUESTS).toBe(String(c.maxConcurrentRequests));
+    expect(documented.CYNODE_LOG_LEVEL).toBe(c.logLevel);
+  });
+
+  it('reads every documented variable', () => {
+    const env = {
+      CYNODE_DATA_DIR: '/srv/cynode',
+      CYNODE_HOST: '0.0.0.0',
+      CYNODE_GATEWAY_PORT: '8080',
+      CYNODE_CONTROL_PORT: '8082',
+      DATABASE_URL: 'postgresql://cy:pw@db.lan:5432/cynode',
+      CYNODE_ADMIN_PASSWORD: 'a-long-password',
+      CYNODE_MASTER_KEY: Buffer.alloc(32, 7).toString('base64'),
+      CYNODE_ACCESS_TOKEN_TTL: '60',
+      CYNODE_REFRESH_TOKEN_TTL: '3600',
+      CYNODE_MAX_BODY_BYTES: '2048',
+      CYNODE_MAX_CONCURRENT_REQUESTS: '4',
+      CYNODE_ALLOWED_ORIGINS: ' http://a.lan:3000 ,, https://b.lan ',
+      CYNODE_LOG_LEVEL: 'debug',
+    };
+    // A variable added to ENVIRONMENT must be added here too, or this test cannot vouch for it.
+    expect(Object.keys(env).sort()).toEqual(ENVIRONMENT.map((e) => e.name).sort());
+    expect(loadConfig(env)).toEqual({
+      dataDir: '/srv/cynode',
+      host: '0.0.0.0',
+      gatewayPort: 8080,
+      controlPort: 8082,
+      databaseUrl: 'postgresql://cy:pw@db.lan:5432/cynode',
+      adminPassword: 'a-long-password',
+      masterKey: env.CYNODE_MASTER_KEY,
+      accessTokenTtlSeconds: 60,
+      refreshTokenTtlSeconds: 3600,
+      maxBodyBytes: 2048,
+      maxConcurrentRequests: 4,
+      allowedOrigins: ['http://a.lan:3000', 'https://b.lan'],
+      logLevel: 'debug',
+    });
+  });
+
+  it('treats an empty variable as unset', () => {
+    const empty = Object.fromEntries(ENVIRONMENT.map((e) => [e.name, '']));
+    expect(loadConfig(empty)).toEqual(loadConfig({}));
+  });
+
+  it('accepts port 0 (the OS picks) and postgres:// URLs', () => {
+    const c = loadConfig({ CYNODE_GATEWAY_PORT: '0', CYNODE_CONTROL_PORT: '0', DATABASE_URL: 'postgres://localhost/cynode' });
+    expect([c.gatewayPort, c.controlPort, c.databaseUrl]).toEqual([0, 0, 'postgres://localhost/cynode']);
+  });
+
+  it('lets command-line overrides win over the environment', () => {
+    const c = loadConfig({ CYNODE_GATEWAY_PORT: '8080', CYNODE_DATA_DIR: '/env' }, { gatewayPort: 9090, dataDir: '/flag' });
+    expect([c.gatewayPort, c.dataDir]).toEqual([9090, '/flag']);
+  });
+
+  it.each([
+    ['CYNODE_GATEWAY_PORT', 'abc'],
+    ['CYNODE_GATEWAY_PORT', '65536'],
+    ['CYNODE_GATEWAY_PORT', '-1'],
+    ['CYNODE_CONTROL_PORT', '80.5'],
+    ['CYNODE_ACCESS_TOKEN_TTL', '1'],
+    ['CYNODE_ACCESS_TOKEN_TTL', 'forever'],
+    ['CYNODE_REFRESH_TOKEN_TTL', '10'],
+    ['CYNODE_MAX_BODY_BYTES', '10'],
+    ['CYNODE_MAX_CONCURRENT_REQUESTS', '0'],
+  ])('refuses %s=%s, naming the variable, the allowed range and the value', (name, value) => {
+    let err: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(new RegExp(`^${name} must be a whole number from \\d+ to \\d+ \\(got "${value.replace('.', '\\.')}"\\)$`));
+  });
+
+  it.each([
+    [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL must start with postgres:\/\/ or postgresql:\/\/$/],
+    [{ CYNODE_LOG_LEVEL: 'chatty' }, /^CYNODE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/],
+    [{ CYNODE_ADMIN_PASSWORD: 'short' }, /^CYNODE_ADMIN_PASSWORD must be at least 8 characters$/],
+  ])('refuses %j with a clear message', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('checks a database URL given on the command line as well', () => {
+    expect(() => loadConfig({}, { databaseUrl: 'mysql://x' })).toThrow(ConfigError);
+  });
+
+  it('never echoes the database URL (it may carry a password) in its error', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://root:s3cret@x/db' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('s3cret') }));
+  });
+
+  it('keeps every data file inside the data directory', () => {
+    expect(dataFiles.masterKey('/d')).toBe('/d/master.key');
+    expect(dataFiles.initialAdminPassword('/d')).toBe('/d/initial-admin-password');
+    expect(dataFiles.pglite('/d')).toBe('/d/pglite');
+  });
+});
