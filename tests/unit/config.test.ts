@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, ENVIRONMENT, dataFiles, defaultDataDir, loadConfig } from '../../server/config/config';
 
@@ -122,6 +123,11 @@ describe('loadConfig', () => {
 
   it('never echoes the database URL (it may carry a password) in its error', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://root:s3cret@x/db' })).toThrow(expect.objectContaining({ message: expect.not.stringContaining('s3cret') }));
+  });
+
+  it('is documented in the README, every variable of it', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const v of ENVIRONMENT) expect(readme).toContain(`| \`${v.name}\` |`);
   });
 
   it('keeps every data file inside the data directory', () => {
