@@ -1,8 +1,8 @@
-import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import { dataFiles, type ServerConfig } from './config/config';
-import { describeDbTarget, migrate, openDb, type Db, type DbTarget } from './db';
+import type { Db } from './db';
+import { openDatabase } from './bootstrap/database';
 import { createHttpServer, type HttpServer } from './http/server';
 import { MasterKey } from './vault/master-key';
 import { AccessTokens } from './auth/tokens';
@@ -36,19 +36,15 @@ export interface Cynode {
  * User API Gateway and the control plane. Everything is wired here and nowhere else.
  */
 export async function startCynode(config: ServerConfig): Promise<Cynode> {
-  await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
-  const masterKey = config.masterKey ? MasterKey.fromBase64(config.masterKey) : await MasterKey.fromFile(dataFiles.masterKey(config.dataDir));
-
-  const target: DbTarget = config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: dataFiles.pglite(config.dataDir) };
-  const db = await openDb(target);
-  const closers: Array<() => Promise<void>> = [() => db.close()];
+  const database = await openDatabase(config);
+  const { db } = database;
+  const closers: Array<() => Promise<void>> = [() => database.close()];
   const closeAll = async () => {
     for (const close of closers.splice(0).reverse()) await close().catch(() => {});
   };
 
   try {
-    await migrate(db);
-
+    const masterKey = config.masterKey ? MasterKey.fromBase64(config.masterKey) : await MasterKey.fromFile(dataFiles.masterKey(config.dataDir));
     const auth = new AuthService(db, new AccessTokens(masterKey.derive('access-token-signing'), config.accessTokenTtlSeconds), new LoginLimiter(), config.refreshTokenTtlSeconds);
     const deps: RouteDeps = { db, authz: new Authorizer(db), config };
     // Until nodes serving inference exist, nothing can answer chat or prompt tasks.
@@ -59,8 +55,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const control = await buildControlPlane(config, readiness);
     closers.push(() => control.close());
 
-    await gateway.listen({ host: config.host, port: config.gatewayPort });
-    await control.listen({ host: config.host, port: config.controlPort });
+    await listen(gateway, 'gateway', 'CYNODE_GATEWAY_PORT', config.host, config.gatewayPort);
+    await listen(control, 'control plane', 'CYNODE_CONTROL_PORT', config.host, config.controlPort);
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
     const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
@@ -69,7 +65,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       gatewayUrl: urlOf(gateway, config.host),
       controlUrl: urlOf(control, config.host),
       db,
-      database: describeDbTarget(target),
+      database: database.description,
       firstRun: setup,
       close: closeAll,
     };
@@ -118,6 +114,18 @@ async function buildControlPlane(config: ServerConfig, readiness: Readiness): Pr
   });
   healthRoutes(app, readiness);
   return app;
+}
+
+/** Says which listener could not bind, and how to move it, instead of Node's bare EADDRINUSE. */
+async function listen(app: HttpServer, what: string, variable: string, host: string, port: number): Promise<void> {
+  try {
+    await app.listen({ host, port });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code !== 'EADDRINUSE' && e.code !== 'EACCES' && e.code !== 'EADDRNOTAVAIL') throw err;
+    const why = e.code === 'EADDRINUSE' ? 'is already in use by another process' : e.code === 'EACCES' ? 'needs privileges this process lacks' : 'is not an address of this machine';
+    throw Object.assign(new Error(`the ${what} cannot listen on ${host}:${port}: that address ${why} (set ${variable} or CYNODE_HOST)`), { code: 'CYNODE_LISTEN' });
+  }
 }
 
 function urlOf(app: HttpServer, host: string): string {

@@ -2,6 +2,9 @@ import { Command, Option } from 'commander';
 import { ConfigError, ENVIRONMENT, dataFiles, loadConfig, type ServerConfig } from './config/config';
 import { SchemaTooNewError } from './db';
 import { VERSION, startCynode } from './app';
+import { openDatabase } from './bootstrap/database';
+import { DataDirBusyError } from './bootstrap/data-dir-lock';
+import { OfflineResetError, resetPasswordOffline } from './bootstrap/reset-password';
 
 const envHelp = () =>
   '\nEnvironment (options on the command line win):\n' + ENVIRONMENT.map((e) => `  ${e.name.padEnd(32)} ${e.description} [default: ${e.default}]`).join('\n') + '\n';
@@ -18,19 +21,41 @@ const port = (flag: string) => (value: string): number => {
 // unset); commander only parses the flags, which win. The help still names each flag's variable.
 const option = (flags: string, description: string, variable: string) => new Option(flags, `${description} (env: ${variable})`);
 
-async function serve(opts: { host?: string; gatewayPort?: number; controlPort?: number; dataDir?: string; databaseUrl?: string }): Promise<void> {
+type ServeFlags = { host?: string; gatewayPort?: number; controlPort?: number; dataDir?: string; databaseUrl?: string };
+
+/** The environment, with the flags given on the command line winning. */
+function configFrom(flags: ServeFlags): ServerConfig {
   const overrides: Partial<ServerConfig> = {};
-  if (opts.host !== undefined) overrides.host = opts.host;
-  if (opts.gatewayPort !== undefined) overrides.gatewayPort = opts.gatewayPort;
-  if (opts.controlPort !== undefined) overrides.controlPort = opts.controlPort;
-  if (opts.dataDir !== undefined) overrides.dataDir = opts.dataDir;
-  if (opts.databaseUrl !== undefined) overrides.databaseUrl = opts.databaseUrl;
-  const config = loadConfig(process.env, overrides);
+  if (flags.host !== undefined) overrides.host = flags.host;
+  if (flags.gatewayPort !== undefined) overrides.gatewayPort = flags.gatewayPort;
+  if (flags.controlPort !== undefined) overrides.controlPort = flags.controlPort;
+  if (flags.dataDir !== undefined) overrides.dataDir = flags.dataDir;
+  if (flags.databaseUrl !== undefined) overrides.databaseUrl = flags.databaseUrl;
+  return loadConfig(process.env, overrides);
+}
+
+async function resetPasswordCommand(flags: ServeFlags & { handle: string }): Promise<void> {
+  const config = configFrom(flags);
+  const database = await openDatabase(config);
+  try {
+    const password = await resetPasswordOffline(database.db, flags.handle, process.env.CYNODE_NEW_PASSWORD || undefined);
+    process.stdout.write(
+      process.env.CYNODE_NEW_PASSWORD
+        ? `Password of "${flags.handle}" set from CYNODE_NEW_PASSWORD; their sessions have ended.\n`
+        : `New password of "${flags.handle}" (shown once; their sessions have ended):\n\n    ${password}\n\n`,
+    );
+  } finally {
+    await database.close();
+  }
+}
+
+async function serve(flags: ServeFlags): Promise<void> {
+  const config = configFrom(flags);
 
   const cynode = await startCynode(config);
   const lines = [
     `CyNode ${VERSION}`,
-    `  gateway        ${cynode.gatewayUrl}  (API, OpenAI-compatible endpoint, console)`,
+    `  gateway        ${cynode.gatewayUrl}  (API at /v1)`,
     `  control plane  ${cynode.controlUrl}  (nodes join here)`,
     `  database       ${cynode.database}`,
     `  data directory ${config.dataDir}`,
@@ -81,14 +106,25 @@ program
   .addHelpText('after', envHelp())
   .action(serve);
 
+program
+  .command('reset-password')
+  .description(
+    'Set a new password for a user (default: admin) directly in the database, for when nobody can sign in as an admin. ' +
+      'With PGlite, stop `cynode serve` first. Prints a generated password, or uses CYNODE_NEW_PASSWORD.',
+  )
+  .addOption(new Option('--handle <handle>', 'whose password').default('admin'))
+  .addOption(option('--data-dir <path>', 'data directory', 'CYNODE_DATA_DIR'))
+  .addOption(option('--database-url <url>', 'PostgreSQL connection string instead of PGlite', 'DATABASE_URL'))
+  .action(resetPasswordCommand);
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof SchemaTooNewError) {
+  if (err instanceof ConfigError || err instanceof SchemaTooNewError || err instanceof DataDirBusyError || err instanceof OfflineResetError) {
     process.stderr.write(`cynode: ${err.message}\n`);
     process.exit(2);
   }
   const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'EADDRINUSE') {
-    process.stderr.write(`cynode: ${e.message}; another process uses the port (set CYNODE_GATEWAY_PORT / CYNODE_CONTROL_PORT)\n`);
+  if (e?.code === 'CYNODE_LISTEN') {
+    process.stderr.write(`cynode: ${e.message}\n`);
     process.exit(2);
   }
   process.stderr.write(`cynode: failed to start: ${e?.message ?? String(err)}\n`);

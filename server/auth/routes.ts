@@ -70,6 +70,8 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService): void {
       schema: {
         tags: ['auth'],
         summary: 'End the session of the bearer token and/or the given refresh token',
+        // The bearer token is optional here: an expired session can still be ended by its refresh token.
+        security: [{}, { bearer: [] }],
         body: Type.Optional(Strict({ refresh_token: Type.Optional(Type.String({ maxLength: 512 })) })),
         response: { 204: Type.Null(), ...errors(400) },
       },
@@ -105,7 +107,7 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService): void {
         roles,
         group_ids: groups.map((g) => g.group_id),
         default_project_id: project?.id ?? null,
-        auth_method: p.via,
+        auth_method: p.via === 'api_key' ? ('api_key' as const) : ('session' as const),
       };
     },
   );

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { writeFile } from 'node:fs/promises';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import type { Db } from '../db';
 import { appendAudit } from '../audit/store';
 import { hashPassword } from '../auth/passwords';
@@ -26,6 +26,7 @@ export async function firstRun(db: Db, opts: { adminPassword: string | undefined
   // Hash outside the transaction: it takes a while and holds no lock.
   const passwordHash = await hashPassword(password);
 
+  let wroteFile = false;
   const created = await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
     let system = await findUserByHandle(tx, 'system');
@@ -37,12 +38,18 @@ export async function firstRun(db: Db, opts: { adminPassword: string | undefined
     const admin = await createUserWithDefaultProject(tx, { handle: 'admin', displayName: 'Administrator', passwordHash }, system.id);
     await bindRole(tx, { subjectType: 'user', subjectId: admin.id, role: 'admin', scopeType: 'system', scopeId: null, by: system.id });
     await appendAudit(tx, { category: 'admin', action: 'user_created', outcome: 'success', actorId: system.id, actorHandle: 'system', resourceType: 'user', resourceId: admin.id, reason: 'first run', details: { handle: 'admin', roles: ['admin'] } });
+    // Written before the commit, under the lock: a crash after the commit cannot lose the only
+    // copy of the password, and a crash before it leaves a stale file the next first run replaces.
+    if (generated) {
+      await writeFile(opts.passwordFile, generated + '\n', { mode: 0o600 });
+      await chmod(opts.passwordFile, 0o600); // a stale file keeps its old mode otherwise
+      wroteFile = true;
+    }
     return true;
+  }).catch(async (err: unknown) => {
+    if (wroteFile) await rm(opts.passwordFile, { force: true });
+    throw err;
   });
 
-  if (created && generated) {
-    await writeFile(opts.passwordFile, generated + '\n', { mode: 0o600 });
-    return { adminCreated: true, generatedPassword: generated };
-  }
-  return { adminCreated: created };
+  return created && generated ? { adminCreated: true, generatedPassword: generated } : { adminCreated: created };
 }

@@ -2,8 +2,11 @@
 export interface Principal {
   userId: string;
   handle: string;
-  /** How the caller proved it: a signed-in session's access token, or a personal API key. */
-  via: 'session' | 'api_key';
+  /**
+   * How the caller proved it: a signed-in session's access token, a personal API key, or
+   * `local`: the operator at this machine running a `cynode` command (never over HTTP).
+   */
+  via: 'session' | 'api_key' | 'local';
   sessionId?: string;
   apiKeyId?: string;
 }

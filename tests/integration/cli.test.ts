@@ -210,3 +210,64 @@ describe('cynode serve', () => {
     await stop(retry);
   });
 });
+
+describe('one process per PGlite data directory', () => {
+  it('refuses a second `cynode serve` on a data directory in use, and the first keeps serving', async () => {
+    const dir = await initialisedDataDir();
+    const first = track(await serve({ CYNODE_DATA_DIR: dir, CYNODE_ADMIN_PASSWORD: 'admin-password-1' }));
+    const second = track(runCli(['serve'], { CYNODE_DATA_DIR: dir, CYNODE_GATEWAY_PORT: '0', CYNODE_CONTROL_PORT: '0', CYNODE_LOG_LEVEL: 'warn' }));
+    expect(await second.exited).toEqual({ code: 2, signal: null });
+    expectOneLineError(second, new RegExp(`pid ${first.child.pid}.*${dir}`));
+    expect((await login(first.gatewayUrl, 'admin', 'admin-password-1')).status).toBe(200);
+    await stop(first);
+  });
+});
+
+describe('cynode reset-password', () => {
+  it('sets a new admin password offline: the old one stops working, the printed one works', async () => {
+    const dir = await initialisedDataDir();
+    const env = { CYNODE_DATA_DIR: dir, CYNODE_ADMIN_PASSWORD: 'forgotten-password-1' };
+    const before = track(await serve(env));
+    const oldToken = (await login(before.gatewayUrl, 'admin', 'forgotten-password-1')).token!;
+
+    // While the server holds the PGlite database, the command must not touch it.
+    const busy = track(runCli(['reset-password'], { CYNODE_DATA_DIR: dir }));
+    expect(await busy.exited).toEqual({ code: 2, signal: null });
+    expectOneLineError(busy, /another CyNode process/);
+    await stop(before);
+
+    const reset = track(runCli(['reset-password'], { CYNODE_DATA_DIR: dir }));
+    expect(await reset.exited).toEqual({ code: 0, signal: null });
+    const password = /^\s{4}(\S+)$/m.exec(reset.stdout)?.[1];
+    expect(password).toBeTruthy();
+
+    const after = track(await serve(env));
+    expect((await login(after.gatewayUrl, 'admin', 'forgotten-password-1')).status).toBe(401);
+    expect((await login(after.gatewayUrl, 'admin', password!)).status).toBe(200);
+    // Sessions from before the reset are over.
+    expect((await fetch(`${after.gatewayUrl}/v1/users/me`, { headers: { authorization: `Bearer ${oldToken}` } })).status).toBe(401);
+    await stop(after);
+  });
+
+  it('takes the password from CYNODE_NEW_PASSWORD and refuses unknown users and short passwords', async () => {
+    const dir = await initialisedDataDir();
+    const first = track(await serve({ CYNODE_DATA_DIR: dir, CYNODE_ADMIN_PASSWORD: 'admin-password-1' }));
+    await stop(first);
+
+    const unknown = track(runCli(['reset-password', '--handle', 'nobody'], { CYNODE_DATA_DIR: dir }));
+    expect(await unknown.exited).toEqual({ code: 2, signal: null });
+    expectOneLineError(unknown, /no user "nobody"/);
+
+    const short = track(runCli(['reset-password'], { CYNODE_DATA_DIR: dir, CYNODE_NEW_PASSWORD: 'short' }));
+    expect(await short.exited).toEqual({ code: 2, signal: null });
+    expectOneLineError(short, /at least 8 characters/);
+
+    const chosen = track(runCli(['reset-password'], { CYNODE_DATA_DIR: dir, CYNODE_NEW_PASSWORD: 'my-new-password-1' }));
+    expect(await chosen.exited).toEqual({ code: 0, signal: null });
+    expect(chosen.stdout).not.toContain('my-new-password-1');
+
+    const after = track(await serve({ CYNODE_DATA_DIR: dir }));
+    expect((await login(after.gatewayUrl, 'admin', 'my-new-password-1')).status).toBe(200);
+    await stop(after);
+  });
+});
