@@ -29,10 +29,19 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', noServerRuntime] },
   },
   {
-    // The server never reaches into the desktop shell or the console.
-    files: ['server/**/*.ts', 'node-manager/**/*.ts'],
+    // The Node Manager runs on other machines: besides its own code it may use only the shared
+    // HTTP conventions and the vault of server/, never the orchestrator's domains or database.
+    files: ['node-manager/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ and node-manager/ run without Electron.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'node-manager/ runs without Electron.' },
+            { group: ['**/server/**', '!**/server/http/**', '!**/server/vault/**'], message: 'node-manager/ talks to the orchestrator over HTTP only; it may share server/http and server/vault.' },
+          ],
+        },
+      ],
     },
   },
   {
@@ -40,7 +49,20 @@ export default tseslint.config(
     files: ['server/**/*.ts'],
     ignores: ['server/db/**'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [{ name: 'pg', message: 'Use server/db (the Db interface).' }, { name: '@electric-sql/pglite', message: 'Use server/db (the Db interface).' }], patterns: [{ group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ runs without Electron.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'pg', message: 'Use server/db (the Db interface).' },
+            { name: '@electric-sql/pglite', message: 'Use server/db (the Db interface).' },
+          ],
+          patterns: [
+            { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ runs without Electron.' },
+            // The orchestrator reaches nodes over HTTP; it shares only their wire contract.
+            { group: ['**/node-manager/**', '!**/node-manager/contract/**'], message: 'server/ may import only node-manager/contract (the wire contract).' },
+          ],
+        },
+      ],
     },
   },
   {

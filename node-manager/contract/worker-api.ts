@@ -1,0 +1,63 @@
+/**
+ * The Worker API contract (spec/node.md §3): how the orchestrator hands a node one job and what
+ * comes back. Shared by the dispatcher (client) and the Node Manager (server).
+ */
+import { Type, type Static } from '@sinclair/typebox';
+
+/** Ids are path segments under the node's job directory: keep them tame (spec D-15). */
+export const JOB_ID_PATTERN = '^[A-Za-z0-9._-]{1,128}$';
+
+export const NETWORK_POLICIES = ['restricted', 'none'] as const;
+
+export const SandboxSpec = Type.Object(
+  {
+    image: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
+    command: Type.Array(Type.String({ maxLength: 1_000_000 }), { minItems: 1, maxItems: 1000 }),
+    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 100_000 }))),
+    timeout_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
+    /** Only deny-all policies exist so far; anything else is refused with 400 (spec D-14). */
+    network_policy: Type.Optional(Type.String({ maxLength: 50 })),
+    /** Extension: files written to the job's /job directory (read-only inside), e.g. a script. */
+    files: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }), Type.String(), { maxProperties: 20 })),
+  },
+  { additionalProperties: false },
+);
+export type SandboxSpec = Static<typeof SandboxSpec>;
+
+export const JobRunRequest = Type.Object(
+  { version: Type.Literal(1), task_id: Type.String({ pattern: JOB_ID_PATTERN }), job_id: Type.String({ pattern: JOB_ID_PATTERN }), sandbox: SandboxSpec },
+  { additionalProperties: false },
+);
+export type JobRunRequest = Static<typeof JobRunRequest>;
+
+export const JobStatus = Type.Union([Type.Literal('completed'), Type.Literal('failed'), Type.Literal('timeout'), Type.Literal('canceled')]);
+export type JobStatus = Static<typeof JobStatus>;
+
+export const JobRunResult = Type.Object({
+  version: Type.Literal(1),
+  task_id: Type.String(),
+  job_id: Type.String(),
+  status: JobStatus,
+  /** Present for completed and failed; -1 when the sandbox could not start (cause in stderr). */
+  exit_code: Type.Optional(Type.Integer()),
+  stdout: Type.String(),
+  stderr: Type.String(),
+  started_at: Type.String(),
+  ended_at: Type.String(),
+  truncated: Type.Object({ stdout: Type.Boolean(), stderr: Type.Boolean() }),
+  /** Which node ran it (extension; lets the orchestrator check it talked to the right one). */
+  node_slug: Type.Optional(Type.String()),
+});
+export type JobRunResult = Static<typeof JobRunResult>;
+
+export const JobStopRequest = Type.Object(
+  { version: Type.Literal(1), task_id: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })), job_id: Type.String({ pattern: JOB_ID_PATTERN }) },
+  { additionalProperties: false },
+);
+export type JobStopRequest = Static<typeof JobStopRequest>;
+
+export const JobStopResult = Type.Object({ version: Type.Literal(1), job_id: Type.String(), status: Type.Union([Type.Literal('stopping'), Type.Literal('not_running')]) });
+export type JobStopResult = Static<typeof JobStopResult>;
+
+/** Output caps per stream (spec §3.3). */
+export const OUTPUT_CAP_BYTES = 256 * 1024;

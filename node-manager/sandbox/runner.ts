@@ -1,0 +1,53 @@
+/**
+ * What the Worker API needs from a sandbox runtime. The one implementation drives Docker or
+ * Podman through dockerode (docker-runner.ts); the interface keeps the Worker API testable on
+ * its own terms and the runtime swappable.
+ */
+export interface SandboxRunSpec {
+  taskId: string;
+  jobId: string;
+  image: string;
+  command: string[];
+  /** Caller's variables; CYNODE_TASK_ID, CYNODE_JOB_ID and CYNODE_WORKSPACE_DIR always win. */
+  env: Record<string, string>;
+  timeoutSeconds: number;
+  /** Files for the read-only /job directory. */
+  files: Record<string, string>;
+}
+
+export interface SandboxOutcome {
+  status: 'completed' | 'failed' | 'timeout' | 'canceled';
+  exitCode?: number;
+  stdout: string;
+  stderr: string;
+  truncated: { stdout: boolean; stderr: boolean };
+  startedAt: Date;
+  endedAt: Date;
+}
+
+export interface SandboxLimits {
+  memoryMb: number;
+  pids: number;
+  /** CPU cores (fractional allowed). */
+  cpus: number;
+}
+
+export interface SandboxRuntimeInfo {
+  runtime: 'docker' | 'podman';
+  version: string;
+  rootless: boolean;
+}
+
+export interface SandboxRunner {
+  /** Can this node run sandboxes now? null when it can, else why not (for /readyz and reports). */
+  check(): Promise<string | null>;
+  info(): Promise<SandboxRuntimeInfo | null>;
+  /** Runs one job to its end; never throws for what happens inside the sandbox. */
+  run(spec: SandboxRunSpec, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<SandboxOutcome>;
+  /** Stops a running job (its run() resolves with status `canceled`); false when not running. */
+  stop(jobId: string): Promise<boolean>;
+  /** Stops every running job (shutdown). */
+  stopAll(): Promise<void>;
+  /** Removes containers a previous run of this node left behind (crash, kill -9). */
+  reapOrphans(): Promise<number>;
+}
