@@ -20,6 +20,12 @@ export interface ServerConfig {
   /** Browser origins allowed besides the gateway's own. */
   allowedOrigins: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Tasks: the sandbox time limit of a job when the task names none. */
+  taskTimeoutSeconds: number;
+  /** Tasks: the sandbox image jobs run in when the task names none. */
+  sandboxImage: string;
+  /** Tasks: how long a job waits while no node at all can take it before it fails. */
+  noNodeGraceSeconds: number;
 }
 
 /** One line per variable; the README and `cynode serve --help` are generated from this list. */
@@ -37,6 +43,9 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_MAX_CONCURRENT_REQUESTS', default: '256', description: 'Requests served at once before answering 429 with Retry-After.' },
   { name: 'CYNODE_ALLOWED_ORIGINS', default: '(none)', description: 'Comma-separated browser origins allowed besides the gateway itself.' },
   { name: 'CYNODE_LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  { name: 'CYNODE_TASK_TIMEOUT_SECONDS', default: '600', description: 'Time limit of a task\'s sandbox job when the task sets no timeout_seconds (1 to 10800).' },
+  { name: 'CYNODE_SANDBOX_IMAGE', default: 'cynode-sandbox:latest', description: 'Container image sandbox jobs run in when the task names no image.' },
+  { name: 'CYNODE_NO_NODE_GRACE_SECONDS', default: '300', description: 'A queued job fails with no_dispatchable_node after waiting this long while no node at all could take it.' },
 ];
 
 export function defaultDataDir(): string {
@@ -78,6 +87,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       .map((s) => s.trim())
       .filter(Boolean),
     logLevel,
+    taskTimeoutSeconds: int(env, 'CYNODE_TASK_TIMEOUT_SECONDS', 600, 1, 10_800),
+    sandboxImage: env.CYNODE_SANDBOX_IMAGE || 'cynode-sandbox:latest',
+    noNodeGraceSeconds: int(env, 'CYNODE_NO_NODE_GRACE_SECONDS', 300, 0, 7 * 86_400),
     ...overrides,
   };
   // After the overrides, so that `--database-url` is checked as well.

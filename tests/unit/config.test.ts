@@ -19,6 +19,9 @@ describe('loadConfig', () => {
       maxConcurrentRequests: 256,
       allowedOrigins: [],
       logLevel: 'info',
+      taskTimeoutSeconds: 600,
+      sandboxImage: 'cynode-sandbox:latest',
+      noNodeGraceSeconds: 300,
     });
     expect(defaultDataDir()).toMatch(/cynode$/);
   });
@@ -35,6 +38,9 @@ describe('loadConfig', () => {
     expect(documented.CYNODE_MAX_BODY_BYTES).toBe(String(c.maxBodyBytes));
     expect(documented.CYNODE_MAX_CONCURRENT_REQUESTS).toBe(String(c.maxConcurrentRequests));
     expect(documented.CYNODE_LOG_LEVEL).toBe(c.logLevel);
+    expect(documented.CYNODE_TASK_TIMEOUT_SECONDS).toBe(String(c.taskTimeoutSeconds));
+    expect(documented.CYNODE_SANDBOX_IMAGE).toBe(c.sandboxImage);
+    expect(documented.CYNODE_NO_NODE_GRACE_SECONDS).toBe(String(c.noNodeGraceSeconds));
   });
 
   it('reads every documented variable', () => {
@@ -52,6 +58,9 @@ describe('loadConfig', () => {
       CYNODE_MAX_CONCURRENT_REQUESTS: '4',
       CYNODE_ALLOWED_ORIGINS: ' http://a.lan:3000 ,, https://b.lan ',
       CYNODE_LOG_LEVEL: 'debug',
+      CYNODE_TASK_TIMEOUT_SECONDS: '30',
+      CYNODE_SANDBOX_IMAGE: 'registry.lan/sandbox:2',
+      CYNODE_NO_NODE_GRACE_SECONDS: '0',
     };
     // A variable added to ENVIRONMENT must be added here too, or this test cannot vouch for it.
     expect(Object.keys(env).sort()).toEqual(ENVIRONMENT.map((e) => e.name).sort());
@@ -69,6 +78,9 @@ describe('loadConfig', () => {
       maxConcurrentRequests: 4,
       allowedOrigins: ['http://a.lan:3000', 'https://b.lan'],
       logLevel: 'debug',
+      taskTimeoutSeconds: 30,
+      sandboxImage: 'registry.lan/sandbox:2',
+      noNodeGraceSeconds: 0,
     });
   });
 
@@ -97,6 +109,8 @@ describe('loadConfig', () => {
     ['CYNODE_REFRESH_TOKEN_TTL', '10'],
     ['CYNODE_MAX_BODY_BYTES', '10'],
     ['CYNODE_MAX_CONCURRENT_REQUESTS', '0'],
+    ['CYNODE_TASK_TIMEOUT_SECONDS', '10801'],
+    ['CYNODE_NO_NODE_GRACE_SECONDS', '-5'],
   ])('refuses %s=%s, naming the variable, the allowed range and the value', (name, value) => {
     let err: unknown;
     try {
