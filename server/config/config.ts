@@ -26,6 +26,12 @@ export interface ServerConfig {
   sandboxImage: string;
   /** Tasks: how long a job waits while no node at all can take it before it fails. */
   noNodeGraceSeconds: number;
+  /** Nodes: the join pre-shared key; when unset one is generated, stored sealed, and can be rotated. */
+  nodePsk: string | undefined;
+  /** Nodes: how often a node reports (its heartbeat). */
+  nodeHeartbeatSeconds: number;
+  /** Nodes: a node that has not reported for this long turns `stale` and gets no new work. */
+  nodeStaleSeconds: number;
 }
 
 /** One line per variable; the README and `cynode serve --help` are generated from this list. */
@@ -46,6 +52,9 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_TASK_TIMEOUT_SECONDS', default: '600', description: 'Time limit of a task\'s sandbox job when the task sets no timeout_seconds (1 to 10800).' },
   { name: 'CYNODE_SANDBOX_IMAGE', default: 'cynode-sandbox:latest', description: 'Container image sandbox jobs run in when the task names no image.' },
   { name: 'CYNODE_NO_NODE_GRACE_SECONDS', default: '300', description: 'A queued job fails with no_dispatchable_node after waiting this long while no node at all could take it.' },
+  { name: 'CYNODE_NODE_PSK', default: '(generated)', description: 'Pre-shared key nodes join with (at least 16 characters). Unset: generated on first start, stored sealed, shown and rotated by admins through the gateway.' },
+  { name: 'CYNODE_NODE_HEARTBEAT_SECONDS', default: '15', description: 'How often nodes send their capability report, the heartbeat (1 to 60).' },
+  { name: 'CYNODE_NODE_STALE_SECONDS', default: '45', description: 'A node silent for this long turns stale and its running jobs are moved elsewhere (2 to 90, more than the heartbeat; default 3 heartbeats).' },
 ];
 
 export function defaultDataDir(): string {
@@ -70,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   const logLevel = (env.CYNODE_LOG_LEVEL || 'info') as ServerConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`CYNODE_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
   const databaseUrl = env.DATABASE_URL || undefined;
+  const nodeHeartbeatSeconds = int(env, 'CYNODE_NODE_HEARTBEAT_SECONDS', 15, 1, 60);
   const config: ServerConfig = {
     dataDir: env.CYNODE_DATA_DIR || defaultDataDir(),
     host: env.CYNODE_HOST || '127.0.0.1',
@@ -90,6 +100,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     taskTimeoutSeconds: int(env, 'CYNODE_TASK_TIMEOUT_SECONDS', 600, 1, 10_800),
     sandboxImage: env.CYNODE_SANDBOX_IMAGE || 'cynode-sandbox:latest',
     noNodeGraceSeconds: int(env, 'CYNODE_NO_NODE_GRACE_SECONDS', 300, 0, 7 * 86_400),
+    nodePsk: env.CYNODE_NODE_PSK || undefined,
+    nodeHeartbeatSeconds,
+    // Three missed heartbeats, but never longer than the 90 s within which a lost node must be noticed.
+    nodeStaleSeconds: int(env, 'CYNODE_NODE_STALE_SECONDS', Math.min(90, 3 * nodeHeartbeatSeconds), 2, 90),
     ...overrides,
   };
   // After the overrides, so that `--database-url` is checked as well.
@@ -98,6 +112,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
   }
   if (config.adminPassword !== undefined && config.adminPassword.length < 8) {
     throw new ConfigError('CYNODE_ADMIN_PASSWORD must be at least 8 characters');
+  }
+  if (config.nodePsk !== undefined && config.nodePsk.length < 16) {
+    throw new ConfigError('CYNODE_NODE_PSK must be at least 16 characters');
+  }
+  // A node that reports on time must never look stale between two reports.
+  if (config.nodeStaleSeconds <= config.nodeHeartbeatSeconds) {
+    throw new ConfigError(`CYNODE_NODE_STALE_SECONDS (${config.nodeStaleSeconds}) must be more than CYNODE_NODE_HEARTBEAT_SECONDS (${config.nodeHeartbeatSeconds})`);
   }
   return config;
 }

@@ -22,6 +22,9 @@ describe('loadConfig', () => {
       taskTimeoutSeconds: 600,
       sandboxImage: 'cynode-sandbox:latest',
       noNodeGraceSeconds: 300,
+      nodePsk: undefined,
+      nodeHeartbeatSeconds: 15,
+      nodeStaleSeconds: 45,
     });
     expect(defaultDataDir()).toMatch(/cynode$/);
   });
@@ -41,6 +44,8 @@ describe('loadConfig', () => {
     expect(documented.CYNODE_TASK_TIMEOUT_SECONDS).toBe(String(c.taskTimeoutSeconds));
     expect(documented.CYNODE_SANDBOX_IMAGE).toBe(c.sandboxImage);
     expect(documented.CYNODE_NO_NODE_GRACE_SECONDS).toBe(String(c.noNodeGraceSeconds));
+    expect(documented.CYNODE_NODE_HEARTBEAT_SECONDS).toBe(String(c.nodeHeartbeatSeconds));
+    expect(documented.CYNODE_NODE_STALE_SECONDS).toBe(String(c.nodeStaleSeconds));
   });
 
   it('reads every documented variable', () => {
@@ -61,6 +66,9 @@ describe('loadConfig', () => {
       CYNODE_TASK_TIMEOUT_SECONDS: '30',
       CYNODE_SANDBOX_IMAGE: 'registry.lan/sandbox:2',
       CYNODE_NO_NODE_GRACE_SECONDS: '0',
+      CYNODE_NODE_PSK: 'a-join-key-of-16-chars',
+      CYNODE_NODE_HEARTBEAT_SECONDS: '5',
+      CYNODE_NODE_STALE_SECONDS: '20',
     };
     // A variable added to ENVIRONMENT must be added here too, or this test cannot vouch for it.
     expect(Object.keys(env).sort()).toEqual(ENVIRONMENT.map((e) => e.name).sort());
@@ -81,6 +89,9 @@ describe('loadConfig', () => {
       taskTimeoutSeconds: 30,
       sandboxImage: 'registry.lan/sandbox:2',
       noNodeGraceSeconds: 0,
+      nodePsk: 'a-join-key-of-16-chars',
+      nodeHeartbeatSeconds: 5,
+      nodeStaleSeconds: 20,
     });
   });
 
@@ -111,6 +122,8 @@ describe('loadConfig', () => {
     ['CYNODE_MAX_CONCURRENT_REQUESTS', '0'],
     ['CYNODE_TASK_TIMEOUT_SECONDS', '10801'],
     ['CYNODE_NO_NODE_GRACE_SECONDS', '-5'],
+    ['CYNODE_NODE_HEARTBEAT_SECONDS', '0'],
+    ['CYNODE_NODE_STALE_SECONDS', '91'],
   ])('refuses %s=%s, naming the variable, the allowed range and the value', (name, value) => {
     let err: unknown;
     try {
@@ -126,9 +139,16 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'mysql://x' }, /^DATABASE_URL must start with postgres:\/\/ or postgresql:\/\/$/],
     [{ CYNODE_LOG_LEVEL: 'chatty' }, /^CYNODE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/],
     [{ CYNODE_ADMIN_PASSWORD: 'short' }, /^CYNODE_ADMIN_PASSWORD must be at least 8 characters$/],
+    [{ CYNODE_NODE_PSK: 'too-short' }, /^CYNODE_NODE_PSK must be at least 16 characters$/],
+    [{ CYNODE_NODE_HEARTBEAT_SECONDS: '30', CYNODE_NODE_STALE_SECONDS: '30' }, /^CYNODE_NODE_STALE_SECONDS \(30\) must be more than CYNODE_NODE_HEARTBEAT_SECONDS \(30\)$/],
   ])('refuses %j with a clear message', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('defaults the stale window to three heartbeats, never more than 90 s', () => {
+    expect(loadConfig({ CYNODE_NODE_HEARTBEAT_SECONDS: '5' }).nodeStaleSeconds).toBe(15);
+    expect(loadConfig({ CYNODE_NODE_HEARTBEAT_SECONDS: '60' }).nodeStaleSeconds).toBe(90);
   });
 
   it('checks a database URL given on the command line as well', () => {
