@@ -59,7 +59,9 @@ export default tseslint.config(
           patterns: [
             { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ runs without Electron.' },
             // The orchestrator reaches nodes over HTTP; it shares only their wire contract.
-            { group: ['**/node-manager/**', '!**/node-manager/contract/**'], message: 'server/ may import only node-manager/contract (the wire contract).' },
+            // Each level is named: a negation cannot bring back a file whose directory a
+            // pattern such as node-manager/** already excluded (gitignore semantics).
+            { group: ['**/node-manager/*', '**/node-manager/*/**', '!**/node-manager/contract', '!**/node-manager/contract/**'], message: 'server/ may import only node-manager/contract (the wire contract).' },
           ],
         },
       ],
