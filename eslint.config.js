@@ -68,6 +68,26 @@ export default tseslint.config(
     },
   },
   {
+    // The composition roots start the embedded node and the `cynode node` command: they alone
+    // may wire the Node Manager in (through its agent entry point, nothing deeper).
+    files: ['server/app.ts', 'server/cli.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            { name: 'pg', message: 'Use server/db (the Db interface).' },
+            { name: '@electric-sql/pglite', message: 'Use server/db (the Db interface).' },
+          ],
+          patterns: [
+            { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ runs without Electron.' },
+            { group: ['**/node-manager/*', '**/node-manager/*/**', '!**/node-manager/contract', '!**/node-manager/contract/**', '!**/node-manager/agent', '!**/node-manager/agent/**'], message: 'Composition roots wire the Node Manager through node-manager/agent only.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Tests read JSON answers of many shapes; typing each one would only restate the assertions.
     files: ['tests/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },

@@ -1,10 +1,12 @@
 import { Command, Option } from 'commander';
-import { ConfigError, ENVIRONMENT, dataFiles, loadConfig, type ServerConfig } from './config/config';
+import { ConfigError, ENVIRONMENT, dataFiles, defaultDataDir, loadConfig, type ServerConfig } from './config/config';
 import { SchemaTooNewError } from './db';
 import { VERSION, startCynode } from './app';
 import { openDatabase } from './bootstrap/database';
 import { DataDirBusyError } from './bootstrap/data-dir-lock';
 import { OfflineResetError, resetPasswordOffline } from './bootstrap/reset-password';
+import { NODE_ENVIRONMENT, NodeConfigError, loadNodeSettings } from '../node-manager/agent/config';
+import { JoinRefusedError, startNodeManager } from '../node-manager/agent/node-manager';
 
 const envHelp = () =>
   '\nEnvironment (options on the command line win):\n' + ENVIRONMENT.map((e) => `  ${e.name.padEnd(32)} ${e.description} [default: ${e.default}]`).join('\n') + '\n';
@@ -49,6 +51,38 @@ async function resetPasswordCommand(flags: ServeFlags & { handle: string }): Pro
   }
 }
 
+/** Stops `close` on SIGINT/SIGTERM and exits 0 once it is done (1 if it hangs). */
+function exitOnSignal(close: () => Promise<void>): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`Received ${signal}; shutting down\n`);
+    const force = setTimeout(() => process.exit(1), 15_000);
+    force.unref();
+    await close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+type NodeFlags = { join?: string; psk?: string; name?: string; host?: string; workerPort?: string; advertiseUrl?: string; dataDir?: string };
+
+async function node(flags: NodeFlags): Promise<void> {
+  const settings = loadNodeSettings(process.env, flags, defaultDataDir());
+  const manager = await startNodeManager({
+    ...settings,
+    labels: [],
+    logLevel: process.env.CYNODE_LOG_LEVEL || 'warn',
+    log: (message) => process.stdout.write(`${new Date().toISOString()} ${message}\n`),
+  });
+  process.stdout.write(
+    [`CyNode node ${manager.nodeSlug}`, `  joined         ${settings.controlUrl}`, `  Worker API     ${manager.workerUrl}`, `  state          ${settings.stateDir}`].join('\n') + '\n',
+  );
+  exitOnSignal(() => manager.close());
+}
+
 async function serve(flags: ServeFlags): Promise<void> {
   const config = configFrom(flags);
 
@@ -74,19 +108,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   }
   process.stdout.write(lines.join('\n') + '\n');
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    process.stdout.write(`Received ${signal}; shutting down\n`);
-    // In-flight requests finish; new connections are refused.
-    const force = setTimeout(() => process.exit(1), 15_000);
-    force.unref();
-    await cynode.close();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  // In-flight requests finish; new connections are refused.
+  exitOnSignal(() => cynode.close());
 }
 
 const program = new Command()
@@ -106,6 +129,22 @@ program
   .addHelpText('after', envHelp())
   .action(serve);
 
+const nodeEnvHelp = () =>
+  '\nEnvironment (options on the command line win):\n' + NODE_ENVIRONMENT.map((e) => `  ${e.name.padEnd(32)} ${e.description} [default: ${e.default}]`).join('\n') + '\n';
+
+program
+  .command('node')
+  .description('Run a Node Manager on this machine and join a CyNode control plane over HTTP: its sandboxes join the pool')
+  .addOption(option('--join <url>', 'control plane URL, e.g. http://desktop.lan:12082', 'CYNODE_CONTROL_URL'))
+  .addOption(option('--psk <key>', 'join key', 'CYNODE_NODE_PSK'))
+  .addOption(option('--name <name>', 'node name', 'CYNODE_NODE_NAME'))
+  .addOption(option('--host <address>', 'Worker API bind address', 'CYNODE_WORKER_HOST'))
+  .addOption(option('--worker-port <port>', 'Worker API port', 'CYNODE_WORKER_PORT'))
+  .addOption(option('--advertise-url <url>', 'Worker API URL the orchestrator should call', 'CYNODE_ADVERTISE_URL'))
+  .addOption(option('--data-dir <path>', 'data directory (node state goes in <dir>/node)', 'CYNODE_DATA_DIR'))
+  .addHelpText('after', nodeEnvHelp())
+  .action(node);
+
 program
   .command('reset-password')
   .description(
@@ -118,7 +157,7 @@ program
   .action(resetPasswordCommand);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof SchemaTooNewError || err instanceof DataDirBusyError || err instanceof OfflineResetError) {
+  if (err instanceof ConfigError || err instanceof SchemaTooNewError || err instanceof DataDirBusyError || err instanceof OfflineResetError || err instanceof NodeConfigError || err instanceof JoinRefusedError) {
     process.stderr.write(`cynode: ${err.message}\n`);
     process.exit(2);
   }
