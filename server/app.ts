@@ -18,6 +18,14 @@ import { groupRoutes } from './groups/routes';
 import { projectRoutes } from './projects/routes';
 import { rbacRoutes } from './rbac/routes';
 import { auditRoutes } from './audit/routes';
+import { Vault } from './vault/envelope';
+import { JoinPsk, advertisedUrl } from './nodes/psk';
+import { NodeTokens } from './nodes/node-tokens';
+import { ControlPlaneService } from './nodes/control-service';
+import { controlPlaneRoutes } from './nodes/control-routes';
+import { NodeAdminService } from './nodes/admin-service';
+import { nodeAdminRoutes, type NodeAdminDeps } from './nodes/admin-routes';
+import { NodeLiveness } from './nodes/liveness';
 import type { RouteDeps } from './routes';
 
 export const VERSION = '0.1.0';
@@ -50,13 +58,28 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Until nodes serving inference exist, nothing can answer chat or prompt tasks.
     const readiness: Readiness = { notReadyReason: async () => 'no inference path available (no dispatchable nodes; no node serving inference has registered)' };
 
-    const gateway = await buildGateway(config, deps, auth, readiness);
+    // Nodes: secrets at rest are sealed by the vault; the join key exists from the first start.
+    const vault = new Vault(masterKey);
+    const joinPsk = new JoinPsk(db, vault, config.nodePsk);
+    await joinPsk.ensure();
+    const nodeTokens = new NodeTokens(masterKey.derive('node-token-signing'));
+    const controlPlane = new ControlPlaneService(db, vault, nodeTokens, joinPsk, { heartbeatSeconds: config.nodeHeartbeatSeconds });
+    // The real port is known only once the control plane listens (port 0 in tests).
+    let controlPort = config.controlPort;
+    const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort) };
+
+    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin);
     closers.push(() => gateway.close());
-    const control = await buildControlPlane(config, readiness);
+    const control = await buildControlPlane(config, readiness, controlPlane, nodeTokens);
     closers.push(() => control.close());
+    const nodeLiveness = new NodeLiveness(db, { staleAfterSeconds: config.nodeStaleSeconds, onError: (err, what) => control.log.error({ err }, `node liveness: ${what} failed`) });
+    // Stopped before the servers close and the database with them (closers run in reverse).
+    closers.push(() => nodeLiveness.stop());
 
     await listen(gateway, 'gateway', 'CYNODE_GATEWAY_PORT', config.host, config.gatewayPort);
     await listen(control, 'control plane', 'CYNODE_CONTROL_PORT', config.host, config.controlPort);
+    controlPort = (control.server.address() as AddressInfo).port;
+    nodeLiveness.start();
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
     const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
@@ -75,7 +98,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
   }
 }
 
-async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthService, readiness: Readiness): Promise<HttpServer> {
+async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthService, readiness: Readiness, nodeAdmin: NodeAdminDeps): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'gateway',
     logLevel: config.logLevel,
@@ -93,6 +116,7 @@ async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthSer
   projectRoutes(app, deps);
   rbacRoutes(app, deps);
   auditRoutes(app, deps);
+  nodeAdminRoutes(app, deps, nodeAdmin);
   app.get(
     '/v1/openapi.json',
     { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },
@@ -101,8 +125,8 @@ async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthSer
   return app;
 }
 
-/** Node-facing listener: registration, config and capability reports arrive here (node issue). */
-async function buildControlPlane(config: ServerConfig, readiness: Readiness): Promise<HttpServer> {
+/** Node-facing listener: registration, config and capability reports arrive here. */
+async function buildControlPlane(config: ServerConfig, readiness: Readiness, controlPlane: ControlPlaneService, nodeTokens: NodeTokens): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'control-plane',
     logLevel: config.logLevel,
@@ -113,6 +137,7 @@ async function buildControlPlane(config: ServerConfig, readiness: Readiness): Pr
     authenticate: async () => null,
   });
   healthRoutes(app, readiness);
+  controlPlaneRoutes(app, controlPlane, nodeTokens);
   return app;
 }
 

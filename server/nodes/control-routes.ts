@@ -1,0 +1,99 @@
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { BootstrapPayload, CapabilityReport, ConfigAck, NodeConfig, RegisterRequest } from '../../node-manager/contract/control-plane';
+import type { HttpServer } from '../http/server';
+import { requestContext } from '../http/server';
+import { errors } from '../http/schemas';
+import type { ControlPlaneService } from './control-service';
+import type { NodeClaims, NodeTokens } from './node-tokens';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The node behind a node-token request on the control plane; null elsewhere. */
+    node: NodeClaims | null;
+  }
+}
+
+/**
+ * The control plane's node-facing routes (spec/node.md §2, D-1). Nodes are not users: these
+ * routes opt out of user authentication and check the join PSK (register) or the node JWT
+ * (everything else) themselves, before the body is even read, so a caller without a valid token
+ * learns nothing about what the body should be.
+ */
+export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService, tokens: NodeTokens): void {
+  app.decorateRequest('node', null);
+  const nodeAuth = async (request: FastifyRequest) => {
+    request.node = await tokens.authenticate(request);
+  };
+  const asNode = { auth: 'none' as const };
+
+  app.post(
+    '/v1/nodes/register',
+    {
+      config: asNode,
+      schema: {
+        tags: ['nodes'],
+        summary: 'Register a node with the join key: 201 for a new node, 200 again; answers the bootstrap payload with a node token',
+        security: [],
+        body: RegisterRequest,
+        response: { 200: BootstrapPayload, 201: BootstrapPayload, ...errors(400, 401, 413, 429) },
+      },
+    },
+    async (request, reply) => {
+      const { created, payload } = await service.register(request.body, baseUrlOf(request), requestContext(request));
+      reply.code(created ? 201 : 200);
+      return payload;
+    },
+  );
+
+  app.get(
+    '/v1/nodes/config',
+    {
+      config: asNode,
+      onRequest: nodeAuth,
+      schema: { tags: ['nodes'], summary: "The calling node's configuration (node_configuration_payload_v1)", response: { 200: NodeConfig, ...errors(401, 404) } },
+    },
+    async (request) => service.config(request.node!, baseUrlOf(request)),
+  );
+
+  app.post(
+    '/v1/nodes/config',
+    {
+      config: asNode,
+      onRequest: nodeAuth,
+      schema: { tags: ['nodes'], summary: 'Acknowledge a configuration: applied or failed (node_config_ack_v1)', body: ConfigAck, response: { 204: Type.Null(), ...errors(400, 401, 404) } },
+    },
+    async (request, reply) => {
+      await service.ack(request.node!, request.body);
+      reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/v1/nodes/capability',
+    {
+      config: asNode,
+      onRequest: nodeAuth,
+      schema: { tags: ['nodes'], summary: 'Report capabilities; also the heartbeat that keeps the node active', body: CapabilityReport, response: { 204: Type.Null(), ...errors(400, 401, 404) } },
+    },
+    async (request, reply) => {
+      await service.report(request.node!, request.body, requestContext(request));
+      reply.code(204).send(null);
+    },
+  );
+}
+
+const HOST = /^(?:[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+/**
+ * The control plane as the node reached it: URLs handed to a node are built from the Host it
+ * used, so they work over whichever address (loopback, LAN, a tunnel) that node has. Without
+ * a usable Host header, the address the connection arrived on.
+ */
+function baseUrlOf(request: FastifyRequest): string {
+  const host = request.headers.host;
+  if (host && HOST.test(host)) return `${request.protocol}://${host}`;
+  const { localAddress, localPort } = request.socket;
+  const addr = (localAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  return `${request.protocol}://${addr.includes(':') ? `[${addr}]` : addr}:${localPort}`;
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { SignJWT, jwtVerify } from 'jose';
+import { unauthorized } from '../http/problem';
+
+const ISSUER = 'cynode';
+export const NODE_TOKEN_TTL_SECONDS = 24 * 60 * 60;
+
+export interface NodeClaims {
+  nodeId: string;
+  nodeSlug: string;
+}
+
+/**
+ * The node JWT (spec/node.md §1.4, D-2): HS256, signed with a key derived from the master key
+ * (`node-token-signing`, never the one of user access tokens, so neither kind passes for the
+ * other), `sub` = node id, `token_type` = node, 24 hours. It names a node row: once the row is
+ * deleted the token leads nowhere, and registering again (with the PSK) issues a new one.
+ */
+export class NodeTokens {
+  constructor(
+    private readonly key: Uint8Array,
+    readonly ttlSeconds = NODE_TOKEN_TTL_SECONDS,
+  ) {}
+
+  async sign(c: NodeClaims): Promise<{ token: string; expiresAt: Date }> {
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new SignJWT({ token_type: 'node', node_slug: c.nodeSlug })
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setIssuer(ISSUER)
+      .setSubject(c.nodeId)
+      .setJti(randomUUID())
+      .setIssuedAt(now)
+      .setExpirationTime(now + this.ttlSeconds)
+      .sign(this.key);
+    return { token, expiresAt: new Date((now + this.ttlSeconds) * 1000) };
+  }
+
+  /** The claims of a valid, unexpired node token; null for anything else. */
+  async verify(token: string): Promise<NodeClaims | null> {
+    try {
+      const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
+      if (payload.token_type !== 'node' || typeof payload.sub !== 'string' || typeof payload.node_slug !== 'string') return null;
+      return { nodeId: payload.sub, nodeSlug: payload.node_slug };
+    } catch {
+      return null;
+    }
+  }
+
+  /** The calling node, from `Authorization: Bearer <node jwt>`; 401 without a valid one. */
+  async authenticate(request: FastifyRequest): Promise<NodeClaims> {
+    const header = request.headers.authorization;
+    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header.trim()) : null;
+    const claims = match ? await this.verify(match[1]!) : null;
+    // One message whatever was wrong: a node that gets 401 registers again (D-2).
+    if (!claims) throw unauthorized('A valid node token is required (Authorization: Bearer <node_jwt>); register again to get one');
+    return claims;
+  }
+}
