@@ -1,0 +1,157 @@
+import type { AddressInfo } from 'node:net';
+import { Type } from '@sinclair/typebox';
+import { HttpProblem, badRequest, tooManyRequests } from '../../server/http/problem';
+import type { Principal } from '../../server/http/principal';
+import { Strict } from '../../server/http/schemas';
+import { createHttpServer } from '../../server/http/server';
+import { JobRunRequest, JobStopRequest, NETWORK_POLICIES, type JobStopResult } from '../contract/worker-api';
+import type { SandboxRunner } from '../sandbox/runner';
+import { bearerToken, tokensMatch } from './bearer';
+import { AtCapacityError, ClosedError, JobTable } from './job-table';
+import { ResultStore } from './result-store';
+
+export interface WorkerApiOptions {
+  host: string;
+  /** 0 lets the OS choose (tests). */
+  port: number;
+  runner: SandboxRunner;
+  nodeSlug: string;
+  /** Used when a job names no image. */
+  defaultImage: string;
+  /** The orchestrator's token from the node's current config; null until the config arrived. */
+  getBearerToken(): string | null;
+  /** Where finished results and running-job markers live, so job_id stays idempotent across restarts. */
+  stateDir: string;
+  /** Request body cap (spec §3.3); default 10 MiB. */
+  maxRequestBytes?: number;
+  /** Job timeout when a request names none; default 3600 s. */
+  defaultTimeoutSeconds?: number;
+  /** No job runs longer, whatever it asks; default 10800 s. */
+  maxTimeoutSeconds?: number;
+  /** Jobs running at once; more are refused with 429. Default 2. */
+  maxConcurrency?: number;
+  /** How long finished results stay answerable; default 24 h. */
+  resultRetentionMs?: number;
+  logLevel?: string;
+}
+
+export interface WorkerApi {
+  url: string;
+  /** Stops serving; running jobs are killed and answer (now and after a restart) as interrupted. */
+  close(): Promise<void>;
+  runningJobIds(): string[];
+  /** Stops every running job as the orchestrator's stop-all does (they answer `canceled`); returns their ids. */
+  stopAll(): Promise<string[]>;
+}
+
+/** How long a refused caller should wait before asking again, in seconds. */
+const RETRY_AFTER_SECONDS = 5;
+
+/*
+ * The Worker API has exactly one caller, the orchestrator, proven by the bearer token of the
+ * node's config. The shared HTTP layer speaks of principals; the orchestrator's token is a
+ * session-like credential (issued by the orchestrator, revoked by replacing the config), so it
+ * is presented as such. Nothing in the Worker API reads more than that it is present.
+ */
+const ORCHESTRATOR: Principal = { userId: 'orchestrator', handle: 'orchestrator', via: 'session' };
+
+/** A path segment must not be `.` or `..`, which the id pattern alone allows. */
+const DOTS_ONLY = /^\.+$/;
+
+/**
+ * The Worker API (spec/node.md §3): the orchestrator hands this node jobs to run in sandboxes,
+ * synchronously, one answer per job_id however often it asks.
+ */
+export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
+  const defaultTimeout = o.defaultTimeoutSeconds ?? 3600;
+  const maxTimeout = o.maxTimeoutSeconds ?? 10_800;
+  const maxConcurrency = o.maxConcurrency ?? 2;
+
+  const app = await createHttpServer({
+    name: 'worker-api',
+    logLevel: o.logLevel ?? 'info',
+    maxBodyBytes: o.maxRequestBytes ?? 10 * 1024 * 1024,
+    // Waiting callers of one job each hold a request; this only bounds abuse.
+    maxConcurrentRequests: Math.max(64, maxConcurrency * 16),
+    // Browsers have no business here.
+    allowedOrigins: [],
+    async authenticate(request) {
+      const expected = o.getBearerToken();
+      if (expected === null) throw new HttpProblem(503, 'node not configured yet', {}, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      const presented = bearerToken(request.headers.authorization);
+      return presented !== null && tokensMatch(presented, expected) ? ORCHESTRATOR : null;
+    },
+  });
+
+  const jobs = new JobTable({
+    runner: o.runner,
+    store: new ResultStore(o.stateDir),
+    nodeSlug: o.nodeSlug,
+    maxConcurrency,
+    resultRetentionMs: o.resultRetentionMs,
+    log: (level, fields, message) => app.log[level](fields, message),
+  });
+  await jobs.init();
+
+  app.get('/healthz', { config: { auth: 'none' } }, async (_request, reply) => reply.type('text/plain; charset=utf-8').send('ok'));
+
+  app.get('/readyz', { config: { auth: 'none' } }, async (_request, reply) => {
+    const reasons = [await o.runner.check(), o.getBearerToken() === null ? 'node not configured yet (no orchestrator token)' : null].filter((r) => r !== null);
+    return reply
+      .code(reasons.length ? 503 : 200)
+      .type('text/plain; charset=utf-8')
+      .send(reasons.length ? reasons.join('; ') : 'ready');
+  });
+
+  // A literal ':' in a Fastify path is written '::'.
+  app.post('/v1/worker/jobs::run', { schema: { body: JobRunRequest } }, async (request) => {
+    const { task_id, job_id, sandbox } = request.body;
+    if (DOTS_ONLY.test(task_id) || DOTS_ONLY.test(job_id)) throw badRequest('task_id and job_id must not consist of dots only');
+    const policy = sandbox.network_policy;
+    if (policy !== undefined && policy !== '' && !(NETWORK_POLICIES as readonly string[]).includes(policy)) {
+      throw badRequest(`sandbox.network_policy must be one of: ${NETWORK_POLICIES.join(', ')} (or absent); this node has no other network`, {
+        allowed: NETWORK_POLICIES,
+      });
+    }
+    const timeoutSeconds = Math.min(sandbox.timeout_seconds ?? defaultTimeout, maxTimeout);
+    const image = sandbox.image ?? o.defaultImage;
+    let result;
+    try {
+      result = jobs.submit({ taskId: task_id, jobId: job_id, image, command: sandbox.command, env: sandbox.env ?? {}, timeoutSeconds, files: sandbox.files ?? {} });
+    } catch (err) {
+      if (err instanceof AtCapacityError) throw tooManyRequests(`${err.message}; retry later`, RETRY_AFTER_SECONDS);
+      if (err instanceof ClosedError) throw new HttpProblem(503, 'the node manager is stopping; retry shortly', {}, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+      throw err;
+    }
+    request.log.info({ job_id, task_id, image, timeout_seconds: timeoutSeconds }, 'job requested');
+    return await result;
+  });
+
+  app.post('/v1/worker/jobs::stop', { schema: { body: JobStopRequest } }, async (request): Promise<JobStopResult> => {
+    const status = await jobs.stop(request.body.job_id);
+    request.log.info({ job_id: request.body.job_id, status }, 'job stop requested');
+    return { version: 1, job_id: request.body.job_id, status };
+  });
+
+  app.post('/v1/worker/admin/stop-all-orchestrator-directed', { schema: { body: Strict({ version: Type.Literal(1) }) } }, async (request) => {
+    const stopped = await jobs.stopAll();
+    request.log.info({ stopped_jobs: stopped }, 'stop-all requested by the orchestrator');
+    // No managed services run on nodes yet; the field is part of the contract (spec D-23).
+    return { version: 1, node_slug: o.nodeSlug, stopped_jobs: stopped, stopped_services: [] };
+  });
+
+  await app.listen({ host: o.host, port: o.port });
+  const address = app.server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  return {
+    url: `http://${host}:${address.port}`,
+    async close() {
+      // Jobs first: the HTTP server's close waits for the requests that wait for them.
+      await jobs.close();
+      await app.close();
+    },
+    runningJobIds: () => jobs.runningJobIds(),
+    stopAll: () => jobs.stopAll(),
+  };
+}
