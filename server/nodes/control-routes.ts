@@ -74,7 +74,7 @@ export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService
     {
       config: asNode,
       onRequest: nodeAuth,
-      schema: { tags: ['nodes'], summary: 'Report capabilities; also the heartbeat that keeps the node active', body: CapabilityReport, response: { 204: Type.Null(), ...errors(400, 401, 404) } },
+      schema: { tags: ['nodes'], summary: 'Report capabilities; also the heartbeat that keeps the node active', body: CapabilityReport, response: { 204: Type.Null(), ...errors(400, 401) } },
     },
     async (request, reply) => {
       await service.report(request.node!, request.body, requestContext(request));

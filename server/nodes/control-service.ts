@@ -133,12 +133,17 @@ export class ControlPlaneService {
     if (!recorded) throw nodeGone();
   }
 
-  /** The heartbeat: fresh facts, and a stale node is active again. */
+  /**
+   * The heartbeat: fresh facts, and a stale node is active again. For a deleted node it answers
+   * 401, not 404 (spec/node.md §2 lists only 400 and 401 here): the token was revoked with the
+   * row, and a node that gets 401 registers again (D-2), which recreates it (D-10).
+   */
   async report(node: NodeClaims, cap: CapabilityReport, ctx: RequestContext): Promise<void> {
     if (cap.node.node_slug !== node.nodeSlug) throw badRequest(`node.node_slug "${cap.node.node_slug}" is not the node this token was issued to`);
     const facts = factsOf(cap);
     await this.db.transaction(async (tx) => {
-      const before = await this.nodeOf(tx, node);
+      const before = await findNode(tx, node.nodeId, { forUpdate: true });
+      if (!before) throw unauthorized('This node token belongs to a node that was deleted; register again');
       const after = (await recordReport(tx, before.id, facts, { registration: false }))!;
       // The Worker API URL is part of the config: a node that moved gets a new config version.
       await this.desiredState(tx, after);

@@ -168,9 +168,11 @@ describe.each(DB_KINDS)('node administration on %s', (kind) => {
     expect((await del(`/v1/nodes/${id}`)).status).toBe(404);
     expect(await s.cynode.db.query('SELECT 1 FROM nodes WHERE id = $1', [id])).toEqual([]);
 
-    // Its node token leads nowhere now.
+    // Its node token leads nowhere now: the config is gone (404), and the heartbeat is refused
+    // like an expired token (401), which is what makes a running node register again.
     expect((await control.call('/v1/nodes/config', { token: jwt })).status).toBe(404);
-    expect((await control.call('/v1/nodes/capability', { token: jwt, body: capability('short-lived') })).status).toBe(404);
+    expect((await control.call('/v1/nodes/config', { token: jwt, body: { version: 1, node_slug: 'short-lived', config_version: '01J0000000000000000000000', ack_at: new Date().toISOString(), status: 'applied' } })).status).toBe(404);
+    expect((await control.call('/v1/nodes/capability', { token: jwt, body: capability('short-lived') })).status).toBe(401);
 
     const again = await control.call('/v1/nodes/register', { body: { psk, capability: capability('short-lived') } });
     expect(again.status).toBe(201);
