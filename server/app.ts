@@ -26,6 +26,10 @@ import { controlPlaneRoutes } from './nodes/control-routes';
 import { NodeAdminService } from './nodes/admin-service';
 import { nodeAdminRoutes, type NodeAdminDeps } from './nodes/admin-routes';
 import { NodeLiveness } from './nodes/liveness';
+import { workerTokenFor } from './nodes/store';
+import { Dispatcher } from './dispatch/dispatcher';
+import { taskRoutes } from './tasks/routes';
+import type { JobControl } from './tasks/service';
 import type { RouteDeps } from './routes';
 
 export const VERSION = '0.1.0';
@@ -68,7 +72,12 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     let controlPort = config.controlPort;
     const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort) };
 
-    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin);
+    // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds });
+    // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
+    closers.push(() => dispatcher.stop());
+
+    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher);
     closers.push(() => gateway.close());
     const control = await buildControlPlane(config, readiness, controlPlane, nodeTokens);
     closers.push(() => control.close());
@@ -83,6 +92,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
     const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
+    await dispatcher.start(gateway.log.child({ module: 'dispatch' }));
+    // A node going stale ends the leases of its jobs: handle that now, not at the next poll.
+    nodeLiveness.onStale(() => dispatcher.wake());
 
     return {
       gatewayUrl: urlOf(gateway, config.host),
@@ -98,7 +110,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
   }
 }
 
-async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthService, readiness: Readiness, nodeAdmin: NodeAdminDeps): Promise<HttpServer> {
+async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthService, readiness: Readiness, nodeAdmin: NodeAdminDeps, jobs: JobControl): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'gateway',
     logLevel: config.logLevel,
@@ -117,6 +129,7 @@ async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthSer
   rbacRoutes(app, deps);
   auditRoutes(app, deps);
   nodeAdminRoutes(app, deps, nodeAdmin);
+  taskRoutes(app, deps, jobs);
   app.get(
     '/v1/openapi.json',
     { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },
