@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startCynode } from '../../server/app';
+import { startCynode, type Cynode } from '../../server/app';
 import { dataFiles } from '../../server/config/config';
 import type { Db } from '../../server/db';
 import { endRunningJob } from '../../server/dispatch/store';
@@ -305,4 +305,53 @@ describe.each(DB_KINDS)('dispatch to real Worker APIs on %s', (kind) => {
     expect(after.attempts_log).toEqual([expect.objectContaining({ attempt: 1, node_id: ownNode, outcome: 'completed' })]);
     expect(after.attempts_log[0].by).not.toBe(job.held_by);
   });
+});
+
+describe('two orchestrators on one PostgreSQL', () => {
+  let s: TestServer;
+  let other: Cynode | undefined;
+  beforeAll(async () => {
+    await ensureSandboxImage();
+    s = await startTestServer('postgres');
+  });
+  afterAll(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+    await other?.close();
+    await s?.close();
+  });
+
+  it('share the queue: every job runs once, on the first attempt', async () => {
+    // A second process on the same database (and master key), with a data directory of its own.
+    const masterKey = (await readFile(dataFiles.masterKey(s.config.dataDir), 'utf8')).trim();
+    const dataDir = await tempDir('cynode-second-');
+    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+    other = await startCynode({ ...s.config, dataDir, masterKey });
+    const vault = new Vault(MasterKey.fromBase64(masterKey));
+
+    const token = `worker-token-${randomUUID()}`;
+    const { api } = await startNodeApi(token);
+    const nodeId = await insertNode(s.cynode.db, vault, { slug: 'shared', url: api.url, token, maxConcurrency: 4 });
+
+    // Created through both gateways, so that both dispatchers are woken.
+    const gateways = [s.api, new ApiClient(other.gatewayUrl)];
+    const tasks = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => (await create(gateways[i % 2]!, s.adminToken, { prompt: `echo job-${i}`, input_mode: 'commands' })).body),
+    );
+    for (const [i, t] of tasks.entries()) {
+      const done = await until(`task ${i}`, async () => {
+        const res = await s.api.call(`/v1/tasks/${t.id}`, { token: s.adminToken });
+        return res.body.closed ? res.body : null;
+      });
+      expect(done.status).toBe('completed');
+      expect((await s.api.call(`/v1/tasks/${t.id}/result`, { token: s.adminToken })).body.stdout).toBe(`job-${i}\n`);
+    }
+    const jobs = await s.cynode.db.query<any>('SELECT attempt, node_id, attempts_log FROM jobs WHERE task_id = ANY($1::uuid[])', [tasks.map((t) => t.id)]);
+    expect(jobs).toHaveLength(8);
+    for (const j of jobs) {
+      expect(j).toMatchObject({ attempt: 1, node_id: nodeId });
+      expect(j.attempts_log).toEqual([expect.objectContaining({ outcome: 'completed' })]);
+    }
+  });
+
+  const create = (api: ApiClient, token: string, body: Record<string, unknown>) => api.call('/v1/tasks', { token, body });
 });
