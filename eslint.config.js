@@ -38,7 +38,9 @@ export default tseslint.config(
         {
           patterns: [
             { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'node-manager/ runs without Electron.' },
-            { group: ['**/server/**', '!**/server/http/**', '!**/server/vault/**'], message: 'node-manager/ talks to the orchestrator over HTTP only; it may share server/http and server/vault.' },
+            // Each level is named: a negation cannot bring back a file under a directory an earlier
+            // pattern excluded (gitignore semantics).
+            { group: ['**/server/*', '**/server/*/**', '!**/server/http', '!**/server/http/**', '!**/server/vault', '!**/server/vault/**'], message: 'node-manager/ talks to the orchestrator over HTTP only; it may share server/http and server/vault.' },
           ],
         },
       ],

@@ -78,7 +78,7 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
   const id = await instanceId(o.stateDir);
   const nodeSlug = o.name ?? defaultNodeSlug(id);
-  const runner = o.runner ?? new DockerRunner({ instanceId: id, jobsDir: join(o.stateDir, 'jobs') });
+  const runner = o.runner ?? new DockerRunner({ instanceId: id, jobsDir: join(o.stateDir, 'jobs'), image: o.sandboxImage });
 
   const reaped = await runner.reapOrphans().catch(() => 0);
   if (reaped > 0) o.log(`removed ${reaped} sandbox container(s) left by a previous run`);
@@ -179,8 +179,8 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
       stopped = true;
       wake?.();
       await heartbeat;
-      // Sandboxes do not outlive their Node Manager.
-      await worker.stopAll().catch(() => {});
+      // Sandboxes do not outlive their Node Manager: closing kills them, and their jobs answer
+      // "interrupted" (not "canceled": nobody canceled them) if the orchestrator asks again.
       await worker.close();
     },
   };

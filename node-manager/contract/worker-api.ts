@@ -4,8 +4,11 @@
  */
 import { Type, type Static } from '@sinclair/typebox';
 
-/** Ids are path segments under the node's job directory: keep them tame (spec D-15). */
-export const JOB_ID_PATTERN = '^[A-Za-z0-9._-]{1,128}$';
+/**
+ * Ids are path segments under the node's job directory: keep them tame (spec D-15), and never
+ * `.` or `..`, which would name the directory above.
+ */
+export const JOB_ID_PATTERN = '^(?!\\.+$)[A-Za-z0-9._-]{1,128}$';
 
 export const NETWORK_POLICIES = ['restricted', 'none'] as const;
 

@@ -191,7 +191,8 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
 function routePattern(url: string): RegExp {
   const source = url
     .split('/')
-    .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+    // `::` is Fastify's escape for a literal colon (`/v1/worker/jobs::run`).
+    .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/::/g, ':').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
     .join('/');
   return new RegExp(`^${source}$`);
 }
