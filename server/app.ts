@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
 import { dataFiles, type ServerConfig } from './config/config';
 import type { Db } from './db';
@@ -31,6 +32,7 @@ import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
 import type { JobControl } from './tasks/service';
 import type { RouteDeps } from './routes';
+import { startNodeManager } from '../node-manager/agent/node-manager';
 
 export const VERSION = '0.1.0';
 
@@ -95,6 +97,25 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     await dispatcher.start(gateway.log.child({ module: 'dispatch' }));
     // A node going stale ends the leases of its jobs: handle that now, not at the next poll.
     nodeLiveness.onStale(() => dispatcher.wake());
+
+    if (config.embeddedNode) {
+      // The desktop's own node joins over loopback exactly as a remote one joins over the LAN.
+      const log = gateway.log.child({ module: 'embedded-node' });
+      const node = await startNodeManager({
+        controlUrl: `http://${loopbackOf(config.host)}:${controlPort}`,
+        psk: await joinPsk.current(),
+        labels: ['orchestrator_host'],
+        stateDir: join(config.dataDir, 'node'),
+        workerHost: '127.0.0.1',
+        workerPort: config.embeddedWorkerPort,
+        sandboxImage: config.sandboxImage,
+        maxConcurrency: config.embeddedNodeMaxJobs,
+        logLevel: config.logLevel,
+        log: (message) => log.info(message),
+      });
+      // Closed first (closers run in reverse): its sandboxes end before the orchestrator does.
+      closers.push(() => node.close());
+    }
 
     return {
       gatewayUrl: urlOf(gateway, config.host),
@@ -164,6 +185,13 @@ async function listen(app: HttpServer, what: string, variable: string, host: str
     const why = e.code === 'EADDRINUSE' ? 'is already in use by another process' : e.code === 'EACCES' ? 'needs privileges this process lacks' : 'is not an address of this machine';
     throw Object.assign(new Error(`the ${what} cannot listen on ${host}:${port}: that address ${why} (set ${variable} or CYNODE_HOST)`), { code: 'CYNODE_LISTEN' });
   }
+}
+
+/** The address the orchestrator's own node uses to reach the control plane on this machine. */
+function loopbackOf(host: string): string {
+  if (host === '0.0.0.0' || host === '127.0.0.1' || host === 'localhost') return '127.0.0.1';
+  if (host === '::' || host === '::1') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 function urlOf(app: HttpServer, host: string): string {

@@ -32,6 +32,12 @@ export interface ServerConfig {
   nodeHeartbeatSeconds: number;
   /** Nodes: a node that has not reported for this long turns `stale` and gets no new work. */
   nodeStaleSeconds: number;
+  /** The desktop's own node: started by `cynode serve`, joining over loopback like any other. */
+  embeddedNode: boolean;
+  /** Embedded node: its Worker API port on loopback (0: the OS picks). */
+  embeddedWorkerPort: number;
+  /** Embedded node: sandbox jobs it runs at once. */
+  embeddedNodeMaxJobs: number;
 }
 
 /** One line per variable; the README and `cynode serve --help` are generated from this list. */
@@ -54,6 +60,9 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_NO_NODE_GRACE_SECONDS', default: '300', description: 'A queued job fails with no_dispatchable_node after waiting this long while no node at all could take it.' },
   { name: 'CYNODE_NODE_PSK', default: '(generated)', description: 'Pre-shared key nodes join with (at least 16 characters). Unset: generated on first start, stored sealed, shown and rotated by admins through the gateway.' },
   { name: 'CYNODE_NODE_HEARTBEAT_SECONDS', default: '15', description: 'How often nodes send their capability report, the heartbeat (1 to 60).' },
+  { name: 'CYNODE_EMBEDDED_NODE', default: '1', description: 'Start the local node with the orchestrator (0 turns it off: only joined nodes run work).' },
+  { name: 'CYNODE_WORKER_PORT', default: '(any free port)', description: 'Port of the local node\'s Worker API, on loopback.' },
+  { name: 'CYNODE_NODE_MAX_JOBS', default: '2', description: 'Sandbox jobs the local node runs at once.' },
   { name: 'CYNODE_NODE_STALE_SECONDS', default: '45', description: 'A node silent for this long turns stale and its running jobs are moved elsewhere (2 to 90, more than the heartbeat; default 3 heartbeats).' },
 ];
 
@@ -71,6 +80,14 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number
     throw new ConfigError(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`);
   }
   return n;
+}
+
+function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(`${name} must be 1 or 0 (got "${raw}")`);
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -104,6 +121,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     nodeHeartbeatSeconds,
     // Three missed heartbeats, but never longer than the 90 s within which a lost node must be noticed.
     nodeStaleSeconds: int(env, 'CYNODE_NODE_STALE_SECONDS', Math.min(90, 3 * nodeHeartbeatSeconds), 2, 90),
+    embeddedNode: flag(env, 'CYNODE_EMBEDDED_NODE', true),
+    embeddedWorkerPort: int(env, 'CYNODE_WORKER_PORT', 0, 0, 65535),
+    embeddedNodeMaxJobs: int(env, 'CYNODE_NODE_MAX_JOBS', 2, 1, 256),
     ...overrides,
   };
   // After the overrides, so that `--database-url` is checked as well.

@@ -99,6 +99,8 @@ export async function startTestServer(kind: DbKind, overrides: Partial<ServerCon
       databaseUrl: pgDb?.url,
       adminPassword: ADMIN_PASSWORD,
       logLevel: 'silent',
+      // Suites that need a node start one themselves (or turn this on).
+      embeddedNode: false,
       ...overrides,
     },
   );

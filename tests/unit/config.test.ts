@@ -25,6 +25,9 @@ describe('loadConfig', () => {
       nodePsk: undefined,
       nodeHeartbeatSeconds: 15,
       nodeStaleSeconds: 45,
+      embeddedNode: true,
+      embeddedWorkerPort: 0,
+      embeddedNodeMaxJobs: 2,
     });
     expect(defaultDataDir()).toMatch(/cynode$/);
   });
@@ -46,6 +49,8 @@ describe('loadConfig', () => {
     expect(documented.CYNODE_NO_NODE_GRACE_SECONDS).toBe(String(c.noNodeGraceSeconds));
     expect(documented.CYNODE_NODE_HEARTBEAT_SECONDS).toBe(String(c.nodeHeartbeatSeconds));
     expect(documented.CYNODE_NODE_STALE_SECONDS).toBe(String(c.nodeStaleSeconds));
+    expect(documented.CYNODE_EMBEDDED_NODE).toBe(c.embeddedNode ? '1' : '0');
+    expect(documented.CYNODE_NODE_MAX_JOBS).toBe(String(c.embeddedNodeMaxJobs));
   });
 
   it('reads every documented variable', () => {
@@ -69,6 +74,9 @@ describe('loadConfig', () => {
       CYNODE_NODE_PSK: 'a-join-key-of-16-chars',
       CYNODE_NODE_HEARTBEAT_SECONDS: '5',
       CYNODE_NODE_STALE_SECONDS: '20',
+      CYNODE_EMBEDDED_NODE: '0',
+      CYNODE_WORKER_PORT: '12091',
+      CYNODE_NODE_MAX_JOBS: '4',
     };
     // A variable added to ENVIRONMENT must be added here too, or this test cannot vouch for it.
     expect(Object.keys(env).sort()).toEqual(ENVIRONMENT.map((e) => e.name).sort());
@@ -92,6 +100,9 @@ describe('loadConfig', () => {
       nodePsk: 'a-join-key-of-16-chars',
       nodeHeartbeatSeconds: 5,
       nodeStaleSeconds: 20,
+      embeddedNode: false,
+      embeddedWorkerPort: 12091,
+      embeddedNodeMaxJobs: 4,
     });
   });
 
@@ -124,6 +135,8 @@ describe('loadConfig', () => {
     ['CYNODE_NO_NODE_GRACE_SECONDS', '-5'],
     ['CYNODE_NODE_HEARTBEAT_SECONDS', '0'],
     ['CYNODE_NODE_STALE_SECONDS', '91'],
+    ['CYNODE_NODE_MAX_JOBS', '0'],
+    ['CYNODE_WORKER_PORT', '70000'],
   ])('refuses %s=%s, naming the variable, the allowed range and the value', (name, value) => {
     let err: unknown;
     try {
@@ -168,5 +181,14 @@ describe('loadConfig', () => {
     expect(dataFiles.masterKey('/d')).toBe('/d/master.key');
     expect(dataFiles.initialAdminPassword('/d')).toBe('/d/initial-admin-password');
     expect(dataFiles.pglite('/d')).toBe('/d/pglite');
+  });
+});
+
+describe('CYNODE_EMBEDDED_NODE', () => {
+  it('is on unless turned off, and refuses what is neither on nor off', () => {
+    expect(loadConfig({}).embeddedNode).toBe(true);
+    expect(loadConfig({ CYNODE_EMBEDDED_NODE: '0' }).embeddedNode).toBe(false);
+    expect(loadConfig({ CYNODE_EMBEDDED_NODE: 'false' }).embeddedNode).toBe(false);
+    expect(() => loadConfig({ CYNODE_EMBEDDED_NODE: 'maybe' })).toThrow(/^CYNODE_EMBEDDED_NODE must be 1 or 0 \(got "maybe"\)$/);
   });
 });
