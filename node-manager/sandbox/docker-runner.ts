@@ -58,6 +58,8 @@ export class DockerRunner implements SandboxRunner {
   private readonly image: string;
   private readonly log: (message: string) => void;
   private readonly running = new Map<string, RunningJob>();
+  /** Removals of finished jobs' containers and directories still under way. */
+  private readonly cleanups = new Set<Promise<void>>();
 
   constructor(private readonly options: DockerRunnerOptions) {
     if (options.docker) {
@@ -195,14 +197,31 @@ export class DockerRunner implements SandboxRunner {
     } finally {
       this.running.delete(spec.jobId);
       (attached as { destroy?: () => void } | undefined)?.destroy?.();
-      if (job.container) {
-        await job.container.remove({ force: true }).catch((err: unknown) => {
-          if (engineStatus(err) !== 404) this.log(`sandbox: could not remove the container of job ${spec.jobId}: ${engineMessage(err)}`);
-        });
-      }
-      // The result lives in memory now; the workspace has no further use on this node.
-      await rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.log(`sandbox: could not remove ${dir}: ${(err as Error).message}`));
+      // The outcome is known: answer now and clean up behind it (removing a container takes tens
+      // of milliseconds). settled() waits for it, and a crash before it ends leaves an orphan the
+      // next start reaps.
+      this.track(this.cleanUp(spec.jobId, job.container, dir));
     }
+  }
+
+  /** Resolves once every finished job's container and directory are gone. */
+  async settled(): Promise<void> {
+    while (this.cleanups.size > 0) await Promise.all([...this.cleanups]);
+  }
+
+  private track(cleanup: Promise<void>): void {
+    this.cleanups.add(cleanup);
+    void cleanup.finally(() => this.cleanups.delete(cleanup));
+  }
+
+  private async cleanUp(jobId: string, container: Dockerode.Container | undefined, dir: string): Promise<void> {
+    if (container) {
+      await container.remove({ force: true }).catch((err: unknown) => {
+        if (engineStatus(err) !== 404) this.log(`sandbox: could not remove the container of job ${jobId}: ${engineMessage(err)}`);
+      });
+    }
+    // The result lives in memory now; the workspace has no further use on this node.
+    await rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.log(`sandbox: could not remove ${dir}: ${(err as Error).message}`));
   }
 
   async stop(jobId: string): Promise<boolean> {

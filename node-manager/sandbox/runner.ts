@@ -48,6 +48,8 @@ export interface SandboxRunner {
   stop(jobId: string): Promise<boolean>;
   /** Stops every running job (shutdown). */
   stopAll(): Promise<void>;
+  /** Resolves once finished jobs' containers and directories are removed (they go after the answer). */
+  settled(): Promise<void>;
   /** Removes containers a previous run of this node left behind (crash, kill -9). */
   reapOrphans(): Promise<number>;
 }

@@ -150,6 +150,8 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
       // Jobs first: the HTTP server's close waits for the requests that wait for them.
       await jobs.close();
       await app.close();
+      // Nothing of the node's jobs may outlive it: wait for the removals still under way.
+      await o.runner.settled();
     },
     runningJobIds: () => jobs.runningJobIds(),
     stopAll: () => jobs.stopAll(),

@@ -35,6 +35,8 @@ describe('DockerRunner on the real engine', () => {
 
   // Whatever a job did, nothing of it may outlive its run: no container, no job directory.
   afterEach(async () => {
+    // Containers and job directories are removed right after each answer.
+    await runner.settled();
     expect(await instanceContainers(instanceId)).toEqual([]);
     expect(await readdir(jobsDir)).toEqual([]);
   });
@@ -131,6 +133,7 @@ describe('DockerRunner on the real engine', () => {
     const out = await runner.run(s);
     expect(out.status).toBe('timeout');
     expect(out.exitCode).toBeUndefined();
+    await runner.settled();
     expect(await jobContainers(s.jobId)).toEqual([]);
   });
 
@@ -142,6 +145,7 @@ describe('DockerRunner on the real engine', () => {
     const out = await result;
     expect(out.status).toBe('canceled');
     expect(out.exitCode).toBeUndefined();
+    await runner.settled();
     expect(await jobContainers(s.jobId)).toEqual([]);
     expect(await runner.stop(s.jobId)).toBe(false);
   });

@@ -23,6 +23,7 @@ class CountingRunner implements SandboxRunner {
   stop = (jobId: string) => this.inner.stop(jobId);
   stopAll = () => this.inner.stopAll();
   reapOrphans = () => this.inner.reapOrphans();
+  settled = () => this.inner.settled();
   runsOf = (jobId: string) => this.runs.filter((id) => id === jobId).length;
 }
 
@@ -143,6 +144,8 @@ describe('Worker API with a real Docker runner', () => {
       truncated: { stdout: false, stderr: false },
     });
     expect(Date.parse(res.body.ended_at)).toBeGreaterThanOrEqual(Date.parse(res.body.started_at));
+    // The container goes right after the answer.
+    await node.runner.settled();
     expect(await jobContainers(body.job_id)).toEqual([]);
   });
 
@@ -226,6 +229,7 @@ describe('Worker API with a real Docker runner', () => {
     const res = await pending;
     expect(res.body.status).toBe('canceled');
     expect(res.body).not.toHaveProperty('exit_code');
+    await node.runner.settled();
     expect(await jobContainers(body.job_id)).toEqual([]);
 
     const again = await node.client.call('/v1/worker/jobs:stop', { token: TOKEN, body: { version: 1, job_id: body.job_id } });

@@ -1,0 +1,19 @@
+/**
+ * `npm run bench -- <suite>`: benchmarks that compare CyNode with the thing it wraps, side by
+ * side in one run on this machine. Timing goals live here, never in the tests.
+ */
+import { sandboxBench } from './sandbox';
+
+const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench };
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((w) => !suites[w]);
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; available: ${Object.keys(suites).join(', ')}`);
+  process.exit(2);
+}
+for (const name of wanted.length > 0 ? wanted : Object.keys(suites)) {
+  console.log(`\n## ${name}\n`);
+  await suites[name]!();
+}
+process.exit(0);
