@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { Conditions } from '../db/sql';
 import type { RequestContext } from '../http/principal';
 
 export type AuditCategory = 'auth' | 'admin' | 'access';
@@ -105,26 +106,18 @@ function toEvent(r: Record<string, unknown>): AuditEvent {
 
 /** Newest first; one extra row tells whether another page exists. */
 export async function listAudit(q: Queryable, f: AuditFilter): Promise<{ events: AuditEvent[]; more: boolean }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (clause: string, value: unknown) => {
-    params.push(value);
-    where.push(clause.replace('?', `$${params.length}`));
-  };
-  if (f.category) add('category = ?', f.category);
-  if (f.action) add('action = ?', f.action);
-  if (f.actorId) add('actor_id = ?', f.actorId);
-  if (f.resourceType) add('resource_type = ?', f.resourceType);
-  if (f.resourceId) add('resource_id = ?', f.resourceId);
-  if (f.outcome) add('outcome = ?', f.outcome);
-  if (f.since) add('ts >= ?', f.since);
-  if (f.until) add('ts < ?', f.until);
-  if (f.beforeSeq !== undefined) add('seq < ?', f.beforeSeq);
-  params.push(f.limit + 1);
-  const rows = await q.query(
-    `SELECT * FROM audit_events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY seq DESC LIMIT $${params.length}`,
-    params,
-  );
+  const c = new Conditions();
+  if (f.category) c.add('category = ?', f.category);
+  if (f.action) c.add('action = ?', f.action);
+  if (f.actorId) c.add('actor_id = ?', f.actorId);
+  if (f.resourceType) c.add('resource_type = ?', f.resourceType);
+  if (f.resourceId) c.add('resource_id = ?', f.resourceId);
+  if (f.outcome) c.add('outcome = ?', f.outcome);
+  if (f.since) c.add('ts >= ?', f.since);
+  if (f.until) c.add('ts < ?', f.until);
+  if (f.beforeSeq !== undefined) c.add('seq < ?', f.beforeSeq);
+  const limit = c.param(f.limit + 1);
+  const rows = await q.query(`SELECT * FROM audit_events ${c.where()} ORDER BY seq DESC LIMIT ${limit}`, c.params);
   return { events: rows.slice(0, f.limit).map(toEvent), more: rows.length > f.limit };
 }
 

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { Conditions } from '../db/sql';
 import { grantsActionSql } from '../rbac/store';
 
 export interface ProjectRow {
@@ -53,21 +54,13 @@ export interface ProjectFilter {
 
 /** One statement, visibility included; one extra row tells whether another page exists. */
 export async function listVisibleProjects(q: Queryable, f: ProjectFilter): Promise<{ projects: ProjectRow[]; more: boolean }> {
-  const params: unknown[] = [f.visibleTo, 'project.read'];
-  const where = [grantsActionSql('$1::uuid', '$2', 'p.id')];
-  if (f.activeOnly) where.push('p.is_active');
-  if (f.text) {
-    params.push(f.text.toLowerCase());
-    const n = `$${params.length}`;
-    // strpos rather than LIKE: the client's text is matched literally, `%` and `_` included.
-    where.push(`(strpos(lower(p.slug), ${n}) > 0 OR strpos(lower(p.display_name), ${n}) > 0 OR strpos(lower(COALESCE(p.description, '')), ${n}) > 0)`);
-  }
-  if (f.afterSlug !== undefined) {
-    params.push(f.afterSlug);
-    where.push(`p.slug > $${params.length}`);
-  }
-  params.push(f.limit + 1);
-  const rows = await q.query<ProjectRow>(`SELECT p.* FROM projects p WHERE ${where.join(' AND ')} ORDER BY p.slug LIMIT $${params.length}`, params);
+  const c = new Conditions([f.visibleTo, 'project.read'], [grantsActionSql('$1::uuid', '$2', 'p.id')]);
+  if (f.activeOnly) c.raw('p.is_active');
+  // strpos rather than LIKE: the client's text is matched literally, `%` and `_` included.
+  if (f.text) c.add(`(strpos(lower(p.slug), ?) > 0 OR strpos(lower(p.display_name), ?) > 0 OR strpos(lower(COALESCE(p.description, '')), ?) > 0)`, f.text.toLowerCase());
+  if (f.afterSlug !== undefined) c.add('p.slug > ?', f.afterSlug);
+  const limit = c.param(f.limit + 1);
+  const rows = await q.query<ProjectRow>(`SELECT p.* FROM projects p ${c.where()} ORDER BY p.slug LIMIT ${limit}`, c.params);
   return { projects: rows.slice(0, f.limit), more: rows.length > f.limit };
 }
 

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { Conditions } from '../db/sql';
 
 export interface RoleRow {
   id: string;
@@ -210,24 +211,18 @@ export interface BindingFilter {
 
 /** One extra row tells whether another page exists. */
 export async function listRoleBindings(q: Queryable, f: BindingFilter): Promise<{ bindings: RoleBindingRow[]; more: boolean }> {
-  const where: string[] = [];
-  const params: unknown[] = [];
-  const add = (clause: string, value: unknown) => {
-    params.push(value);
-    where.push(clause.replaceAll('?', `$${params.length}`));
-  };
-  if (f.activeOnly) where.push('rb.is_active');
-  if (f.subjectType) add('rb.subject_type = ?', f.subjectType);
-  if (f.subjectId) add('rb.subject_id = ?', f.subjectId);
-  if (f.scopeType) add('rb.scope_type = ?', f.scopeType);
-  if (f.scopeId) add('rb.scope_id = ?', f.scopeId);
-  if (f.roleId) add('rb.role_id = ?', f.roleId);
-  if (f.afterId) add('(rb.created_at, rb.id) > (SELECT c.created_at, c.id FROM role_bindings c WHERE c.id = ?)', f.afterId);
-  params.push(f.limit + 1);
+  const c = new Conditions();
+  if (f.activeOnly) c.raw('rb.is_active');
+  if (f.subjectType) c.add('rb.subject_type = ?', f.subjectType);
+  if (f.subjectId) c.add('rb.subject_id = ?', f.subjectId);
+  if (f.scopeType) c.add('rb.scope_type = ?', f.scopeType);
+  if (f.scopeId) c.add('rb.scope_id = ?', f.scopeId);
+  if (f.roleId) c.add('rb.role_id = ?', f.roleId);
+  if (f.afterId) c.add('(rb.created_at, rb.id) > (SELECT c.created_at, c.id FROM role_bindings c WHERE c.id = ?)', f.afterId);
+  const limit = c.param(f.limit + 1);
   const rows = await q.query<RoleBindingRow>(
-    `SELECT ${BINDING_COLUMNS} FROM role_bindings rb JOIN roles r ON r.id = rb.role_id
-     ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY rb.created_at, rb.id LIMIT $${params.length}`,
-    params,
+    `SELECT ${BINDING_COLUMNS} FROM role_bindings rb JOIN roles r ON r.id = rb.role_id ${c.where()} ORDER BY rb.created_at, rb.id LIMIT ${limit}`,
+    c.params,
   );
   return { bindings: rows.slice(0, f.limit), more: rows.length > f.limit };
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { Conditions } from '../db/sql';
 import { grantsActionSql } from '../rbac/store';
 
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'canceled' | 'superseded';
@@ -96,18 +97,13 @@ export interface TaskFilter {
 
 /** Visibility and filters in one statement; one extra row tells whether another page exists. */
 export async function listVisibleTasks(q: Queryable, f: TaskFilter): Promise<{ tasks: TaskRow[]; more: boolean }> {
-  const params: unknown[] = [f.visibleTo];
-  const where = [visibleSql];
-  const add = (clause: string, value: unknown) => {
-    params.push(value);
-    where.push(clause.replaceAll('?', `$${params.length}`));
-  };
-  if (f.status) add('t.status = ?', f.status);
-  if (f.projectId) add('t.project_id = ?', f.projectId);
+  const c = new Conditions([f.visibleTo], [visibleSql]);
+  if (f.status) c.add('t.status = ?', f.status);
+  if (f.projectId) c.add('t.project_id = ?', f.projectId);
   // Compared in the database: a JavaScript Date would round created_at to milliseconds.
-  if (f.afterId) add('(t.created_at, t.id) < (SELECT c.created_at, c.id FROM tasks c WHERE c.id = ?::uuid)', f.afterId);
-  params.push(f.limit + 1);
-  const rows = await q.query<TaskRow>(`SELECT t.* FROM tasks t WHERE ${where.join(' AND ')} ORDER BY t.created_at DESC, t.id DESC LIMIT $${params.length}`, params);
+  if (f.afterId) c.add('(t.created_at, t.id) < (SELECT c.created_at, c.id FROM tasks c WHERE c.id = ?::uuid)', f.afterId);
+  const limit = c.param(f.limit + 1);
+  const rows = await q.query<TaskRow>(`SELECT t.* FROM tasks t ${c.where()} ORDER BY t.created_at DESC, t.id DESC LIMIT ${limit}`, c.params);
   return { tasks: rows.slice(0, f.limit), more: rows.length > f.limit };
 }
 

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { Conditions } from '../db/sql';
 
 export interface UserRow {
   id: string;
@@ -65,27 +66,6 @@ export async function setUserActive(q: Queryable, userId: string, active: boolea
   return rows[0] ?? null;
 }
 
-export async function listUsers(
-  q: Queryable,
-  f: { isActive?: boolean; afterHandle?: string; limit: number },
-): Promise<UserRow[]> {
-  const params: unknown[] = [];
-  const where: string[] = [];
-  if (f.isActive !== undefined) {
-    params.push(f.isActive);
-    where.push(`u.is_active = $${params.length}`);
-  }
-  if (f.afterHandle !== undefined) {
-    params.push(f.afterHandle);
-    where.push(`u.handle > $${params.length}`);
-  }
-  params.push(f.limit);
-  return q.query<UserRow>(
-    `SELECT ${COLUMNS} FROM users u ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY u.handle LIMIT $${params.length}`,
-    params,
-  );
-}
-
 /** A user as the admin API shows it: the row plus the id of their default project. */
 export interface UserView extends UserRow {
   default_project_id: string | null;
@@ -100,18 +80,11 @@ export async function findUserView(q: Queryable, id: string): Promise<UserView |
 
 /** Ordered by handle; the page after `afterHandle` when given. */
 export async function listUserViews(q: Queryable, f: { isActive?: boolean; afterHandle?: string; limit: number }): Promise<UserView[]> {
-  const params: unknown[] = [];
-  const where: string[] = [];
-  if (f.isActive !== undefined) {
-    params.push(f.isActive);
-    where.push(`u.is_active = $${params.length}`);
-  }
-  if (f.afterHandle !== undefined) {
-    params.push(f.afterHandle);
-    where.push(`u.handle > $${params.length}`);
-  }
-  params.push(f.limit);
-  return q.query<UserView>(`${VIEW} ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY u.handle LIMIT $${params.length}`, params);
+  const c = new Conditions();
+  if (f.isActive !== undefined) c.add('u.is_active = ?', f.isActive);
+  if (f.afterHandle !== undefined) c.add('u.handle > ?', f.afterHandle);
+  const limit = c.param(f.limit);
+  return q.query<UserView>(`${VIEW} ${c.where()} ORDER BY u.handle LIMIT ${limit}`, c.params);
 }
 
 export async function findUserByEmail(q: Queryable, email: string): Promise<UserRow | null> {
