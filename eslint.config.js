@@ -7,6 +7,13 @@ const noServerRuntime = {
   patterns: [{ group: ['**/server/**', '**/node-manager/**', '**/main/**'], message: 'The renderer and preload talk to the gateway over HTTP/IPC; they never import server, node-manager or main code.' }],
 };
 
+// Outside server/db, domain code reaches the database through the Db interface only.
+const dbDrivers = [
+  { name: 'pg', message: 'Use server/db (the Db interface).' },
+  { name: '@electric-sql/pglite', message: 'Use server/db (the Db interface).' },
+];
+const noElectron = { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ runs without Electron.' };
+
 export default tseslint.config(
   { ignores: ['out/**', 'node_modules/**', 'dist/**', 'coverage/**'] },
   js.configs.recommended,
@@ -54,12 +61,9 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [
-            { name: 'pg', message: 'Use server/db (the Db interface).' },
-            { name: '@electric-sql/pglite', message: 'Use server/db (the Db interface).' },
-          ],
+          paths: dbDrivers,
           patterns: [
-            { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ runs without Electron.' },
+            noElectron,
             // The orchestrator reaches nodes over HTTP; it shares only their wire contract.
             // Each level is named: a negation cannot bring back a file whose directory a
             // pattern such as node-manager/** already excluded (gitignore semantics).
@@ -77,12 +81,9 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          paths: [
-            { name: 'pg', message: 'Use server/db (the Db interface).' },
-            { name: '@electric-sql/pglite', message: 'Use server/db (the Db interface).' },
-          ],
+          paths: dbDrivers,
           patterns: [
-            { group: ['**/main/**', '**/renderer/**', '**/preload/**', 'electron'], message: 'server/ runs without Electron.' },
+            noElectron,
             { group: ['**/node-manager/*', '**/node-manager/*/**', '!**/node-manager/contract', '!**/node-manager/contract/**', '!**/node-manager/agent', '!**/node-manager/agent/**'], message: 'Composition roots wire the Node Manager through node-manager/agent only.' },
           ],
         },

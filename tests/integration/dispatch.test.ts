@@ -15,6 +15,7 @@ import { DockerRunner } from '../../node-manager/sandbox/docker-runner';
 import { startWorkerApi, type WorkerApi } from '../../node-manager/worker-api/server';
 import { ADMIN_PASSWORD, ApiClient, DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 import { SANDBOX_IMAGE, ensureSandboxImage, jobContainers, tempDir, waitForRunningContainer } from '../support/docker';
+import { until } from '../support/until';
 
 /*
  * The dispatcher against real Worker APIs running real containers (Docker). Nodes are registered
@@ -23,15 +24,6 @@ import { SANDBOX_IMAGE, ensureSandboxImage, jobContainers, tempDir, waitForRunni
  * Worker API and the sandbox runner, not on the Node Manager agent.
  */
 
-async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface TestNode {
   id: string;

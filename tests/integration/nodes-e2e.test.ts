@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { login, occupyPort, runCli, serve, stopQuietly, type CliRun, type Served } from '../support/cli';
 import { ensureSandboxImage, jobContainers } from '../support/docker';
+import { until } from '../support/until';
 
 // The whole appliance as a user runs it: the built `cynode serve` with its embedded node, a
 // second machine's `cynode node` joining over HTTP, the real Docker engine. Slow by nature, so
@@ -49,15 +50,6 @@ class Client {
   }
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, deadlineMs = 60_000): Promise<T> {
-  const end = Date.now() + deadlineMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`gave up waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function adminOf(server: Served): Promise<Client> {
   return new Client(server.gatewayUrl, (await login(server.gatewayUrl, 'admin', ADMIN)).token!);

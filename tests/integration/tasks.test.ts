@@ -3,17 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 import { commandsArgv, nextFreeName, taskNameBase } from '../../server/tasks/service';
 import { NO_INFERENCE_REASON } from '../../server/dispatch/dispatcher';
+import { until } from '../support/until';
 
-/** Polls until `check` returns something truthy; generous, since dispatch runs asynchronously. */
-async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('commands and task names (no server)', () => {
   const sh = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
