@@ -134,5 +134,9 @@ describe('a second machine joins with `cynode node`', () => {
     await remote.waitForStdout(/Worker API/);
     await until('the orphan to be reaped', async () => (await jobContainers(jobId)).length === 0, 30_000);
     await until('gpu-box to be active again', async () => (await api.call(`/v1/nodes/${gpuBox.node_id}`)).status === 'active');
+
+    // A clean stop (systemd, Ctrl-C) ends the Node Manager with code 0.
+    remote.child.kill('SIGTERM');
+    expect(await remote.exited).toEqual({ code: 0, signal: null });
   });
 });
