@@ -64,3 +64,21 @@ export type JobStopResult = Static<typeof JobStopResult>;
 
 /** Output caps per stream (spec §3.3). */
 export const OUTPUT_CAP_BYTES = 256 * 1024;
+
+/**
+ * Inference on a node (spec/node.md §1.7, §6): the orchestrator reaches the node's Ollama only
+ * through the Worker API, with the node's bearer token. Bodies and answers are Ollama's own
+ * (`/api/chat`, `/api/pull`, `/api/delete`, `/api/tags`), passed through unchanged and streamed
+ * as NDJSON, so a chunk reaches the orchestrator as soon as Ollama produces it. Closing the
+ * request aborts the generation on the node.
+ */
+export const INFERENCE_PATHS = {
+  /** POST: an Ollama chat request; answer as Ollama gives it (NDJSON when `stream`). */
+  chat: '/v1/worker/inference/chat',
+  /** POST `{model}`: pull a model; NDJSON progress as Ollama gives it. */
+  pull: '/v1/worker/inference/pull',
+  /** POST `{model}`: delete a model (200, or 404 when the node does not have it). */
+  delete: '/v1/worker/inference/delete',
+  /** GET: the models the node has (Ollama's /api/tags). */
+  models: '/v1/worker/inference/models',
+} as const;
