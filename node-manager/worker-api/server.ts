@@ -6,7 +6,9 @@ import { Strict } from '../../server/http/schemas';
 import { createHttpServer } from '../../server/http/server';
 import { JobRunRequest, JobStopRequest, NETWORK_POLICIES, type JobStopResult } from '../contract/worker-api';
 import type { SandboxRunner } from '../sandbox/runner';
+import { DEFAULT_OLLAMA_URL } from '../inference/ollama-host';
 import { bearerToken, tokensMatch } from './bearer';
+import { inferenceRoutes } from './inference-routes';
 import { AtCapacityError, ClosedError, JobTable } from './job-table';
 import { ResultStore } from './result-store';
 
@@ -33,6 +35,8 @@ export interface WorkerApiOptions {
   /** How long finished results stay answerable; default 24 h. */
   resultRetentionMs?: number;
   logLevel?: string;
+  /** The node's Ollama base URL (OLLAMA_HOST), read per request; default http://127.0.0.1:11434. */
+  ollamaUrl?: () => string;
 }
 
 export interface WorkerApi {
@@ -71,8 +75,9 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     name: 'worker-api',
     logLevel: o.logLevel ?? 'info',
     maxBodyBytes: o.maxRequestBytes ?? 10 * 1024 * 1024,
-    // Waiting callers of one job each hold a request; this only bounds abuse.
-    maxConcurrentRequests: Math.max(64, maxConcurrency * 16),
+    // Waiting callers of one job each hold a request, and every chat stream holds one for its
+    // whole answer; this only bounds abuse.
+    maxConcurrentRequests: Math.max(64, maxConcurrency * 16) + 512,
     // Browsers have no business here.
     allowedOrigins: [],
     async authenticate(request) {
@@ -140,6 +145,8 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     return { version: 1, node_slug: o.nodeSlug, stopped_jobs: stopped, stopped_services: [] };
   });
 
+  const inference = inferenceRoutes(app, { ollamaUrl: o.ollamaUrl ?? (() => DEFAULT_OLLAMA_URL) });
+
   await app.listen({ host: o.host, port: o.port });
   const address = app.server.address() as AddressInfo;
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -149,6 +156,8 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     async close() {
       // Jobs first: the HTTP server's close waits for the requests that wait for them.
       await jobs.close();
+      // Streams to Ollama next: an answer still streaming would keep the server from closing.
+      inference.close();
       await app.close();
       // Nothing of the node's jobs may outlive it: wait for the removals still under way.
       await o.runner.settled();
