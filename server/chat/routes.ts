@@ -1,0 +1,358 @@
+import { randomBytes } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { HttpServer } from '../http/server';
+import { requestContext } from '../http/server';
+import { HttpProblem } from '../http/problem';
+import { IdParams, Nullable, Strict, Timestamp, Uuid, errors } from '../http/schemas';
+import type { ChatAuditEntry, MessageRow, ThreadRow } from './store';
+import { parseChatRequest, type ChatService, type Generated } from './service';
+
+export interface ChatRouteOptions {
+  /** `: keepalive` comments this often while a stream waits for its first token. */
+  keepaliveSeconds: number;
+  /** The whole completion's cap (504 cynodeai_completion_timeout). */
+  timeoutSeconds: number;
+}
+
+const ThreadResponse = Type.Object({
+  id: Uuid,
+  thread_id: Uuid,
+  project_id: Nullable(Uuid),
+  title: Nullable(Type.String()),
+  created_at: Timestamp,
+  updated_at: Timestamp,
+});
+
+const MessageResponse = Type.Object({
+  id: Uuid,
+  thread_id: Uuid,
+  role: Type.String({ description: 'user, assistant, system or tool' }),
+  content: Type.String({ description: 'The message as stored: secrets replaced by SECRET_REDACTED' }),
+  metadata: Nullable(Type.Object({}, { additionalProperties: true })),
+  created_at: Timestamp,
+});
+
+const threadView = (t: ThreadRow) => ({ id: t.id, thread_id: t.id, project_id: t.project_id, title: t.title, created_at: t.created_at.toISOString(), updated_at: t.updated_at.toISOString() });
+const messageView = (m: MessageRow) => ({ id: m.id, thread_id: m.thread_id, role: m.role, content: m.content, metadata: m.metadata, created_at: m.created_at.toISOString() });
+
+const OffsetPage = {
+  limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
+  offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
+};
+
+/** When the models were "created", for OpenAI's list shape: we do not know, so the process start. */
+const CREATED = Math.floor(Date.now() / 1000);
+
+function header(request: FastifyRequest, name: string): string | undefined {
+  const v = request.headers[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/**
+ * The OpenAI-compatible chat surface (errors in OpenAI's shape; unknown fields ignored) and the
+ * native thread endpoints (problem details; strict).
+ */
+export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOptions): void {
+  app.get(
+    '/v1/models',
+    {
+      config: { errorFormat: 'openai' },
+      schema: {
+        tags: ['chat'],
+        summary: 'Models you may chat with (OpenAI list shape)',
+        description: 'The union of the models of the nodes serving inference now, filtered by what you may use. Errors in OpenAI\'s shape.',
+        response: {
+          200: Type.Object({
+            object: Type.Literal('list'),
+            data: Type.Array(Type.Object({ id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String() })),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const models = await chat.models(request.principal!);
+      return { object: 'list' as const, data: models.map((id) => ({ id, object: 'model' as const, created: CREATED, owned_by: 'cynode' })) };
+    },
+  );
+
+  app.post(
+    '/v1/chat/completions',
+    {
+      config: { errorFormat: 'openai' },
+      schema: {
+        tags: ['chat'],
+        summary: 'OpenAI-compatible chat completion, streaming with stream:true',
+        description:
+          'Body as OpenAI\'s Chat Completions (`model`, `messages`, `stream`, `stream_options`, `temperature`, `top_p`, `max_tokens`, `stop`, `seed`; other fields are ignored). ' +
+          'Header `OpenAI-Project` (project id or slug) chooses the project, else your default project; `X-Cynode-Thread-Id` names one of your threads in it. ' +
+          'Secrets in messages are replaced by SECRET_REDACTED before anything is stored or sent to a model. Errors in OpenAI\'s shape with codes ' +
+          'invalid_request (400), model_not_found (404), cynodeai_request_canceled (408), cynodeai_inference_failed (502), cynodeai_inference_unavailable (503), cynodeai_completion_timeout (504).',
+        body: Type.Object({}, { additionalProperties: true }),
+      },
+    },
+    async (request, reply) => complete(chat, request, reply, opts),
+  );
+
+  app.post(
+    '/v1/chat/threads',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Start a new chat thread; it becomes your active thread in its project',
+        body: Strict({
+          project_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Project id or slug; default: your default project' })),
+          title: Type.Optional(Type.String({ maxLength: 200 })),
+        }),
+        response: { 201: ThreadResponse, ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const t = await chat.createThread(request.principal!, request.body.project_id ?? header(request, 'openai-project'), request.body.title, requestContext(request));
+      reply.code(201);
+      return threadView(t);
+    },
+  );
+
+  app.get(
+    '/v1/chat/threads',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Your chat threads, most recently used first',
+        querystring: Strict({ ...OffsetPage, project_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Only this project (id or slug)' })) }),
+        response: { 200: Type.Object({ threads: Type.Array(ThreadResponse), next_offset: Type.Optional(Type.Integer()) }), ...errors(400, 401, 403, 404) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const rows = await chat.listThreads(request.principal!, q.project_id, q.limit + 1, q.offset, requestContext(request));
+      return { threads: rows.slice(0, q.limit).map(threadView), ...(rows.length > q.limit ? { next_offset: q.offset + q.limit } : {}) };
+    },
+  );
+
+  app.get(
+    '/v1/chat/threads/:id',
+    { schema: { tags: ['chat'], summary: 'One of your chat threads', params: IdParams, response: { 200: ThreadResponse, ...errors(400, 401, 404) } } },
+    async (request) => threadView(await chat.thread(request.principal!, request.params.id)),
+  );
+
+  app.get(
+    '/v1/chat/threads/:id/messages',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: "A thread's messages, oldest first (as stored: redacted)",
+        params: IdParams,
+        querystring: Strict(OffsetPage),
+        response: { 200: Type.Object({ messages: Type.Array(MessageResponse), next_offset: Type.Optional(Type.Integer()) }), ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const rows = await chat.messages(request.principal!, request.params.id, q.limit + 1, q.offset);
+      return { messages: rows.slice(0, q.limit).map(messageView), ...(rows.length > q.limit ? { next_offset: q.offset + q.limit } : {}) };
+    },
+  );
+}
+
+/**
+ * The mandatory pipeline (spec §1.7): authenticated already; validate, resolve the project,
+ * redact, persist the user message, route, generate (streaming or not), persist the answer,
+ * answer; one chat audit row whatever happens.
+ */
+async function complete(chat: ChatService, request: FastifyRequest, reply: FastifyReply, opts: ChatRouteOptions): Promise<unknown> {
+  const timeoutSeconds = opts.timeoutSeconds;
+  const started = performance.now();
+  const principal = request.principal!;
+  const audit: ChatAuditEntry = {
+    userId: principal.userId,
+    projectId: null,
+    threadId: null,
+    outcome: 'error',
+    errorCode: null,
+    model: null,
+    nodeId: null,
+    stream: false,
+    attempts: 0,
+    redactionApplied: false,
+    redactionKinds: [],
+    durationMs: 0,
+    requestId: request.id,
+  };
+  const abort = new AbortController();
+  let clientGone = false;
+  let timedOut = false;
+  // 'close' before the answer finished: the client went away (or the socket broke).
+  const onClose = () => {
+    if (!reply.raw.writableFinished) {
+      clientGone = true;
+      abort.abort();
+    }
+  };
+  reply.raw.once('close', onClose);
+  let timer: NodeJS.Timeout | undefined;
+  let sse: SseWriter | undefined;
+  try {
+    const req = parseChatRequest(request.body);
+    audit.model = req.model;
+    audit.stream = req.stream;
+    const project = await chat.project(principal, header(request, 'openai-project'), requestContext(request));
+    audit.projectId = project.id;
+    const prepared = await chat.prepare(principal, req, project, header(request, 'x-cynode-thread-id'));
+    audit.threadId = prepared.thread.id;
+    audit.redactionKinds = prepared.redactionKinds;
+    audit.redactionApplied = prepared.redactionKinds.length > 0;
+    const candidates = await chat.candidates(principal, req.model);
+
+    timer = setTimeout(() => {
+      timedOut = true;
+      abort.abort();
+    }, timeoutSeconds * 1000);
+    const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
+    const created = Math.floor(Date.now() / 1000);
+    if (req.stream) sse = new SseWriter(reply, { id, created, model: req.model }, opts.keepaliveSeconds);
+    let g: Generated;
+    try {
+      g = await chat.generate(candidates, prepared.request, {
+        signal: abort.signal,
+        onToken: sse ? (t) => sse!.token(t) : undefined,
+        onAttempt: (n) => {
+          audit.nodeId = n.id;
+          audit.attempts++;
+        },
+      });
+    } finally {
+      clearTimeout(timer);
+    }
+    await chat.persistAnswer(prepared, g);
+    audit.outcome = 'success';
+    const usage = { prompt_tokens: g.outcome.promptTokens, completion_tokens: g.outcome.completionTokens, total_tokens: g.outcome.promptTokens + g.outcome.completionTokens };
+    const finishReason = g.outcome.doneReason === 'length' ? 'length' : 'stop';
+    if (sse) {
+      sse.finish(finishReason, req.includeUsage ? usage : undefined);
+      return reply;
+    }
+    return {
+      id,
+      object: 'chat.completion',
+      created,
+      model: req.model,
+      choices: [{ index: 0, message: { role: 'assistant', content: g.outcome.content }, finish_reason: finishReason }],
+      usage,
+    };
+  } catch (err) {
+    let problem: HttpProblem;
+    if (timedOut) {
+      audit.outcome = 'timeout';
+      problem = new HttpProblem(504, `The completion did not finish within ${timeoutSeconds} s`, { code: 'cynodeai_completion_timeout' });
+    } else if (clientGone) {
+      audit.outcome = 'canceled';
+      problem = new HttpProblem(408, 'The request was canceled by the client', { code: 'cynodeai_request_canceled' });
+    } else if (err instanceof HttpProblem) {
+      problem = err;
+    } else {
+      request.log.error({ err }, 'chat completion failed');
+      problem = new HttpProblem(500, 'An unexpected error occurred; the request id identifies it in the server log', { code: 'cynodeai_internal_error' });
+    }
+    audit.errorCode = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'invalid_request';
+    if (audit.outcome !== 'success') {
+      request.log.info({ outcome: audit.outcome, error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model }, 'chat completion did not succeed');
+    }
+    if (sse?.opened) {
+      sse.error(problem);
+      return reply;
+    }
+    sse?.stop();
+    if (clientGone && reply.raw.destroyed) {
+      // Nobody to answer; Fastify must not try.
+      reply.hijack();
+      return reply;
+    }
+    throw problem;
+  } finally {
+    reply.raw.off('close', onClose);
+    audit.durationMs = performance.now() - started;
+    await chat.audit(audit).catch((e: unknown) => request.log.error({ err: e }, 'could not write the chat audit row'));
+    if (audit.outcome === 'success') request.log.info({ model: audit.model, node_id: audit.nodeId, attempts: audit.attempts, duration_ms: Math.round(audit.durationMs) }, 'chat completion served');
+  }
+}
+
+/**
+ * Server-sent events in OpenAI's chunk format. The response starts (status 200, headers, the
+ * role chunk) with the first token, or with the first keep-alive while the model loads; until
+ * then a failure can still answer with a real status. Every token is written at once.
+ */
+class SseWriter {
+  opened = false;
+  private readonly keepalive: NodeJS.Timeout;
+  private readonly prefix: string;
+  private readonly suffix = '},"finish_reason":null}]}\n\n';
+  private readonly head: string;
+
+  constructor(
+    private readonly reply: FastifyReply,
+    private readonly meta: { id: string; created: number; model: string },
+    keepaliveSeconds: number,
+  ) {
+    const start = `data: {"id":${JSON.stringify(meta.id)},"object":"chat.completion.chunk","created":${meta.created},"model":${JSON.stringify(meta.model)},"choices":[{"index":0,"delta":{`;
+    this.prefix = `${start}"content":`;
+    this.head = `${start}"role":"assistant","content":""${this.suffix}`;
+    this.keepalive = setInterval(() => {
+      this.open();
+      this.write(': keepalive\n\n');
+    }, keepaliveSeconds * 1000);
+  }
+
+  private open(): void {
+    if (this.opened) return;
+    this.opened = true;
+    const raw = this.reply.raw;
+    this.reply.hijack();
+    raw.writeHead(200, {
+      ...(this.reply.getHeaders() as Record<string, string>),
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    raw.socket?.setNoDelay(true);
+    this.write(this.head);
+  }
+
+  private write(s: string): void {
+    const raw = this.reply.raw;
+    if (!raw.destroyed && !raw.writableEnded) raw.write(s);
+  }
+
+  token(t: string): void {
+    clearInterval(this.keepalive);
+    this.open();
+    this.write(this.prefix + JSON.stringify(t) + this.suffix);
+  }
+
+  finish(reason: string, usage?: Record<string, number>): void {
+    this.stop();
+    this.open();
+    const base = { id: this.meta.id, object: 'chat.completion.chunk', created: this.meta.created, model: this.meta.model };
+    let out = `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: reason }] })}\n\n`;
+    if (usage) out += `data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`;
+    out += 'data: [DONE]\n\n';
+    this.end(out);
+  }
+
+  error(problem: HttpProblem): void {
+    this.stop();
+    const code = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'cynodeai_internal_error';
+    this.end(`data: ${JSON.stringify({ error: { message: problem.detail, type: 'cynodeai_error', param: null, code } })}\n\n`);
+  }
+
+  stop(): void {
+    clearInterval(this.keepalive);
+  }
+
+  private end(s: string): void {
+    const raw = this.reply.raw;
+    if (!raw.destroyed && !raw.writableEnded) raw.end(s);
+  }
+}

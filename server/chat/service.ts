@@ -1,0 +1,312 @@
+import type { Db } from '../db';
+import type { Principal, RequestContext } from '../http/principal';
+import { HttpProblem } from '../http/problem';
+import type { Authorizer } from '../rbac/service';
+import { findDefaultProject, findProject, type ProjectRow } from '../projects/store';
+import { redactAll, type SecretKind } from './redaction';
+import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
+import {
+  activeThread,
+  appendChatAudit,
+  appendMessage,
+  findOwnThread,
+  inferenceNodes,
+  insertThread,
+  listMessages,
+  listOwnThreads,
+  type ChatAuditEntry,
+  type InferenceNode,
+  type MessageRow,
+  type ThreadRow,
+} from './store';
+
+export interface ChatSettings {
+  /** Whole-completion cap; then 504 cynodeai_completion_timeout. */
+  timeoutSeconds: number;
+  /** Extra attempts after a transient upstream failure before any content was sent. */
+  retries: number;
+  /** First backoff between attempts; doubles each time. */
+  backoffMs: number;
+}
+
+/** OpenAI-shaped error: status plus `error.code` (rendered by the server's error handler). */
+export const chatError = (status: number, code: string, message: string) => new HttpProblem(status, message, { code });
+
+export const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ChatRequest {
+  model: string;
+  messages: Array<{ role: Role; content: string }>;
+  stream: boolean;
+  includeUsage: boolean;
+  options: Record<string, unknown>;
+}
+
+/**
+ * The body of POST /v1/chat/completions, checked by hand: OpenAI clients send many fields we do
+ * not know (they are ignored, top level and inside messages); only what we use must be right.
+ */
+export function parseChatRequest(body: unknown): ChatRequest {
+  const bad = (message: string) => chatError(400, 'invalid_request', message);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('The request body must be a JSON object');
+  const b = body as Record<string, unknown>;
+  if (typeof b.model !== 'string' || b.model.trim() === '') throw bad('model is required: one of the ids GET /v1/models lists');
+  if (!Array.isArray(b.messages) || b.messages.length === 0) throw bad('messages must be a non-empty array');
+  const messages = b.messages.map((m: unknown, i) => {
+    if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`);
+    const { role, content } = m as { role?: unknown; content?: unknown };
+    if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) throw bad(`messages[${i}].role must be one of ${ROLES.join(', ')}`);
+    return { role: role as Role, content: contentText(content, i, bad) };
+  });
+  if (!messages.some((m) => m.role === 'user')) throw bad('messages must contain at least one user message');
+  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw bad('stream must be a boolean');
+  const so = b.stream_options as { include_usage?: unknown } | undefined | null;
+  const options: Record<string, unknown> = {};
+  const num = (name: string, to: string) => {
+    const v = b[name];
+    if (v === undefined || v === null) return;
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${name} must be a number`);
+    options[to] = v;
+  };
+  num('temperature', 'temperature');
+  num('top_p', 'top_p');
+  num('seed', 'seed');
+  num('max_tokens', 'num_predict');
+  num('max_completion_tokens', 'num_predict');
+  num('frequency_penalty', 'frequency_penalty');
+  num('presence_penalty', 'presence_penalty');
+  if (typeof b.stop === 'string') options.stop = [b.stop];
+  else if (Array.isArray(b.stop) && b.stop.every((s) => typeof s === 'string')) options.stop = b.stop;
+  return { model: b.model, messages, stream: b.stream === true, includeUsage: typeof so === 'object' && so !== null && so.include_usage === true, options };
+}
+
+/** A string, or OpenAI content parts of which the text parts are joined (images are not supported). */
+function contentText(content: unknown, i: number, bad: (m: string) => HttpProblem): string {
+  if (typeof content === 'string') return content;
+  if (content === null || content === undefined) return '';
+  if (Array.isArray(content)) {
+    return content
+      .map((p: unknown) => (typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
+      .filter((t) => t !== '')
+      .join('\n');
+  }
+  throw bad(`messages[${i}].content must be a string or an array of content parts`);
+}
+
+/**
+ * Which models a caller may use. Every signed-in user may use every model for now; this is the
+ * one place a policy (access rules on `model.use`, spec §6 item 22) plugs in later.
+ */
+export function mayUseModel(_principal: Principal, _model: string): boolean {
+  return true;
+}
+
+/** What the pipeline knows once the request is accepted; also what its audit row says. */
+export interface Prepared {
+  request: ChatRequest;
+  project: ProjectRow;
+  thread: ThreadRow;
+  redactionKinds: SecretKind[];
+}
+
+export interface Generated {
+  outcome: ChatOutcome;
+  node: InferenceNode;
+  attempts: number;
+}
+
+/** Lower is better: the desktop's own node first (spec D-12), then the least loaded. */
+function rank(n: InferenceNode, busy: Map<string, number>): [number, number] {
+  return [n.labels.includes('orchestrator_host') ? 0 : 1, n.running + (busy.get(n.id) ?? 0)];
+}
+
+/**
+ * Chat: OpenAI-compatible completions routed to nodes serving inference, threads and their
+ * (redacted) messages, and one chat audit row per completion.
+ */
+export class ChatService {
+  /** Completions in flight per node, in this process: part of "least loaded". */
+  private readonly busy = new Map<string, number>();
+  /** Aborts every generation still running when the server stops. */
+  private readonly closing = new AbortController();
+
+  constructor(
+    private readonly db: Db,
+    private readonly authz: Authorizer,
+    private readonly client: InferenceClient,
+    private readonly workerToken: (nodeId: string) => Promise<string | null>,
+    readonly settings: ChatSettings,
+  ) {}
+
+  /** The models the caller may use: the union of what nodes serving inference have. */
+  async models(principal: Principal): Promise<string[]> {
+    const nodes = await inferenceNodes(this.db);
+    return [...new Set(nodes.flatMap((n) => n.models))].filter((m) => mayUseModel(principal, m)).sort();
+  }
+
+  /**
+   * The project of a chat: the `OpenAI-Project` header (id or slug) or the caller's default
+   * project. Unknown or invisible → 404; visible but no chat.use → 403.
+   */
+  async project(principal: Principal, ref: string | undefined, ctx: RequestContext): Promise<ProjectRow> {
+    let project: ProjectRow | null;
+    if (ref !== undefined && ref.trim() !== '') {
+      project = await findProject(this.db, ref.trim());
+      if (!project || !(await this.authz.can(principal, 'project.read', project.id))) throw chatError(404, 'project_not_found', 'Project not found');
+    } else {
+      project = await findDefaultProject(this.db, principal.userId);
+      if (!project) throw chatError(400, 'invalid_request', 'You have no default project; send the OpenAI-Project header');
+    }
+    if (!(await this.authz.can(principal, 'chat.use', project.id))) {
+      await this.authz.require(principal, 'chat.use', ctx, { projectId: project.id, resourceType: 'project', resourceId: project.id }).catch(() => {});
+      throw chatError(403, 'permission_denied', 'You are not allowed to chat in this project');
+    }
+    if (!project.is_active) throw chatError(409, 'project_inactive', `Project "${project.slug}" is deleted`);
+    return project;
+  }
+
+  /**
+   * Steps 4 and 5 of the pipeline: redact every message, then persist the newest user message
+   * (redacted) in the named thread or the active thread of (user, project).
+   */
+  async prepare(principal: Principal, request: ChatRequest, project: ProjectRow, threadId: string | undefined): Promise<Prepared> {
+    const redacted = await redactAll(request.messages.map((m) => m.content));
+    const messages = request.messages.map((m, i) => ({ role: m.role, content: redacted.texts[i]! }));
+    const newestUser = [...messages].reverse().find((m) => m.role === 'user')!;
+    const thread = await this.db.transaction(async (tx) => {
+      let t: ThreadRow;
+      if (threadId !== undefined) {
+        const named = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(threadId) ? await findOwnThread(tx, principal.userId, threadId) : null;
+        if (!named || named.project_id !== project.id) throw chatError(404, 'thread_not_found', 'Thread not found');
+        t = named;
+      } else {
+        t = await activeThread(tx, principal.userId, project.id);
+      }
+      await appendMessage(tx, { threadId: t.id, role: 'user', content: newestUser.content, metadata: redacted.count > 0 ? { redaction_kinds: redacted.kinds } : null });
+      return t;
+    });
+    return { request: { ...request, messages }, project, thread, redactionKinds: redacted.kinds };
+  }
+
+  /** The nodes that can answer `model`, best first; 503 when no node serves inference at all, 404 when none has it. */
+  async candidates(principal: Principal, model: string): Promise<InferenceNode[]> {
+    const nodes = await inferenceNodes(this.db);
+    if (nodes.length === 0) throw chatError(503, 'cynodeai_inference_unavailable', 'No node serves inference now: a node must be registered, enabled, and running Ollama');
+    const having = nodes.filter((n) => n.models.includes(model));
+    if (having.length === 0 || !mayUseModel(principal, model)) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
+    return having;
+  }
+
+  /**
+   * Calls a node with the model, retrying transient failures (before any content was passed on)
+   * on the next best node, with backoff. `signal` ends it at once (client gone, or timeout).
+   */
+  async generate(candidates: InferenceNode[], body: { model: string; messages: Array<{ role: string; content: string }>; options: Record<string, unknown> }, opts: { signal: AbortSignal; onToken?: (t: string) => void; onAttempt?: (node: InferenceNode) => void }): Promise<Generated> {
+    const signal = AbortSignal.any([opts.signal, this.closing.signal]);
+    const failed = new Set<string>();
+    let delay = this.settings.backoffMs;
+    let last: unknown;
+    for (let attempt = 1; attempt <= this.settings.retries + 1; attempt++) {
+      if (signal.aborted) break;
+      const pool = candidates.filter((n) => !failed.has(n.id));
+      const node = [...(pool.length > 0 ? pool : candidates)].sort((a, b) => {
+        const [la, ra] = rank(a, this.busy);
+        const [lb, rb] = rank(b, this.busy);
+        return la - lb || ra - rb;
+      })[0]!;
+      opts.onAttempt?.(node);
+      try {
+        const target = await this.target(node);
+        this.busy.set(node.id, (this.busy.get(node.id) ?? 0) + 1);
+        try {
+          const outcome = await this.client.chat(target, { model: body.model, messages: body.messages, stream: true, ...(Object.keys(body.options).length > 0 ? { options: body.options } : {}) }, { signal, onToken: opts.onToken });
+          return { outcome, node, attempts: attempt };
+        } finally {
+          const n = (this.busy.get(node.id) ?? 1) - 1;
+          if (n <= 0) this.busy.delete(node.id);
+          else this.busy.set(node.id, n);
+        }
+      } catch (err) {
+        last = err;
+        if (signal.aborted) break;
+        if (!(err instanceof InferenceError) || !err.transient || err.started) break;
+        failed.add(node.id);
+        if (attempt <= this.settings.retries) await sleep(delay, signal);
+        delay *= 2;
+      }
+    }
+    if (opts.signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
+    if (this.closing.signal.aborted) throw chatError(503, 'cynodeai_inference_unavailable', 'The server is shutting down; retry shortly');
+    throw chatError(502, 'cynodeai_inference_failed', `Inference failed: ${last instanceof Error ? last.message : 'the node gave no answer'}`);
+  }
+
+  /** Ends every generation still running (the server is stopping). */
+  close(): void {
+    this.closing.abort();
+  }
+
+  private async target(node: InferenceNode): Promise<InferenceTarget> {
+    const token = await this.workerToken(node.id);
+    if (!token) throw new InferenceError(`node "${node.node_slug}" has no Worker API token`, true, false);
+    return { url: node.worker_api_target_url, token };
+  }
+
+  /** Step 7: the assistant's answer, once complete, in the same thread. */
+  async persistAnswer(p: Prepared, g: Generated): Promise<void> {
+    await appendMessage(this.db, { threadId: p.thread.id, role: 'assistant', content: g.outcome.content, metadata: { model: p.request.model, node_id: g.node.id } });
+  }
+
+  async audit(entry: ChatAuditEntry): Promise<void> {
+    await appendChatAudit(this.db, entry);
+  }
+
+  /* Threads (native REST). */
+
+  async createThread(principal: Principal, projectRef: string | undefined, title: string | undefined, ctx: RequestContext): Promise<ThreadRow> {
+    const project = await this.threadProject(principal, projectRef, ctx);
+    return insertThread(this.db, { userId: principal.userId, projectId: project.id, title: title ?? null });
+  }
+
+  async listThreads(principal: Principal, projectRef: string | undefined, limit: number, offset: number, ctx: RequestContext): Promise<ThreadRow[]> {
+    const projectId = projectRef === undefined ? undefined : (await this.threadProject(principal, projectRef, ctx)).id;
+    return listOwnThreads(this.db, { userId: principal.userId, projectId, limit, offset });
+  }
+
+  async thread(principal: Principal, id: string): Promise<ThreadRow> {
+    const t = await findOwnThread(this.db, principal.userId, id);
+    if (!t) throw new HttpProblem(404, 'Thread not found');
+    return t;
+  }
+
+  async messages(principal: Principal, id: string, limit: number, offset: number): Promise<MessageRow[]> {
+    const t = await this.thread(principal, id);
+    return listMessages(this.db, t.id, limit, offset);
+  }
+
+  /** Problem-details flavour of project(): the thread routes are native endpoints. */
+  private async threadProject(principal: Principal, ref: string | undefined, ctx: RequestContext): Promise<ProjectRow> {
+    try {
+      return await this.project(principal, ref, ctx);
+    } catch (err) {
+      if (err instanceof HttpProblem) {
+        const { code: _code, ...rest } = err.extensions;
+        throw new HttpProblem(err.status, err.detail, rest, err.headers);
+      }
+      throw err;
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
