@@ -30,6 +30,9 @@ import { NodeLiveness } from './nodes/liveness';
 import { workerTokenFor } from './nodes/store';
 import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
+import { ChatService } from './chat/service';
+import { InferenceClient } from './chat/inference-client';
+import { chatRoutes } from './chat/routes';
 import type { JobControl } from './tasks/service';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
@@ -79,8 +82,15 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
 
-    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher);
+    // Chat: completions routed to nodes serving inference, over keep-alive connections.
+    const inference = new InferenceClient();
+    closers.push(async () => inference.close());
+    const chat = new ChatService(db, deps.authz, inference, (id) => workerTokenFor(db, vault, id), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+
+    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat);
     closers.push(() => gateway.close());
+    // Before the gateway closes (closers run in reverse): open generations would hold it open.
+    closers.push(async () => chat.close());
     const control = await buildControlPlane(config, readiness, controlPlane, nodeTokens);
     closers.push(() => control.close());
     const nodeLiveness = new NodeLiveness(db, { staleAfterSeconds: config.nodeStaleSeconds, onError: (err, what) => control.log.error({ err }, `node liveness: ${what} failed`) });
@@ -131,7 +141,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
   }
 }
 
-async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthService, readiness: Readiness, nodeAdmin: NodeAdminDeps, jobs: JobControl): Promise<HttpServer> {
+async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthService, readiness: Readiness, nodeAdmin: NodeAdminDeps, jobs: JobControl, chat: ChatService): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'gateway',
     logLevel: config.logLevel,
@@ -151,6 +161,7 @@ async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthSer
   auditRoutes(app, deps);
   nodeAdminRoutes(app, deps, nodeAdmin);
   taskRoutes(app, deps, jobs);
+  chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
   app.get(
     '/v1/openapi.json',
     { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },

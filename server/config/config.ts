@@ -26,6 +26,12 @@ export interface ServerConfig {
   sandboxImage: string;
   /** Tasks: how long a job waits while no node at all can take it before it fails. */
   noNodeGraceSeconds: number;
+  /** Chat: the whole completion's cap before 504 cynodeai_completion_timeout (the generation is aborted). */
+  chatTimeoutSeconds: number;
+  /** Chat: extra attempts after a transient upstream failure (before any token), possibly on another node. */
+  chatRetries: number;
+  /** Chat: `: keepalive` comments this often while a stream waits for its first token. */
+  chatKeepaliveSeconds: number;
   /** Nodes: the join pre-shared key; when unset one is generated, stored sealed, and can be rotated. */
   nodePsk: string | undefined;
   /** Nodes: how often a node reports (its heartbeat). */
@@ -55,6 +61,9 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_MAX_CONCURRENT_REQUESTS', default: '256', description: 'Requests served at once before answering 429 with Retry-After.' },
   { name: 'CYNODE_ALLOWED_ORIGINS', default: '(none)', description: 'Comma-separated browser origins allowed besides the gateway itself.' },
   { name: 'CYNODE_LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
+  { name: 'CYNODE_CHAT_TIMEOUT_SECONDS', default: '120', description: 'Longest a chat completion may take, model loading included (5 to 3600); then 504 cynodeai_completion_timeout and the generation is aborted.' },
+  { name: 'CYNODE_CHAT_RETRIES', default: '2', description: 'Extra attempts after a transient inference failure before any token was sent (0 to 10), on another node with the model when there is one; then 502.' },
+  { name: 'CYNODE_CHAT_KEEPALIVE_SECONDS', default: '10', description: 'A streaming chat sends a `: keepalive` comment this often while it waits for the first token (1 to 300).' },
   { name: 'CYNODE_TASK_TIMEOUT_SECONDS', default: '600', description: 'Time limit of a task\'s sandbox job when the task sets no timeout_seconds (1 to 10800).' },
   { name: 'CYNODE_SANDBOX_IMAGE', default: 'cynode-sandbox:latest', description: 'Container image sandbox jobs run in when the task names no image.' },
   { name: 'CYNODE_NO_NODE_GRACE_SECONDS', default: '300', description: 'A queued job fails with no_dispatchable_node after waiting this long while no node at all could take it.' },
@@ -114,6 +123,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
       .map((s) => s.trim())
       .filter(Boolean),
     logLevel,
+    chatTimeoutSeconds: int(env, 'CYNODE_CHAT_TIMEOUT_SECONDS', 120, 5, 3600),
+    chatRetries: int(env, 'CYNODE_CHAT_RETRIES', 2, 0, 10),
+    chatKeepaliveSeconds: int(env, 'CYNODE_CHAT_KEEPALIVE_SECONDS', 10, 1, 300),
     taskTimeoutSeconds: int(env, 'CYNODE_TASK_TIMEOUT_SECONDS', 600, 1, 10_800),
     sandboxImage: env.CYNODE_SANDBOX_IMAGE || 'cynode-sandbox:latest',
     noNodeGraceSeconds: int(env, 'CYNODE_NO_NODE_GRACE_SECONDS', 300, 0, 7 * 86_400),

@@ -19,6 +19,9 @@ describe('loadConfig', () => {
       maxConcurrentRequests: 256,
       allowedOrigins: [],
       logLevel: 'info',
+      chatTimeoutSeconds: 120,
+      chatRetries: 2,
+      chatKeepaliveSeconds: 10,
       taskTimeoutSeconds: 600,
       sandboxImage: 'cynode-sandbox:latest',
       noNodeGraceSeconds: 300,
@@ -44,6 +47,9 @@ describe('loadConfig', () => {
     expect(documented.CYNODE_MAX_BODY_BYTES).toBe(String(c.maxBodyBytes));
     expect(documented.CYNODE_MAX_CONCURRENT_REQUESTS).toBe(String(c.maxConcurrentRequests));
     expect(documented.CYNODE_LOG_LEVEL).toBe(c.logLevel);
+    expect(documented.CYNODE_CHAT_TIMEOUT_SECONDS).toBe(String(c.chatTimeoutSeconds));
+    expect(documented.CYNODE_CHAT_RETRIES).toBe(String(c.chatRetries));
+    expect(documented.CYNODE_CHAT_KEEPALIVE_SECONDS).toBe(String(c.chatKeepaliveSeconds));
     expect(documented.CYNODE_TASK_TIMEOUT_SECONDS).toBe(String(c.taskTimeoutSeconds));
     expect(documented.CYNODE_SANDBOX_IMAGE).toBe(c.sandboxImage);
     expect(documented.CYNODE_NO_NODE_GRACE_SECONDS).toBe(String(c.noNodeGraceSeconds));
@@ -68,6 +74,9 @@ describe('loadConfig', () => {
       CYNODE_MAX_CONCURRENT_REQUESTS: '4',
       CYNODE_ALLOWED_ORIGINS: ' http://a.lan:3000 ,, https://b.lan ',
       CYNODE_LOG_LEVEL: 'debug',
+      CYNODE_CHAT_TIMEOUT_SECONDS: '300',
+      CYNODE_CHAT_RETRIES: '0',
+      CYNODE_CHAT_KEEPALIVE_SECONDS: '15',
       CYNODE_TASK_TIMEOUT_SECONDS: '30',
       CYNODE_SANDBOX_IMAGE: 'registry.lan/sandbox:2',
       CYNODE_NO_NODE_GRACE_SECONDS: '0',
@@ -94,6 +103,9 @@ describe('loadConfig', () => {
       maxConcurrentRequests: 4,
       allowedOrigins: ['http://a.lan:3000', 'https://b.lan'],
       logLevel: 'debug',
+      chatTimeoutSeconds: 300,
+      chatRetries: 0,
+      chatKeepaliveSeconds: 15,
       taskTimeoutSeconds: 30,
       sandboxImage: 'registry.lan/sandbox:2',
       noNodeGraceSeconds: 0,
@@ -132,6 +144,9 @@ describe('loadConfig', () => {
     ['CYNODE_MAX_BODY_BYTES', '10'],
     ['CYNODE_MAX_CONCURRENT_REQUESTS', '0'],
     ['CYNODE_TASK_TIMEOUT_SECONDS', '10801'],
+    ['CYNODE_CHAT_TIMEOUT_SECONDS', '4'],
+    ['CYNODE_CHAT_RETRIES', '11'],
+    ['CYNODE_CHAT_KEEPALIVE_SECONDS', '0'],
     ['CYNODE_NO_NODE_GRACE_SECONDS', '-5'],
     ['CYNODE_NODE_HEARTBEAT_SECONDS', '0'],
     ['CYNODE_NODE_STALE_SECONDS', '91'],
