@@ -24,6 +24,12 @@ const PUBLIC_WITHOUT_INPUT: Record<string, Expected> = {
 };
 
 /**
+ * The OpenAI-compatible routes answer errors in OpenAI's shape, never problem details, and must
+ * ignore what they do not know (spec gateway §0, §6 item 12), unknown query parameters included.
+ */
+const OPENAI = new Set(['GET /v1/models', 'POST /v1/chat/completions']);
+
+/**
  * Operations for which an empty JSON object is a complete, valid request (no path id, no
  * required field). Each is listed with what it answers, so a new one shows up as a failure
  * until someone decides what it should do.
@@ -33,6 +39,8 @@ const VALID_EMPTY_OBJECT: Record<string, Expected> = {
   'POST /v1/auth/logout': { status: [204] },
   // Takes no input: every call replaces the node join key (the suite never registers nodes).
   'POST /v1/nodes/join/rotate': { status: [200] },
+  // A new chat thread in the caller's default project, untitled.
+  'POST /v1/chat/threads': { status: [201] },
 };
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -82,7 +90,7 @@ function send(baseUrl: string, opts: { method: string; path: string; headers?: R
 }
 
 /** Why an answer breaks the rules, or null when it keeps them. */
-function violation(answer: Answer, expected: Expected, method: string): string | null {
+function violation(answer: Answer, expected: Expected, method: string, openai = false): string | null {
   const problems: string[] = [];
   if (!expected.status.includes(answer.status)) problems.push(`status ${answer.status}, expected ${expected.status.join(' or ')}`);
   const contentType = String(answer.headers['content-type'] ?? '');
@@ -93,6 +101,18 @@ function violation(answer: Answer, expected: Expected, method: string): string |
   if (expected.text !== undefined) {
     if (!contentType.startsWith('text/plain')) problems.push(`content-type "${contentType}", expected text/plain`);
     if (!answer.text.includes(expected.text)) problems.push(`body does not contain "${expected.text}"`);
+  } else if (answer.status >= 400 && openai) {
+    if (!contentType.startsWith('application/json')) problems.push(`content-type "${contentType}", expected application/json (OpenAI error shape)`);
+    if (method !== 'HEAD') {
+      let doc: any;
+      try {
+        doc = JSON.parse(answer.text);
+      } catch {
+        problems.push('body is not JSON');
+      }
+      const e = doc?.error;
+      if (doc && (typeof e?.message !== 'string' || e.type !== 'cynodeai_error' || e.param !== null || typeof e.code !== 'string')) problems.push('not an OpenAI error {error:{message,type,param,code}}');
+    }
   } else if (answer.status >= 400) {
     if (!contentType.startsWith('application/problem+json')) problems.push(`content-type "${contentType}", expected application/problem+json`);
     // HEAD answers carry the headers of a problem but no body.
@@ -204,7 +224,7 @@ describe.each(DB_KINDS)('bad input on every route (%s)', (kind) => {
     const method = req.method ?? op.method;
     const answer = await send(s.cynode.gatewayUrl, { method, path: req.path, headers, body: req.body });
     exercised++;
-    const wrong = violation(answer, expected, method);
+    const wrong = violation(answer, expected, method, OPENAI.has(op.key));
     if (wrong) failures.push(`${op.key} [${label}] ${method} ${req.path.slice(0, 80)}: ${wrong}`);
     if (answer.status < 300 && !req.anonymous) await keepAdminSignedIn();
     return answer;
@@ -330,6 +350,8 @@ describe.each(DB_KINDS)('bad input on every route (%s)', (kind) => {
 
   it('refuses bad and unknown query parameters', async () => {
     for (const op of ops) {
+      // They ignore unknown input by contract.
+      if (OPENAI.has(op.key)) continue;
       const path = pathOf(op);
       // A well-formed body only behind a random id: a server that ignored the query would
       // otherwise create things (or count failed sign-ins against this client).
