@@ -87,24 +87,28 @@ const NOT_A_VALUE = new Set(['is', 'was', 'the', 'a', 'an', 'please', 'required'
   // type annotations: `password: str`, `token: string`
   'str', 'string', 'bytes', 'text', 'secretstr', 'optional', 'any', 'unknown']);
 
-const LABELS: Array<[RegExp, SecretKind]> = [
-  [/^(?:password|passwd|pwd|pass|passphrase|secret|client_secret|secret_key)$/i, 'password'],
-  [/^(?:api[_-]?key|apikey|x-api-key|access[_-]?key)$/i, 'api_key'],
-  [/^(?:token|access[_-]?token|auth[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token)$/i, 'token'],
-];
+/** Labels whose value is a secret; a prefix such as `DB_` or `github-` may come before them. */
+const LABEL = '(?:password|passwd|pwd|passphrase|secret|client[_-]?secret|secret[_-]?key|api[_-]?key|apikey|access[_-]?key|token|access[_-]?token|auth[_-]?token|refresh[_-]?token|id[_-]?token|session[_-]?token)';
+
+function kindOfLabel(label: string): SecretKind {
+  if (/(?:api[_-]?key|apikey|access[_-]?key)$/i.test(label)) return 'api_key';
+  if (/token$/i.test(label)) return 'token';
+  return 'password';
+}
 
 /**
- * `password=hunter2`, `"api_key": "…"`, `TOKEN: abc…` (YAML, env files, JSON, prose): the label
- * stays, the value goes. Values that are code rather than a secret (a call, a member access, a
- * variable reference, a literal like null) are left alone.
+ * `password=hunter2`, `"api_key": "…"`, `GITHUB_TOKEN: abc…` (YAML, env files, JSON, prose): the
+ * label stays, the value goes. Values that are code rather than a secret (a call, a member
+ * access, a variable reference, a literal like null, a type) are left alone.
  */
-const ASSIGNMENT = /(?<![A-Za-z0-9_-])["']?([A-Za-z][A-Za-z0-9_-]{1,30})["']?[ \t]*(:|=(?!=)|=>)[ \t]*(?:(["'`])([^"'`\n]*)\3|([^\s"'`,;)}\]]+))/g;
+const ASSIGNMENT = new RegExp(
+  `(?<![A-Za-z0-9_-])["']?((?:[A-Za-z0-9]+[_-])*?${LABEL})["']?[ \\t]*(:|=(?!=)|=>)[ \\t]*(?:(["'\`])([^"'\`\\n]*)\\3|([^\\s"'\`,;)}\\]]+))`,
+  'gi',
+);
 
 function assignments(text: string, out: Found[]): void {
   for (const m of text.matchAll(ASSIGNMENT)) {
-    const label = m[1]!;
-    const kind = LABELS.find(([re]) => re.test(label))?.[1];
-    if (!kind) continue;
+    const kind = kindOfLabel(m[1]!);
     const quoted = m[4];
     const value = quoted ?? m[5]!;
     if (value.length < 3 || /^[*x•.]+$/i.test(value) || /^[$%{<[]/.test(value) || value.includes('${')) continue;

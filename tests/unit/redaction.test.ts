@@ -57,6 +57,9 @@ export const SECRET_SAMPLES: Array<{ name: string; text: string; secret: string;
   { name: 'secret assignment', text: 'SECRET=q9W8e7R6t5Y4', secret: 'q9W8e7R6t5Y4', kind: 'password', keep: 'SECRET=' },
   { name: 'api_key JSON', text: '{"api_key": "k3y-Va1ue-0f-m1ne", "model": "x"}', secret: 'k3y-Va1ue-0f-m1ne', kind: 'api_key', keep: '"api_key": "' },
   { name: 'token env', text: 'export TOKEN=abc123def456', secret: 'abc123def456', kind: 'token', keep: 'TOKEN=' },
+  { name: 'token after other words', text: 'audit me: token=abc123def456', secret: 'abc123def456', kind: 'token', keep: 'token=' },
+  { name: 'prefixed env password', text: 'DB_PASSWORD=s3cret-Value9', secret: 's3cret-Value9', kind: 'password', keep: 'DB_PASSWORD=' },
+  { name: 'YAML api key', text: 'openai:\n  api-key: "ak-7Hq2Lm9Vb4Nc8Zt1"', secret: 'ak-7Hq2Lm9Vb4Nc8Zt1', kind: 'api_key', keep: 'api-key: "' },
   { name: 'URL password', text: 'connect to https://deploy:S3cr3t-Pass@git.example.com/repo.git', secret: 'S3cr3t-Pass', kind: 'password', keep: 'https://deploy:' },
   { name: 'database URL password', text: 'DATABASE_URL=postgres://app:pw-9Xq2Lm7@db.lan:5432/app', secret: 'pw-9Xq2Lm7', kind: 'password', keep: 'postgres://app:' },
   {
@@ -95,6 +98,8 @@ const LOOK_ALIKES = [
   'Use `ghp_` prefixes for classic tokens and `glpat-` for GitLab.',
   'AKIA prefixes mark access key ids.',
   'function login(token: string, password: String) {}',
+  'Boarding pass: gate 5, bypass: none, compass: north',
+  'tokens: 512, passwords: many',
   'export function authorize(header: string) { return header.startsWith("Bearer "); }',
 ];
 

@@ -1,0 +1,141 @@
+import { randomUUID } from 'node:crypto';
+import OpenAI from 'openai';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
+
+/*
+ * Chat threads: per user and project, only ever visible to their owner. No node serves inference
+ * here, so completions answer 503 — after the pipeline has already stored the (redacted) user
+ * message, which is what the thread tests need.
+ */
+
+describe.each(DB_KINDS)('chat threads on %s', (kind) => {
+  let s: TestServer;
+  let ada: { id: string; token: string };
+  let bob: { id: string; token: string };
+  const sdk = (token: string) => new OpenAI({ baseURL: `${s.cynode.gatewayUrl}/v1`, apiKey: token, maxRetries: 0 });
+
+  beforeAll(async () => {
+    s = await startTestServer(kind);
+    ada = await s.createUser('ada');
+    bob = await s.createUser('bob');
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  const threads = (token: string, query = '') => s.api.call(`/v1/chat/threads${query}`, { token });
+
+  it('creates threads in the default project; each user lists only their own', async () => {
+    const created = await s.api.call('/v1/chat/threads', { token: ada.token, body: { title: 'Trip planning' } });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ id: expect.any(String), thread_id: created.body.id, title: 'Trip planning', project_id: expect.any(String) });
+    const untitled = await s.api.call('/v1/chat/threads', { token: bob.token, body: {} });
+    expect(untitled.status).toBe(201);
+    expect(untitled.body.title).toBeNull();
+
+    const adas = await threads(ada.token);
+    expect(adas.status).toBe(200);
+    expect(adas.body.threads.map((t: any) => t.id)).toEqual([created.body.id]);
+    expect((await threads(bob.token)).body.threads.map((t: any) => t.id)).toEqual([untitled.body.id]);
+    expect(Object.keys(adas.body.threads[0]).sort()).toEqual(['created_at', 'id', 'project_id', 'thread_id', 'title', 'updated_at']);
+
+    // Across users: 404, whether the thread exists or not.
+    expect((await s.api.call(`/v1/chat/threads/${created.body.id}`, { token: bob.token })).status).toBe(404);
+    expect((await s.api.call(`/v1/chat/threads/${created.body.id}/messages`, { token: bob.token })).status).toBe(404);
+    expect((await s.api.call(`/v1/chat/threads/${randomUUID()}`, { token: ada.token })).status).toBe(404);
+    expect((await s.api.call(`/v1/chat/threads/${created.body.id}`, { token: ada.token })).body).toMatchObject({ id: created.body.id, title: 'Trip planning' });
+    // Even an admin sees only their own threads through these endpoints.
+    expect((await s.api.call(`/v1/chat/threads/${created.body.id}`, { token: s.adminToken })).status).toBe(404);
+  });
+
+  it('stores the newest user message, redacted, in the active thread (the one just created) before routing', async () => {
+    const t = (await s.api.call('/v1/chat/threads', { token: ada.token, body: { title: 'active' } })).body;
+    const err = await sdk(ada.token)
+      .chat.completions.create({ model: 'llama3:8b', messages: [{ role: 'user', content: 'old question' }, { role: 'assistant', content: 'old answer' }, { role: 'user', content: 'my password=Hunter2Secret! and a question' }] })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503, code: 'cynodeai_inference_unavailable' });
+    const messages = await s.api.call(`/v1/chat/threads/${t.id}/messages`, { token: ada.token });
+    expect(messages.status).toBe(200);
+    expect(messages.body.messages).toEqual([
+      { id: expect.any(String), thread_id: t.id, role: 'user', content: 'my password=SECRET_REDACTED and a question', metadata: { redaction_kinds: ['password'] }, created_at: expect.any(String) },
+    ]);
+    // Used just now: it leads the list.
+    expect((await threads(ada.token)).body.threads[0].id).toBe(t.id);
+  });
+
+  it('takes X-Cynode-Thread-Id for one of your threads; another user\'s answers 404 thread_not_found', async () => {
+    const adaThread = (await s.api.call('/v1/chat/threads', { token: ada.token, body: { title: 'named' } })).body;
+    // A newer thread becomes the active one; the header still picks the named one.
+    const newer = (await s.api.call('/v1/chat/threads', { token: ada.token, body: { title: 'newer' } })).body;
+    await sdk(ada.token)
+      .chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'to the named thread' }] }, { headers: { 'X-Cynode-Thread-Id': adaThread.id } })
+      .catch(() => {});
+    expect((await s.api.call(`/v1/chat/threads/${adaThread.id}/messages`, { token: ada.token })).body.messages.map((m: any) => m.content)).toEqual(['to the named thread']);
+    expect((await s.api.call(`/v1/chat/threads/${newer.id}/messages`, { token: ada.token })).body.messages).toEqual([]);
+
+    const stolen = await sdk(bob.token)
+      .chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'into ada\'s thread' }] }, { headers: { 'X-Cynode-Thread-Id': adaThread.id } })
+      .catch((e: unknown) => e);
+    expect(stolen).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(stolen).toMatchObject({ status: 404, code: 'thread_not_found' });
+    const garbage = await sdk(bob.token)
+      .chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'X-Cynode-Thread-Id': 'not-a-thread' } })
+      .catch((e: unknown) => e);
+    expect(garbage).toMatchObject({ status: 404, code: 'thread_not_found' });
+    // Nothing of bob's reached ada's thread.
+    expect((await s.api.call(`/v1/chat/threads/${adaThread.id}/messages`, { token: ada.token })).body.messages).toHaveLength(1);
+  });
+
+  it('pages threads and messages with limit and offset, messages oldest first', async () => {
+    const t = (await s.api.call('/v1/chat/threads', { token: bob.token, body: { title: 'paging' } })).body;
+    for (const n of [1, 2, 3]) {
+      await sdk(bob.token)
+        .chat.completions.create({ model: 'm', messages: [{ role: 'user', content: `message ${n}` }] }, { headers: { 'X-Cynode-Thread-Id': t.id } })
+        .catch(() => {});
+    }
+    const first = await s.api.call(`/v1/chat/threads/${t.id}/messages?limit=2`, { token: bob.token });
+    expect(first.body.messages.map((m: any) => m.content)).toEqual(['message 1', 'message 2']);
+    expect(first.body.next_offset).toBe(2);
+    const rest = await s.api.call(`/v1/chat/threads/${t.id}/messages?limit=2&offset=2`, { token: bob.token });
+    expect(rest.body.messages.map((m: any) => m.content)).toEqual(['message 3']);
+    expect(rest.body.next_offset).toBeUndefined();
+
+    const page = await threads(bob.token, '?limit=1');
+    expect(page.body.threads).toHaveLength(1);
+    expect(page.body.next_offset).toBe(1);
+    expect((await threads(bob.token, '?limit=1&offset=1')).body.threads).toHaveLength(1);
+    expect((await threads(bob.token, '?limit=0')).status).toBe(400);
+  });
+
+  it('scopes threads to a project: project_id filters, and an unknown project answers 404', async () => {
+    const project = await s.api.call('/v1/projects', { token: ada.token, body: { slug: 'ada-chat', display_name: 'Ada chat' } });
+    expect(project.status).toBe(201);
+    const inProject = await s.api.call('/v1/chat/threads', { token: ada.token, body: { project_id: 'ada-chat', title: 'in project' } });
+    expect(inProject.status).toBe(201);
+    expect(inProject.body.project_id).toBe(project.body.id);
+    expect((await threads(ada.token, `?project_id=${project.body.id}`)).body.threads.map((t: any) => t.id)).toEqual([inProject.body.id]);
+    expect((await threads(ada.token, '?project_id=ada-chat')).body.threads).toHaveLength(1);
+    // Bob cannot see ada's project: 404, as for one that does not exist.
+    expect((await s.api.call('/v1/chat/threads', { token: bob.token, body: { project_id: 'ada-chat' } })).status).toBe(404);
+    expect((await s.api.call('/v1/chat/threads', { token: bob.token, body: { project_id: 'no-such-project' } })).status).toBe(404);
+    expect((await threads(bob.token, '?project_id=ada-chat')).status).toBe(404);
+    // A thread of another project cannot be named for a completion in this one.
+    const err = await sdk(ada.token)
+      .chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'X-Cynode-Thread-Id': inProject.body.id } })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 404, code: 'thread_not_found' });
+  });
+
+  it('writes one audit row per completion request, without content', async () => {
+    const requestId = `threads-audit-${randomUUID()}`;
+    await sdk(ada.token)
+      .chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'audit me: token=abc123def456' }] }, { headers: { 'x-request-id': requestId } })
+      .catch(() => {});
+    const rows = await s.cynode.db.query<any>('SELECT * FROM chat_audit_log WHERE request_id = $1', [requestId]);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ user_id: ada.id, outcome: 'error', error_code: 'cynodeai_inference_unavailable', model: 'm', redaction_applied: true, redaction_kinds: ['token'] });
+    expect(JSON.stringify(rows[0])).not.toContain('audit me');
+    expect(JSON.stringify(rows[0])).not.toContain('abc123def456');
+  });
+});
