@@ -28,6 +28,8 @@ import { NodeAdminService } from './nodes/admin-service';
 import { nodeAdminRoutes, type NodeAdminDeps } from './nodes/admin-routes';
 import { NodeLiveness } from './nodes/liveness';
 import { workerTokenFor } from './nodes/store';
+import { InferenceReadiness } from './nodes/readiness';
+import { NodeModelService } from './nodes/model-service';
 import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
 import { ChatService } from './chat/service';
@@ -64,27 +66,28 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const masterKey = config.masterKey ? MasterKey.fromBase64(config.masterKey) : await MasterKey.fromFile(dataFiles.masterKey(config.dataDir));
     const auth = new AuthService(db, new AccessTokens(masterKey.derive('access-token-signing'), config.accessTokenTtlSeconds), new LoginLimiter(), config.refreshTokenTtlSeconds);
     const deps: RouteDeps = { db, authz: new Authorizer(db), config };
-    // Until nodes serving inference exist, nothing can answer chat or prompt tasks.
-    const readiness: Readiness = { notReadyReason: async () => 'no inference path available (no dispatchable nodes; no node serving inference has registered)' };
+    // Ready once a dispatchable node serves inference with a model (from the nodes' reports).
+    const readiness: Readiness = new InferenceReadiness(db);
 
     // Nodes: secrets at rest are sealed by the vault; the join key exists from the first start.
     const vault = new Vault(masterKey);
     const joinPsk = new JoinPsk(db, vault, config.nodePsk);
     await joinPsk.ensure();
     const nodeTokens = new NodeTokens(masterKey.derive('node-token-signing'));
-    const controlPlane = new ControlPlaneService(db, vault, nodeTokens, joinPsk, { heartbeatSeconds: config.nodeHeartbeatSeconds });
+    const controlPlane = new ControlPlaneService(db, vault, nodeTokens, joinPsk, { heartbeatSeconds: config.nodeHeartbeatSeconds, ollamaImage: config.ollamaImage });
     // The real port is known only once the control plane listens (port 0 in tests).
     let controlPort = config.controlPort;
-    const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort) };
+    const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault) };
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds });
+    // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
+    const inference = new InferenceClient();
+    closers.push(async () => inference.close());
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
 
-    // Chat: completions routed to nodes serving inference, over keep-alive connections.
-    const inference = new InferenceClient();
-    closers.push(async () => inference.close());
+    // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, inference, (id) => workerTokenFor(db, vault, id), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
 
     const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat);
@@ -120,6 +123,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
         workerPort: config.embeddedWorkerPort,
         sandboxImage: config.sandboxImage,
         maxConcurrency: config.embeddedNodeMaxJobs,
+        ollamaHost: config.ollamaHost,
+        inferenceMode: config.inferenceMode,
         logLevel: config.logLevel,
         log: (message) => log.info(message),
       });

@@ -2,7 +2,18 @@ import { existsSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { arch, cpus, hostname, platform, release, totalmem } from 'node:os';
 import type { CapabilityReport } from '../contract/control-plane';
+import type { InferenceStatus } from '../inference/ollama';
 import type { SandboxRunner } from '../sandbox/runner';
+
+/** The user's say on inference (CYNODE_INFERENCE_MODE); the one non-fact in the report. */
+export type InferenceMode = 'allow' | 'disabled' | 'require';
+
+export interface InferenceFacts {
+  mode: InferenceMode;
+  /** The node uses an Ollama it did not start (spec: MUST be reported). */
+  existingService: boolean;
+  status: InferenceStatus;
+}
 
 export interface CapabilityInputs {
   nodeSlug: string;
@@ -13,6 +24,8 @@ export interface CapabilityInputs {
   maxConcurrency: number;
   runner: SandboxRunner;
   runningJobIds: () => string[];
+  /** The node's Ollama right now (one cheap request); absent: the node has no inference at all. */
+  inference?: () => Promise<InferenceFacts>;
 }
 
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64' };
@@ -27,10 +40,11 @@ function gpuPresent(): boolean {
  * so it must stay cheap: one engine ping, one statfs.
  */
 export async function collectCapability(i: CapabilityInputs): Promise<CapabilityReport> {
-  const [sandboxProblem, runtime, fs] = await Promise.all([
+  const [sandboxProblem, runtime, fs, inference] = await Promise.all([
     i.runner.check(),
     i.runner.info().catch(() => null),
     statfs(i.stateDir).catch(() => null),
+    i.inference?.() ?? null,
   ]);
   const cpu = cpus();
   return {
@@ -47,8 +61,16 @@ export async function collectCapability(i: CapabilityInputs): Promise<Capability
     ...(runtime ? { container_runtime: { runtime: runtime.runtime, version: runtime.version, rootless_enabled: runtime.rootless } } : {}),
     gpu: { present: gpuPresent() },
     sandbox: { supported: sandboxProblem === null, max_concurrency: i.maxConcurrency, ...(sandboxProblem ? { reason: sandboxProblem } : {}) },
-    // Inference (Ollama) arrives with the chat work; until then a node says plainly it has none.
-    inference: { supported: false, running: false, mode: 'allow' },
+    inference: inference
+      ? {
+          // Honest: an Ollama to use, or an engine to start one in; a node with neither cannot infer.
+          supported: inference.existingService || inference.status.running || runtime !== null,
+          mode: inference.mode,
+          existing_service: inference.existingService,
+          running: inference.status.running,
+          available_models: inference.status.models,
+        }
+      : { supported: false, running: false, mode: 'allow' },
     worker_api: { base_url: i.workerBaseUrl },
     running_jobs: i.runningJobIds(),
   };

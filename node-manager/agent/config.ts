@@ -1,4 +1,6 @@
 import { join } from 'node:path';
+import { ollamaBaseUrl } from '../inference/ollama-host';
+import type { InferenceMode } from './capability';
 
 /** What `cynode node` can be told; `cynode node --help` and the README list the same. */
 export const NODE_ENVIRONMENT: ReadonlyArray<{ name: string; default: string; description: string }> = [
@@ -11,7 +13,29 @@ export const NODE_ENVIRONMENT: ReadonlyArray<{ name: string; default: string; de
   { name: 'CYNODE_DATA_DIR', default: 'XDG data dir', description: 'Node state: identity, job directories, retained results (in <dir>/node).' },
   { name: 'CYNODE_SANDBOX_IMAGE', default: 'cynode-sandbox:latest', description: 'Default sandbox image (build/sandbox-image.sh builds it without a registry).' },
   { name: 'CYNODE_NODE_MAX_JOBS', default: '2', description: 'Sandbox jobs this node runs at once.' },
+  { name: 'OLLAMA_HOST', default: '127.0.0.1:11434', description: 'The Ollama this node serves models from (host:port or URL, as the Ollama CLI reads it). Set: used, never started. Unset: used when one answers there, else started as a container when the orchestrator says so.' },
+  { name: 'CYNODE_INFERENCE_MODE', default: 'allow', description: 'allow, disabled (no inference on this node) or require.' },
 ];
+
+export const INFERENCE_MODES: readonly InferenceMode[] = ['allow', 'disabled', 'require'];
+
+/** CYNODE_INFERENCE_MODE, checked; shared by `cynode node` and the embedded node. */
+export function inferenceModeOf(raw: string | undefined): InferenceMode {
+  if (raw === undefined || raw === '') return 'allow';
+  if (!(INFERENCE_MODES as readonly string[]).includes(raw)) throw new NodeConfigError(`CYNODE_INFERENCE_MODE must be one of ${INFERENCE_MODES.join(', ')} (got "${raw}")`);
+  return raw as InferenceMode;
+}
+
+/** OLLAMA_HOST, checked now rather than at the first inference request. */
+export function ollamaHostOf(raw: string | undefined): string | undefined {
+  if (raw === undefined || raw.trim() === '') return undefined;
+  try {
+    ollamaBaseUrl(raw);
+  } catch (err) {
+    throw new NodeConfigError((err as Error).message);
+  }
+  return raw;
+}
 
 export interface NodeSettings {
   controlUrl: string;
@@ -23,6 +47,8 @@ export interface NodeSettings {
   stateDir: string;
   sandboxImage: string;
   maxConcurrency: number;
+  ollamaHost: string | undefined;
+  inferenceMode: InferenceMode;
 }
 
 export class NodeConfigError extends Error {}
@@ -66,5 +92,7 @@ export function loadNodeSettings(env: NodeJS.ProcessEnv, flags: Partial<Record<'
     stateDir: join(flags.dataDir ?? (env.CYNODE_DATA_DIR || defaultDataDir), 'node'),
     sandboxImage: env.CYNODE_SANDBOX_IMAGE || 'cynode-sandbox:latest',
     maxConcurrency: wholeNumber('CYNODE_NODE_MAX_JOBS', env.CYNODE_NODE_MAX_JOBS, 2, 1, 256),
+    ollamaHost: ollamaHostOf(env.OLLAMA_HOST),
+    inferenceMode: inferenceModeOf(env.CYNODE_INFERENCE_MODE),
   };
 }

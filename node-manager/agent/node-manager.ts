@@ -2,11 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import type { NodeConfig } from '../contract/control-plane';
+import Dockerode from 'dockerode';
+import type { ConfigAck, NodeConfig } from '../contract/control-plane';
+import { OllamaBackend, type InferenceStatus } from '../inference/ollama';
+import { DEFAULT_OLLAMA_IMAGE, InferenceStartError, OllamaContainer } from '../inference/ollama-container';
+import { ollamaBaseUrl } from '../inference/ollama-host';
 import { DockerRunner } from '../sandbox/docker-runner';
+import { resolveEngine } from '../sandbox/engine';
 import type { SandboxRunner } from '../sandbox/runner';
 import { startWorkerApi } from '../worker-api/server';
-import { collectCapability, defaultNodeSlug } from './capability';
+import { collectCapability, defaultNodeSlug, type InferenceMode } from './capability';
 import { ControlClient, NotAuthorizedError } from './control-client';
 
 export interface NodeManagerOptions {
@@ -30,6 +35,15 @@ export interface NodeManagerOptions {
   runner?: SandboxRunner;
   /** How long to keep retrying the first registration (the control plane may start later). */
   registerTimeoutMs?: number;
+  /**
+   * OLLAMA_HOST as given. Set: the node uses that Ollama and never starts one. Unset: it uses an
+   * Ollama answering at 127.0.0.1:11434, or starts one when its config says so.
+   */
+  ollamaHost?: string;
+  /** CYNODE_INFERENCE_MODE: `disabled` keeps the node out of inference; default `allow`. */
+  inferenceMode?: InferenceMode;
+  /** How long a started Ollama container may take to answer; default 120 s. */
+  ollamaStartTimeoutMs?: number;
 }
 
 export interface NodeManager {
@@ -83,6 +97,47 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   const reaped = await runner.reapOrphans().catch(() => 0);
   if (reaped > 0) o.log(`removed ${reaped} sandbox container(s) left by a previous run`);
 
+  // Inference: a host Ollama when one answers (never a second one), else the node's own container
+  // when its config says so (spec §1.2 step 8).
+  const mode = o.inferenceMode ?? 'allow';
+  const ollamaUrl = ollamaBaseUrl(o.ollamaHost);
+  const ollama = new OllamaBackend(ollamaUrl);
+  const managedOllama = new OllamaContainer({ docker: new Dockerode(resolveEngine().options), instanceId: id });
+  let startedOllama = false;
+  // An Ollama named by OLLAMA_HOST, or one found running, is the host's: this node uses it, and
+  // keeps saying so while it is down, so that the control plane never asks it to start its own.
+  let hostOllama = Boolean(o.ollamaHost?.trim());
+  const inferenceNow = async (status?: InferenceStatus) => {
+    const s = mode === 'disabled' ? { running: false, models: [] } : (status ?? (await ollama.models()));
+    if (s.running && !startedOllama) hostOllama = true;
+    return { mode, existingService: hostOllama, status: s };
+  };
+
+  /** Brings inference to what the config asks; null when done, else why the config cannot apply. */
+  const applyInference = async (cfg: NodeConfig): Promise<ConfigAck['error'] | null> => {
+    if (mode === 'disabled') return null;
+    const found = await ollama.probe();
+    if (found.running) {
+      await inferenceNow(found);
+      return null;
+    }
+    if (hostOllama) return { type: 'inference_start_failed', message: `the Ollama at ${ollamaUrl} (OLLAMA_HOST) does not answer: ${found.error ?? 'unknown error'}` };
+    // No Ollama, and the orchestrator did not ask for one (not supported, sandbox-only, ...).
+    if (!cfg.inference_backend.enabled) return null;
+    const image = cfg.inference_backend.image ?? DEFAULT_OLLAMA_IMAGE;
+    // Started earlier and silent now: say so at once (this runs in the heartbeat; no long wait).
+    if (startedOllama) return { type: 'inference_start_failed', message: `the Ollama container from ${image} does not answer at ${ollamaUrl}: ${found.error ?? 'unknown error'}` };
+    try {
+      await managedOllama.start(image, Number(new URL(ollamaUrl).port) || 11434);
+      startedOllama = true;
+      o.log(`node ${nodeSlug}: started Ollama from ${image}`);
+    } catch (err) {
+      return { type: 'inference_start_failed', message: err instanceof InferenceStartError ? err.message : `cannot start Ollama from ${image}: ${(err as Error).message}` };
+    }
+    const up = await ollama.waitUntilRunning(o.ollamaStartTimeoutMs ?? 120_000);
+    return up.running ? null : { type: 'inference_start_failed', message: `Ollama from ${image} started but does not answer at ${ollamaUrl}: ${up.error ?? 'unknown error'}` };
+  };
+
   let config: NodeConfig | undefined;
   const worker = await startWorkerApi({
     host: o.workerHost,
@@ -94,6 +149,7 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
     maxConcurrency: o.maxConcurrency,
     stateDir: o.stateDir,
     logLevel: o.logLevel,
+    ollamaUrl: () => ollamaUrl,
   });
   const workerBaseUrl = advertisedUrl(o.workerHost, Number(new URL(worker.url).port), o.advertiseUrl);
 
@@ -108,6 +164,7 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
       maxConcurrency: o.maxConcurrency,
       runner,
       runningJobIds: () => worker.runningJobIds(),
+      inference: () => inferenceNow(),
     });
 
   const register = async () => {
@@ -119,13 +176,23 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
     }
   };
 
-  /** Fetches the config and applies it when it is newer than what runs (ULIDs sort by time). */
+  /**
+   * Fetches the config and applies it when it is newer than what runs (ULIDs sort by time), or
+   * tries again when the last attempt failed (an Ollama that came up since, an image loaded since).
+   * The ack says `applied` only once the services it asks for answer (D-5).
+   */
+  let acked: { version: string; status: ConfigAck['status'] } | undefined;
   const syncConfig = async () => {
     const next = await control.fetchConfig();
-    if (config && next.config_version <= config.config_version) return;
+    if (config && (next.config_version < config.config_version || (next.config_version === config.config_version && acked?.status === 'applied'))) return;
     config = next;
-    await control.ack({ version: 1, node_slug: nodeSlug, config_version: next.config_version, ack_at: new Date().toISOString(), status: 'applied' });
-    o.log(`node ${nodeSlug}: config ${next.config_version} applied; Worker API at ${workerBaseUrl}`);
+    const problem = await applyInference(next);
+    const status = problem ? 'failed' : 'applied';
+    if (acked?.version === next.config_version && acked.status === status) return; // a retry that changed nothing
+    await control.ack({ version: 1, node_slug: nodeSlug, config_version: next.config_version, ack_at: new Date().toISOString(), status, ...(problem ? { error: problem } : {}) });
+    acked = { version: next.config_version, status };
+    if (problem) o.log(`node ${nodeSlug}: config ${next.config_version} failed: ${problem.message}`);
+    else o.log(`node ${nodeSlug}: config ${next.config_version} applied; Worker API at ${workerBaseUrl}`);
   };
 
   // The first registration waits for a control plane that is still starting (or rebooting).
@@ -138,6 +205,7 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
     } catch (err) {
       if (err instanceof JoinRefusedError || Date.now() > deadline) {
         await worker.close();
+        await managedOllama.stop();
         throw err;
       }
       o.log(`node ${nodeSlug}: control plane not reachable yet (${(err as Error).message}); retrying`);
@@ -182,6 +250,8 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
       // Sandboxes do not outlive their Node Manager: closing kills them, and their jobs answer
       // "interrupted" (not "canceled": nobody canceled them) if the orchestrator asks again.
       await worker.close();
+      // The Ollama this node started goes with it (its models stay in their volume).
+      if (startedOllama) await managedOllama.stop();
     },
   };
 }

@@ -51,7 +51,17 @@ export const NodeConfig = Type.Object({
   orchestrator: Type.Object({ base_url: Type.String(), endpoints: Type.Object({ worker_api_target_url: Type.String(), node_report_url: Type.String() }) }),
   policy: Type.Object({ sandbox: Type.Object({ default_network_policy: Type.String(), allowed_network_policies: Type.Array(Type.String()) }) }),
   worker_api: Type.Object({ orchestrator_bearer_token: Type.String() }),
-  inference_backend: Type.Object({ enabled: Type.Boolean() }),
+  /**
+   * Whether the node should start its own Ollama (spec §1.7). Missing or `enabled: false`: it must
+   * not start one (it may still use a host Ollama it found). `image` is the container image to
+   * run, `variant` what the node's GPUs call for.
+   */
+  inference_backend: Type.Object({
+    enabled: Type.Boolean(),
+    image: Type.Optional(Type.String()),
+    variant: Type.Optional(Type.Union([Type.Literal('cuda'), Type.Literal('rocm'), Type.Literal('cpu')])),
+    port: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535 })),
+  }),
   constraints: Type.Object({ max_request_bytes: Type.Integer(), max_job_timeout_seconds: Type.Integer() }),
   /** How often to report (the heartbeat); the control plane marks a node stale after several misses. */
   heartbeat_interval_seconds: Type.Integer({ minimum: 1 }),

@@ -44,6 +44,12 @@ export interface ServerConfig {
   embeddedWorkerPort: number;
   /** Embedded node: sandbox jobs it runs at once. */
   embeddedNodeMaxJobs: number;
+  /** Inference: the image a node runs when it starts its own Ollama (its config says so). */
+  ollamaImage: string;
+  /** Embedded node: OLLAMA_HOST as given (host:port or URL); unset: 127.0.0.1:11434, or a container. */
+  ollamaHost: string | undefined;
+  /** Embedded node: allow, disabled or require inference. */
+  inferenceMode: 'allow' | 'disabled' | 'require';
 }
 
 /** One line per variable; the README and `cynode serve --help` are generated from this list. */
@@ -72,6 +78,9 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_EMBEDDED_NODE', default: '1', description: 'Start the local node with the orchestrator (0 turns it off: only joined nodes run work).' },
   { name: 'CYNODE_WORKER_PORT', default: '(any free port)', description: 'Port of the local node\'s Worker API, on loopback.' },
   { name: 'CYNODE_NODE_MAX_JOBS', default: '2', description: 'Sandbox jobs the local node runs at once.' },
+  { name: 'CYNODE_OLLAMA_IMAGE', default: 'ollama/ollama', description: 'Image a node runs when it starts its own Ollama (no Ollama on the host, inference allowed). Never pulled automatically.' },
+  { name: 'OLLAMA_HOST', default: '127.0.0.1:11434', description: 'The local node\'s Ollama (host:port or URL, as the Ollama CLI reads it). Set: used, never started. Unset: used when one answers there, else started as a container.' },
+  { name: 'CYNODE_INFERENCE_MODE', default: 'allow', description: 'The local node\'s inference: allow, disabled (sandboxes only) or require.' },
   { name: 'CYNODE_NODE_STALE_SECONDS', default: '45', description: 'A node silent for this long turns stale and its running jobs are moved elsewhere (2 to 90, more than the heartbeat; default 3 heartbeats).' },
 ];
 
@@ -97,6 +106,14 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
   if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
   throw new ConfigError(`${name} must be 1 or 0 (got "${raw}")`);
+}
+
+const INFERENCE_MODES = ['allow', 'disabled', 'require'] as const;
+
+function inferenceMode(raw: string | undefined): ServerConfig['inferenceMode'] {
+  if (raw === undefined || raw === '') return 'allow';
+  if (!(INFERENCE_MODES as readonly string[]).includes(raw)) throw new ConfigError(`CYNODE_INFERENCE_MODE must be one of ${INFERENCE_MODES.join(', ')} (got "${raw}")`);
+  return raw as ServerConfig['inferenceMode'];
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -136,6 +153,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     embeddedNode: flag(env, 'CYNODE_EMBEDDED_NODE', true),
     embeddedWorkerPort: int(env, 'CYNODE_WORKER_PORT', 0, 0, 65535),
     embeddedNodeMaxJobs: int(env, 'CYNODE_NODE_MAX_JOBS', 2, 1, 256),
+    ollamaImage: env.CYNODE_OLLAMA_IMAGE || 'ollama/ollama',
+    ollamaHost: env.OLLAMA_HOST?.trim() || undefined,
+    inferenceMode: inferenceMode(env.CYNODE_INFERENCE_MODE),
     ...overrides,
   };
   // After the overrides, so that `--database-url` is checked as well.

@@ -2,9 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
-import { IdParams, Nullable, Timestamp, errors, iso } from '../http/schemas';
+import { IdParams, Nullable, Strict, Timestamp, Uuid, errors, iso } from '../http/schemas';
 import type { RouteDeps } from '../routes';
 import type { NodeAction, NodeAdminAct, NodeAdminService } from './admin-service';
+import type { NodeModelService } from './model-service';
 import { joinCommand, type JoinPsk } from './psk';
 import type { AdminState, NodeView, RunningJob } from './store';
 
@@ -13,7 +14,12 @@ export interface NodeAdminDeps {
   psk: JoinPsk;
   /** The control plane's URL as another machine reaches it (known once it listens). */
   controlPlaneUrl: () => string;
+  models: NodeModelService;
 }
+
+/** An Ollama model name: `llama3:8b`, `library/qwen3:0.6b`, `hf.co/user/repo:Q4_K_M`. */
+const ModelName = Type.String({ minLength: 1, maxLength: 200, pattern: '^[A-Za-z0-9][A-Za-z0-9._:/+-]*$', description: 'An Ollama model name, e.g. llama3:8b' });
+const NodeModel = Type.Object({ name: Type.String(), size: Nullable(Type.Integer()), digest: Nullable(Type.String()), modified_at: Nullable(Type.String()) });
 
 const AnyObject = Type.Object({}, { additionalProperties: true });
 
@@ -118,7 +124,7 @@ const jobView = (j: RunningJob) => ({ job_id: j.job_id, task_id: j.task_id, star
  * Node administration on the gateway (spec/node.md D-10): `nodes.read` to look, `nodes.manage`
  * to act (the `admin` and `operator` roles), and the join key for admins to hand to a new node.
  */
-export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, psk, controlPlaneUrl }: NodeAdminDeps): void {
+export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, psk, controlPlaneUrl, models }: NodeAdminDeps): void {
   const allow = async (request: FastifyRequest, action: 'nodes.read' | 'nodes.manage', resourceId?: string): Promise<NodeAdminAct> => {
     const ctx = requestContext(request);
     await authz.require(request.principal!, action, ctx, { resourceType: 'node', resourceId });
@@ -213,6 +219,69 @@ export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, 
     async (request, reply) => {
       const act = await allow(request, 'nodes.manage', request.params.id);
       await admin.delete(act, request.params.id);
+      reply.code(204).send(null);
+    },
+  );
+  app.get(
+    '/v1/nodes/:id/models',
+    { schema: { tags: ['nodes'], summary: "The models a node's Ollama has, asked of the node now", params: IdParams, response: { 200: Type.Object({ models: Type.Array(NodeModel) }), ...errors(400, 401, 403, 404, 409, 502, 503) } } },
+    async (request) => {
+      await allow(request, 'nodes.read', request.params.id);
+      return { models: await models.list(request.params.id) };
+    },
+  );
+
+  app.post(
+    '/v1/nodes/:id/models',
+    {
+      schema: {
+        tags: ['nodes'],
+        summary: 'Pull a model onto a node, with progress as server-sent events',
+        description:
+          'text/event-stream: `event: progress` with {status, completed, total, percent} while the node pulls, then `event: done` ({status, model}) or `event: error` ({message}). ' +
+          'Errors before the pull starts are problem documents: 404 unknown node, 502/503 when the node or its Ollama cannot.',
+        params: IdParams,
+        body: Strict({ model: ModelName }),
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...errors(400, 401, 403, 404, 409, 502, 503) },
+      },
+    },
+    async (request, reply) => {
+      const act = await allow(request, 'nodes.manage', request.params.id);
+      const left = new AbortController();
+      // The admin closing the stream stops the pull on the node as well.
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) left.abort();
+      });
+      const events = await models.pull(act, request.params.id, request.body.model, left.signal);
+      reply.hijack();
+      reply.raw.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'x-accel-buffering': 'no',
+        'x-content-type-options': 'nosniff',
+        'x-request-id': request.id,
+      });
+      for await (const e of events) {
+        if (reply.raw.destroyed) break;
+        reply.raw.write(`event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+      }
+      reply.raw.end();
+    },
+  );
+
+  app.delete(
+    '/v1/nodes/:id/models/:model',
+    {
+      schema: {
+        tags: ['nodes'],
+        summary: 'Delete a model from a node (a name with / is sent percent-encoded)',
+        params: Strict({ id: Uuid, model: ModelName }),
+        response: { 204: Type.Null(), ...errors(400, 401, 403, 404, 409, 502, 503) },
+      },
+    },
+    async (request, reply) => {
+      const act = await allow(request, 'nodes.manage', request.params.id);
+      await models.delete(act, request.params.id, request.params.model);
       reply.code(204).send(null);
     },
   );

@@ -35,6 +35,8 @@ const BAD_PSK_WINDOW_SECONDS = 10 * 60;
 export interface ControlPlaneOptions {
   /** How often nodes must report (NodeConfig.heartbeat_interval_seconds). */
   heartbeatSeconds: number;
+  /** The Ollama image a node runs when it starts its own (CYNODE_OLLAMA_IMAGE). */
+  ollamaImage: string;
 }
 
 /**
@@ -178,7 +180,7 @@ export class ControlPlaneService {
       node_slug: row.node_slug,
       worker_api_target_url: row.worker_api_target_url ?? '',
       policy: { sandbox: SANDBOX_POLICY },
-      inference_backend: { enabled: false },
+      inference_backend: inferenceBackend(row.capability, row.labels, this.opts.ollamaImage),
       constraints: CONSTRAINTS,
       heartbeat_interval_seconds: this.opts.heartbeatSeconds,
     };
@@ -192,6 +194,28 @@ export class ControlPlaneService {
     }
     return { version, token, desired };
   }
+}
+
+type Json = Record<string, unknown>;
+const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
+
+/**
+ * Whether a node should start its own Ollama (spec/node.md §1.7), simplified and deterministic:
+ * not when it uses an Ollama it did not start, when its user disabled inference, when it cannot
+ * run one, or when it is labelled sandbox_only; otherwise yes, with the image for its GPUs.
+ * (No policy vetoes nodes yet, so `require` needs no exception.)
+ */
+export function inferenceBackend(capability: Json | null, labels: string[], image: string): NodeConfig['inference_backend'] {
+  const inference = obj(capability?.inference);
+  if (inference.existing_service === true || inference.mode === 'disabled' || inference.supported !== true || labels.includes('sandbox_only')) return { enabled: false };
+  const devices = Array.isArray(obj(capability?.gpu).devices) ? (obj(capability?.gpu).devices as unknown[]).map(obj) : [];
+  const looks = (re: RegExp) => devices.some((d) => re.test(`${String(d.vendor ?? '')} ${String(d.model ?? '')}`));
+  const rocm = devices.some((d) => obj(d.features).rocm_version !== undefined) || looks(/amd|radeon|instinct/i);
+  const cuda = devices.some((d) => obj(d.features).cuda_capability !== undefined) || looks(/nvidia|geforce|rtx|tesla/i);
+  const variant = rocm ? 'rocm' : cuda ? 'cuda' : 'cpu';
+  // Ollama publishes its ROCm build under the :rocm tag; an image with a tag is taken as meant.
+  const tagged = /:[^/]+$/.test(image);
+  return { enabled: true, variant, image: variant === 'rocm' && !tagged ? `${image}:rocm` : image };
 }
 
 const nodeGone = () => notFound('Node (it was deleted; register again)');

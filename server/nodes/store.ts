@@ -214,3 +214,44 @@ export async function replaceSealedPsk(q: Queryable, sealed: string, by: string)
     [PSK_SETTING, JSON.stringify({ sealed }), by],
   );
 }
+
+/** How far the dispatchable nodes are from serving inference, for readiness. */
+export interface InferenceCounts {
+  dispatchable: number;
+  /** Dispatchable and reporting `inference.running`. */
+  serving: number;
+  /** Serving and reporting at least one model. */
+  withModels: number;
+}
+
+const RUNNING = `(n.capability->'inference'->>'running')::boolean IS TRUE`;
+const MODELS = `n.capability->'inference'->'available_models'`;
+const HAS_MODELS = `(CASE WHEN jsonb_typeof(${MODELS}) = 'array' THEN jsonb_array_length(${MODELS}) ELSE 0 END) > 0`;
+
+export async function inferenceCounts(q: Queryable): Promise<InferenceCounts> {
+  const rows = await q.query<InferenceCounts>(
+    `SELECT count(*)::int AS dispatchable,
+       count(*) FILTER (WHERE ${RUNNING})::int AS serving,
+       count(*) FILTER (WHERE ${RUNNING} AND ${HAS_MODELS})::int AS "withModels"
+     FROM nodes n WHERE ${dispatchableCondition('n')}`,
+  );
+  return rows[0] ?? { dispatchable: 0, serving: 0, withModels: 0 };
+}
+
+/** A dispatchable node whose Ollama runs, with the models it reported last. */
+export interface InferenceNode extends DispatchableNode {
+  labels: string[];
+  models: string[];
+}
+
+/**
+ * The dispatchable nodes serving inference now (spec D-5: an inference path), with their models,
+ * by slug. Re-read per call, like dispatchableNodes.
+ */
+export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
+  const rows = await q.query<DispatchableNode & { labels: string[]; models: unknown }>(
+    `SELECT n.id, n.node_slug, n.worker_api_target_url, n.max_concurrency, n.labels, ${MODELS} AS models
+     FROM nodes n WHERE ${dispatchableCondition('n')} AND ${RUNNING} ORDER BY n.node_slug`,
+  );
+  return rows.map((r) => ({ ...r, models: Array.isArray(r.models) ? r.models.filter((m): m is string => typeof m === 'string') : [] }));
+}

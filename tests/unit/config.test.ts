@@ -31,6 +31,9 @@ describe('loadConfig', () => {
       embeddedNode: true,
       embeddedWorkerPort: 0,
       embeddedNodeMaxJobs: 2,
+      ollamaImage: 'ollama/ollama',
+      ollamaHost: undefined,
+      inferenceMode: 'allow',
     });
     expect(defaultDataDir()).toMatch(/cynode$/);
   });
@@ -57,6 +60,8 @@ describe('loadConfig', () => {
     expect(documented.CYNODE_NODE_STALE_SECONDS).toBe(String(c.nodeStaleSeconds));
     expect(documented.CYNODE_EMBEDDED_NODE).toBe(c.embeddedNode ? '1' : '0');
     expect(documented.CYNODE_NODE_MAX_JOBS).toBe(String(c.embeddedNodeMaxJobs));
+    expect(documented.CYNODE_OLLAMA_IMAGE).toBe(c.ollamaImage);
+    expect(documented.CYNODE_INFERENCE_MODE).toBe(c.inferenceMode);
   });
 
   it('reads every documented variable', () => {
@@ -86,6 +91,9 @@ describe('loadConfig', () => {
       CYNODE_EMBEDDED_NODE: '0',
       CYNODE_WORKER_PORT: '12091',
       CYNODE_NODE_MAX_JOBS: '4',
+      CYNODE_OLLAMA_IMAGE: 'ollama/ollama:rocm',
+      OLLAMA_HOST: 'gpu-box.lan:11434',
+      CYNODE_INFERENCE_MODE: 'disabled',
     };
     // A variable added to ENVIRONMENT must be added here too, or this test cannot vouch for it.
     expect(Object.keys(env).sort()).toEqual(ENVIRONMENT.map((e) => e.name).sort());
@@ -115,6 +123,9 @@ describe('loadConfig', () => {
       embeddedNode: false,
       embeddedWorkerPort: 12091,
       embeddedNodeMaxJobs: 4,
+      ollamaImage: 'ollama/ollama:rocm',
+      ollamaHost: 'gpu-box.lan:11434',
+      inferenceMode: 'disabled',
     });
   });
 
@@ -168,6 +179,7 @@ describe('loadConfig', () => {
     [{ CYNODE_LOG_LEVEL: 'chatty' }, /^CYNODE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/],
     [{ CYNODE_ADMIN_PASSWORD: 'short' }, /^CYNODE_ADMIN_PASSWORD must be at least 8 characters$/],
     [{ CYNODE_NODE_PSK: 'too-short' }, /^CYNODE_NODE_PSK must be at least 16 characters$/],
+    [{ CYNODE_INFERENCE_MODE: 'sometimes' }, /^CYNODE_INFERENCE_MODE must be one of allow, disabled, require \(got "sometimes"\)$/],
     [{ CYNODE_NODE_HEARTBEAT_SECONDS: '30', CYNODE_NODE_STALE_SECONDS: '30' }, /^CYNODE_NODE_STALE_SECONDS \(30\) must be more than CYNODE_NODE_HEARTBEAT_SECONDS \(30\)$/],
   ])('refuses %j with a clear message', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
