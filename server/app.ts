@@ -80,13 +80,14 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault) };
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds });
+    // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
+    const inference = new InferenceClient();
+    closers.push(async () => inference.close());
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
 
-    // Chat: completions routed to nodes serving inference, over keep-alive connections.
-    const inference = new InferenceClient();
-    closers.push(async () => inference.close());
+    // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, inference, (id) => workerTokenFor(db, vault, id), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
 
     const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat);

@@ -21,6 +21,7 @@ import {
   renewHolds,
   requeueJob,
   takeOrphanedJobs,
+  taskPrompt,
   type AttemptEntry,
   type JobEnd,
   type LostJob,
@@ -29,6 +30,9 @@ import {
   type RunningJob,
 } from './store';
 import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-client';
+import { InferenceError, type InferenceClient } from '../chat/inference-client';
+import { inferenceNodes, type InferenceNode } from '../chat/store';
+import { redact } from '../chat/redaction';
 
 export const NO_INFERENCE_REASON =
   'No node serves inference yet: prompt tasks need a node running Ollama. Use input_mode "commands" or "script" to run shell commands.';
@@ -56,6 +60,8 @@ export interface DispatcherOptions {
   pollIntervalMs?: number;
   /** Jobs claimed per transaction. */
   batchSize?: number;
+  /** Answers prompt tasks on nodes serving inference; without it they fail with no_inference_path. */
+  inference?: InferenceClient;
 }
 
 const DEFAULT_TIMEOUT_SECONDS = 600;
@@ -67,6 +73,7 @@ const RETRY_MAX_MS = 5_000;
 
 interface InFlight {
   jobId: string;
+  kind: 'sandbox' | 'inference';
   taskId: string;
   nodeId: string | null;
   leaseId: string;
@@ -105,6 +112,7 @@ export class Dispatcher implements JobControl {
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly graceSeconds: number;
+  private readonly inference: InferenceClient | undefined;
 
   private running = false;
   private loop: Promise<void> | undefined;
@@ -124,6 +132,7 @@ export class Dispatcher implements JobControl {
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.batchSize = opts.batchSize ?? 32;
     this.graceSeconds = opts.noNodeGraceSeconds;
+    this.inference = opts.inference;
   }
 
   /** Starts the loop; from now on it reports to `log` (the gateway's logger in the app). */
@@ -217,6 +226,9 @@ export class Dispatcher implements JobControl {
       const s = states.get(f.jobId);
       if (!s || s.status !== 'running' || s.lease_id !== f.leaseId || s.held_by !== this.id) {
         f.abort.abort();
+      } else if (s.task_closed && f.kind === 'inference') {
+        // The generation is the job: stopping it is aborting the call (callInference ends it canceled).
+        f.abort.abort();
       } else if (s.task_closed && Date.now() - f.lastStopAt >= RESTOP_EVERY_MS) {
         f.lastStopAt = Date.now();
         this.sendStop(f.jobId, f.taskId, f.nodeId);
@@ -288,12 +300,19 @@ export class Dispatcher implements JobControl {
       full = jobs.length === this.batchSize;
       if (jobs.length === 0) return;
       const nodes = jobs.some((j) => j.kind === 'sandbox' && !j.task_closed) ? await dispatchableNodeLoads(tx) : [];
+      const answering = this.inference && jobs.some((j) => j.kind === 'inference' && !j.task_closed) ? await inferenceNodes(tx) : [];
       for (const job of jobs) {
         if (job.task_closed) {
           await cancelQueuedJob(tx, job.id);
           progressed = true;
         } else if (job.kind === 'inference') {
-          await failQueuedJob(tx, { jobId: job.id, taskId: job.task_id, code: 'no_inference_path', reason: NO_INFERENCE_REASON });
+          const choice = pickInferenceNode(answering, job);
+          if ('node' in choice) {
+            started.push(await assignJob(tx, { jobId: job.id, nodeId: choice.node.id, timeoutSeconds: timeoutOf(job.payload), holder: this.id }));
+            choice.node.running++;
+          } else {
+            await failQueuedJob(tx, { jobId: job.id, taskId: job.task_id, code: choice.code, reason: choice.reason });
+          }
           progressed = true;
         } else {
           // A node that lost this job once answers for its job_id with that loss again (it never
@@ -323,9 +342,9 @@ export class Dispatcher implements JobControl {
 
   private launch(job: RunningJob): void {
     if (this.inflight.has(job.id)) return;
-    const f: InFlight = { jobId: job.id, taskId: job.task_id, nodeId: job.node_id, leaseId: job.lease_id, abort: new AbortController(), lastStopAt: 0, done: Promise.resolve() };
+    const f: InFlight = { jobId: job.id, kind: job.kind, taskId: job.task_id, nodeId: job.node_id, leaseId: job.lease_id, abort: new AbortController(), lastStopAt: 0, done: Promise.resolve() };
     this.inflight.set(job.id, f);
-    f.done = this.callNode(job, f)
+    f.done = (job.kind === 'inference' ? this.callInference(job, f) : this.callNode(job, f))
       .catch((err: unknown) => this.log.error({ job_id: job.id, err: message(err) }, 'dispatching a job failed; its lease decides what happens next'))
       .finally(() => {
         if (this.inflight.get(job.id) === f) this.inflight.delete(job.id);
@@ -382,6 +401,75 @@ export class Dispatcher implements JobControl {
     }
   }
 
+  /**
+   * A prompt task's job: the prompt, redacted, as one user message to the node's Ollama (not
+   * streamed to anyone, so the whole answer is awaited); the answer becomes the job's stdout.
+   * Transient failures before any answer are retried on the same node while the lease holds;
+   * the lost-job sweep moves the job elsewhere when the node goes away.
+   */
+  private async callInference(job: RunningJob, f: InFlight): Promise<void> {
+    const timeoutSeconds = timeoutOf(job.payload);
+    const startedAt = new Date().toISOString();
+    const node = job.node_id ? (await inferenceNodes(this.db)).find((n) => n.id === job.node_id) : undefined;
+    const model = typeof job.payload.model === 'string' ? job.payload.model : node?.models[0];
+    if (!node || !model || !this.inference) {
+      // The node stopped serving inference since the claim: like losing it.
+      await this.loseJob(job, 'the node no longer serves inference');
+      return;
+    }
+    const prompt = (await redact((await taskPrompt(this.db, job.task_id)) ?? '')).text;
+    const deadline = AbortSignal.timeout(timeoutSeconds * 1000);
+    const signal = AbortSignal.any([f.abort.signal, deadline]);
+    let delay = RETRY_FIRST_MS;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const target = await this.target(node.id);
+        if (!target) throw new InferenceError('the node has no Worker API address or token on record', false, false);
+        const answer = await this.inference.chat(target, { model, messages: [{ role: 'user', content: prompt }], stream: true }, { signal });
+        const result = {
+          version: 1 as const,
+          task_id: job.task_id,
+          job_id: job.id,
+          status: 'completed' as const,
+          exit_code: 0,
+          stdout: answer.content,
+          stderr: '',
+          started_at: startedAt,
+          ended_at: new Date().toISOString(),
+          truncated: { stdout: false, stderr: false },
+          node_slug: node.node_slug,
+          model,
+          usage: { prompt_tokens: answer.promptTokens, completion_tokens: answer.completionTokens },
+        };
+        await this.end(job, { status: 'completed', result, failureCode: null, reason: null, outcome: 'completed' });
+        return;
+      } catch (err) {
+        if (deadline.aborted && !f.abort.signal.aborted) {
+          await this.end(job, { status: 'failed', result: null, failureCode: 'timeout', reason: `timed out after ${timeoutSeconds} s`, outcome: 'timeout' });
+          return;
+        }
+        if (f.abort.signal.aborted) {
+          // Aborted because the task was canceled (or the job moved on): record the cancel if it is still ours.
+          const [state] = await inFlightStates(this.db, [job.id]);
+          if (state?.task_closed && state.status === 'running' && state.lease_id === job.lease_id) {
+            await this.end(job, { status: 'canceled', result: null, failureCode: null, reason: 'The task was canceled.', outcome: 'canceled' });
+          }
+          return;
+        }
+        const detail = message(err);
+        if (err instanceof InferenceError && err.transient && attempt < 3 && (await leaseAlive(this.db, job.id, job.lease_id))) {
+          this.log.warn({ job_id: job.id, node_id: node.id, err: detail, retry_in_ms: delay }, 'inference call failed; retrying');
+          await sleep(delay, signal);
+          delay = Math.min(delay * 2, RETRY_MAX_MS);
+          continue;
+        }
+        this.log.warn({ job_id: job.id, node_id: node.id, err: detail }, 'inference failed');
+        await this.end(job, { status: 'failed', result: null, failureCode: 'inference_failed', reason: `Inference failed on node "${node.node_slug}": ${detail.slice(0, 300)}`, outcome: 'inference_failed', detail });
+        return;
+      }
+    }
+  }
+
   private async end(job: RunningJob, o: { status: JobEnd['status']; result: JobRunResult | null; failureCode: string | null; reason: string | null; outcome: string; detail?: string }): Promise<void> {
     const entry: AttemptEntry = { attempt: job.attempt, node_id: job.node_id, outcome: o.outcome, at: new Date().toISOString(), by: this.id, ...(o.detail ? { detail: o.detail.slice(0, 500) } : {}) };
     const recorded = await this.db.transaction((tx) =>
@@ -416,6 +504,28 @@ export class Dispatcher implements JobControl {
       this.log.warn({ err: message(err) }, 'could not renew job holds');
     }
   }
+}
+
+/**
+ * The node for a prompt task: one serving inference that has the task's model (or any model when
+ * the task names none), the desktop's own node first, then the least busy; a job is not sent back
+ * to a node it was lost on. Otherwise the reason it cannot run.
+ */
+function pickInferenceNode(nodes: InferenceNode[], job: QueuedJob): { node: InferenceNode } | { code: string; reason: string } {
+  if (nodes.length === 0) return { code: 'no_inference_path', reason: NO_INFERENCE_REASON };
+  const model = typeof job.payload.model === 'string' ? job.payload.model : undefined;
+  const lost = lostOn(job);
+  const having = nodes.filter((n) => (model ? n.models.includes(model) : n.models.length > 0));
+  if (having.length === 0) {
+    return model
+      ? { code: 'model_not_found', reason: `No node serving inference has the model "${model.slice(0, 200)}"; GET /v1/models lists the models there are.` }
+      : { code: 'no_inference_path', reason: 'No node serving inference has a model installed yet; pull one onto a node first.' };
+  }
+  const pool = having.filter((n) => !lost.has(n.id));
+  const best = [...(pool.length > 0 ? pool : having)].sort(
+    (a, b) => Number(!a.labels.includes('orchestrator_host')) - Number(!b.labels.includes('orchestrator_host')) || a.running - b.running || a.node_slug.localeCompare(b.node_slug),
+  )[0]!;
+  return { node: best };
 }
 
 /** The least loaded node with a free slot (lowest share of its capacity in use). */

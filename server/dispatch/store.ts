@@ -28,6 +28,7 @@ export interface QueuedJob {
 export interface RunningJob {
   id: string;
   task_id: string;
+  kind: 'sandbox' | 'inference';
   payload: Record<string, unknown>;
   node_id: string | null;
   attempt: number;
@@ -112,7 +113,7 @@ export async function assignJob(tx: Queryable, a: { jobId: string; nodeId: strin
             lease_expires_at = now() + make_interval(secs => $3), held_by = $4, held_until = now() + make_interval(secs => $5),
             started_at = now(), ended_at = NULL, failure_code = NULL, updated_at = now()
      WHERE id = $1
-     RETURNING id, task_id, payload, node_id, attempt, lease_id, lease_expires_at, held_by`,
+     RETURNING id, task_id, kind, payload, node_id, attempt, lease_id, lease_expires_at, held_by`,
     [a.jobId, a.nodeId, a.timeoutSeconds + LEASE_GRACE_SECONDS, a.holder, HOLD_SECONDS],
   );
   const job = rows[0]!;
@@ -246,7 +247,7 @@ export async function takeOrphanedJobs(q: Queryable, holder: string, limit: numb
      FROM (SELECT id FROM jobs WHERE status = 'running' AND (held_until IS NULL OR held_until < now())
            ORDER BY created_at, id FOR UPDATE SKIP LOCKED LIMIT $2) s
      WHERE j.id = s.id AND j.status = 'running'
-     RETURNING j.id, j.task_id, j.payload, j.node_id, j.attempt, j.lease_id, j.lease_expires_at, j.held_by`,
+     RETURNING j.id, j.task_id, j.kind, j.payload, j.node_id, j.attempt, j.lease_id, j.lease_expires_at, j.held_by`,
     [holder, limit, HOLD_SECONDS],
   );
 }
@@ -289,4 +290,10 @@ export async function leaseAlive(q: Queryable, jobId: string, leaseId: string): 
     [jobId, leaseId],
   );
   return rows[0]?.ok === true;
+}
+
+/** The text of a task (a prompt task's question). */
+export async function taskPrompt(q: Queryable, taskId: string): Promise<string | null> {
+  const rows = await q.query<{ prompt: string }>('SELECT prompt FROM tasks WHERE id = $1', [taskId]);
+  return rows[0]?.prompt ?? null;
 }

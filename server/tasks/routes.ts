@@ -124,7 +124,7 @@ export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jo
         tags: ['tasks'],
         summary: 'Create a task; it is queued and runs asynchronously',
         description:
-          '`input_mode`: `prompt` (default; answered by inference), `script` (the prompt is a shell script run with `sh`) or `commands` ' +
+          '`input_mode`: `prompt` (default; answered by inference on a node serving it, the answer is the result\'s stdout), `script` (the prompt is a shell script run with `sh`) or `commands` ' +
           '(each non-empty line runs with `sh -c`, in order, stopping at the first that fails). The task lands in your default ' +
           'project unless `project_id` (id or slug) names one where you may create tasks. `use_inference` and `use_sba` are accepted and ignored (legacy clients).',
         body: Strict({
@@ -134,6 +134,7 @@ export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jo
           project_id: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'Project id or slug' })),
           timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_800 })),
           image: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$', description: 'Sandbox image instead of the default' })),
+          model: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Prompt tasks: the model to answer with (one GET /v1/models lists); default: the first model of the node chosen' })),
           use_inference: Type.Optional(Type.Boolean({ description: 'Ignored (legacy)' })),
           use_sba: Type.Optional(Type.Boolean({ description: 'Ignored (legacy)' })),
         }),

@@ -50,6 +50,8 @@ export interface CreateTaskInput {
   project_id?: string;
   timeout_seconds?: number;
   image?: string;
+  /** Prompt tasks: the model to answer with; else the first model of the node chosen. */
+  model?: string;
 }
 
 /**
@@ -72,6 +74,7 @@ export class TaskService {
     const job = jobFor(mode, input.prompt, {
       timeoutSeconds: input.timeout_seconds ?? this.defaults.taskTimeoutSeconds,
       image: input.image ?? this.defaults.sandboxImage,
+      model: input.model,
     });
     const project = await this.projectFor(principal, input.project_id, ctx);
     const base = taskNameBase(input.task_name, input.prompt);
@@ -174,10 +177,11 @@ export class TaskService {
 
 /**
  * The job a task runs. `commands` and `script` run in a sandbox; `prompt` is answered by
- * inference (the chat issue): until a node serves it, the dispatcher fails such a job at once
- * with a reason, it never sits in the queue forever.
+ * inference on a node serving it (with `model`, else the first model of that node); while no
+ * node serves inference, the dispatcher fails such a job at once with a reason, it never sits in
+ * the queue forever.
  */
-export function jobFor(mode: InputMode, prompt: string, o: { timeoutSeconds: number; image: string }): { kind: JobKind; payload: Record<string, unknown> } {
+export function jobFor(mode: InputMode, prompt: string, o: { timeoutSeconds: number; image: string; model?: string }): { kind: JobKind; payload: Record<string, unknown> } {
   const sandbox = { image: o.image, timeout_seconds: o.timeoutSeconds, network_policy: 'none' };
   if (mode === 'commands') {
     const command = commandsArgv(prompt);
@@ -185,7 +189,7 @@ export function jobFor(mode: InputMode, prompt: string, o: { timeoutSeconds: num
     return { kind: 'sandbox', payload: { ...sandbox, command } };
   }
   if (mode === 'script') return { kind: 'sandbox', payload: { ...sandbox, files: { 'script.sh': prompt }, command: ['sh', '/job/script.sh'] } };
-  return { kind: 'inference', payload: { timeout_seconds: o.timeoutSeconds } };
+  return { kind: 'inference', payload: { timeout_seconds: o.timeoutSeconds, ...(o.model !== undefined ? { model: o.model } : {}) } };
 }
 
 /** A string as one single-quoted shell word: nothing in it is expanded. */

@@ -313,6 +313,45 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
     expect((await client.models.list()).data).toEqual([]);
   });
 
+  it('answers prompt tasks by inference: the answer is the result stdout; the prompt is redacted; an unknown model fails clearly', async () => {
+    const ended = (id: string) =>
+      until(`task ${id} to end`, async () => {
+        const res = await s.api.call(`/v1/tasks/${id}`, { token: s.adminToken });
+        return res.body.closed ? res.body : null;
+      });
+    const t = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: 'What is 2+2? my token=abc123def456' } })).body;
+    expect(t.status).toBe('queued');
+    expect(await ended(t.id)).toMatchObject({ status: 'completed', failure_reason: null });
+    const result = (await s.api.call(`/v1/tasks/${t.id}/result`, { token: s.adminToken })).body;
+    expect(result).toMatchObject({ status: 'completed', stdout: 'Echo: What is 2+2? my token=SECRET_REDACTED', stderr: '', exit_code: 0 });
+    expect(result.jobs).toEqual([expect.objectContaining({ status: 'completed', node_id: nodeId, attempt: 1 })]);
+    expect(JSON.parse(result.jobs[0].result)).toMatchObject({ status: 'completed', model: MODEL, node_slug: 'chat-node' });
+    expect(JSON.stringify(lastChat().body)).not.toContain('abc123def456');
+
+    const withModel = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: 'which model', model: OTHER_MODEL } })).body;
+    expect(await ended(withModel.id)).toMatchObject({ status: 'completed' });
+    expect(lastChat().body.model).toBe(OTHER_MODEL);
+
+    const unknown = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: 'x', model: 'no-such-model' } })).body;
+    expect(await ended(unknown.id)).toMatchObject({ status: 'failed', failure_reason: expect.stringContaining('no-such-model') });
+    const failed = (await s.api.call(`/v1/tasks/${unknown.id}/result`, { token: s.adminToken })).body;
+    expect(failed.jobs).toEqual([expect.objectContaining({ status: 'failed', failure_code: 'model_not_found' })]);
+  });
+
+  it('cancels a prompt task while it is being answered: the generation is aborted', async () => {
+    ollama.setBehaviour({ hang: true });
+    const t = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: 'think forever', timeout_seconds: 60 } })).body;
+    await until('the job to run', async () => (await db.query<any>('SELECT status FROM jobs WHERE task_id = $1', [t.id]))[0]?.status === 'running');
+    await until('the node to be asked', async () => ollama.requestsTo('/api/chat').some((r) => r.body?.messages?.[0]?.content === 'think forever'));
+    expect((await s.api.call(`/v1/tasks/${t.id}/cancel`, { token: s.adminToken, method: 'POST' })).status).toBe(200);
+    await until('the generation to be aborted', async () => ollama.requestsTo('/api/chat').find((r) => r.body?.messages?.[0]?.content === 'think forever')?.aborted);
+    const job = await until('the job to end', async () => {
+      const j = (await db.query<any>('SELECT status FROM jobs WHERE task_id = $1', [t.id]))[0];
+      return j.status !== 'running' ? j : null;
+    });
+    expect(job.status).toBe('canceled');
+  });
+
   it('resolves the project from OpenAI-Project: unknown 404, not allowed 403, allowed by slug', async () => {
     const unknown = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'x' }] }, { headers: { 'OpenAI-Project': 'no-such-project' } }).catch((e: unknown) => e);
     expect(unknown).toMatchObject({ status: 404, code: 'project_not_found' });
