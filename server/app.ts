@@ -125,6 +125,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
         maxConcurrency: config.embeddedNodeMaxJobs,
         ollamaHost: config.ollamaHost,
         inferenceMode: config.inferenceMode,
+        ollamaImage: config.ollamaImage,
         logLevel: config.logLevel,
         log: (message) => log.info(message),
       });

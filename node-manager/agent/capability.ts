@@ -12,6 +12,8 @@ export interface InferenceFacts {
   mode: InferenceMode;
   /** The node uses an Ollama it did not start (spec: MUST be reported). */
   existingService: boolean;
+  /** The node could start its own Ollama: an engine that has the Ollama image. */
+  canStart: boolean;
   status: InferenceStatus;
 }
 
@@ -63,8 +65,9 @@ export async function collectCapability(i: CapabilityInputs): Promise<Capability
     sandbox: { supported: sandboxProblem === null, max_concurrency: i.maxConcurrency, ...(sandboxProblem ? { reason: sandboxProblem } : {}) },
     inference: inference
       ? {
-          // Honest: an Ollama to use, or an engine to start one in; a node with neither cannot infer.
-          supported: inference.existingService || inference.status.running || runtime !== null,
+          // Honest: an Ollama to use, or an engine with the image to start one; a node with
+          // neither cannot infer (images are never pulled behind the operator's back).
+          supported: inference.existingService || inference.status.running || inference.canStart,
           mode: inference.mode,
           existing_service: inference.existingService,
           running: inference.status.running,

@@ -15,6 +15,7 @@ export const NODE_ENVIRONMENT: ReadonlyArray<{ name: string; default: string; de
   { name: 'CYNODE_NODE_MAX_JOBS', default: '2', description: 'Sandbox jobs this node runs at once.' },
   { name: 'OLLAMA_HOST', default: '127.0.0.1:11434', description: 'The Ollama this node serves models from (host:port or URL, as the Ollama CLI reads it). Set: used, never started. Unset: used when one answers there, else started as a container when the orchestrator says so.' },
   { name: 'CYNODE_INFERENCE_MODE', default: 'allow', description: 'allow, disabled (no inference on this node) or require.' },
+  { name: 'CYNODE_OLLAMA_IMAGE', default: 'ollama/ollama', description: 'The Ollama image this node can start when no Ollama runs on the host; it must be present (never pulled automatically).' },
 ];
 
 export const INFERENCE_MODES: readonly InferenceMode[] = ['allow', 'disabled', 'require'];
@@ -49,6 +50,7 @@ export interface NodeSettings {
   maxConcurrency: number;
   ollamaHost: string | undefined;
   inferenceMode: InferenceMode;
+  ollamaImage: string;
 }
 
 export class NodeConfigError extends Error {}
@@ -94,5 +96,6 @@ export function loadNodeSettings(env: NodeJS.ProcessEnv, flags: Partial<Record<'
     maxConcurrency: wholeNumber('CYNODE_NODE_MAX_JOBS', env.CYNODE_NODE_MAX_JOBS, 2, 1, 256),
     ollamaHost: ollamaHostOf(env.OLLAMA_HOST),
     inferenceMode: inferenceModeOf(env.CYNODE_INFERENCE_MODE),
+    ollamaImage: env.CYNODE_OLLAMA_IMAGE || 'ollama/ollama',
   };
 }

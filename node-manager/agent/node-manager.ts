@@ -42,6 +42,12 @@ export interface NodeManagerOptions {
   ollamaHost?: string;
   /** CYNODE_INFERENCE_MODE: `disabled` keeps the node out of inference; default `allow`. */
   inferenceMode?: InferenceMode;
+  /**
+   * The Ollama image this node can start (CYNODE_OLLAMA_IMAGE; default ollama/ollama). Only its
+   * presence is checked here, to report honestly whether the node could start one; the image it
+   * runs is the one its config names.
+   */
+  ollamaImage?: string;
   /** How long a started Ollama container may take to answer; default 120 s. */
   ollamaStartTimeoutMs?: number;
 }
@@ -110,7 +116,8 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   const inferenceNow = async (status?: InferenceStatus) => {
     const s = mode === 'disabled' ? { running: false, models: [] } : (status ?? (await ollama.models()));
     if (s.running && !startedOllama) hostOllama = true;
-    return { mode, existingService: hostOllama, status: s };
+    const canStart = !hostOllama && (startedOllama || (await managedOllama.imagePresent(o.ollamaImage ?? DEFAULT_OLLAMA_IMAGE)));
+    return { mode, existingService: hostOllama, canStart, status: s };
   };
 
   /** Brings inference to what the config asks; null when done, else why the config cannot apply. */

@@ -35,6 +35,16 @@ export class OllamaContainer {
     return `cynode-ollama-${this.o.instanceId.replace(/[^a-zA-Z0-9_.-]/g, '').slice(0, 12)}`;
   }
 
+  /** Whether the engine has this image locally (images are never pulled, so this decides if one can start). */
+  async imagePresent(image: string): Promise<boolean> {
+    try {
+      await this.o.docker.getImage(image).inspect();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   /** Starts the container (replacing one a previous run left); throws InferenceStartError. */
   async start(image: string, port: number): Promise<void> {
     const docker = this.o.docker;

@@ -94,9 +94,10 @@ describe.each(DB_KINDS)('readiness on %s', (kind) => {
   });
 
   it("acks its config failed, naming the image, when it must start Ollama and the image is missing", async () => {
-    // No OLLAMA_HOST and nothing at 127.0.0.1:11434: the control plane asks the node to start
-    // Ollama from CYNODE_OLLAMA_IMAGE, which does not exist here.
-    const n = await node('no-ollama-node', {});
+    // No OLLAMA_HOST and nothing at 127.0.0.1:11434, but an image the node could start Ollama
+    // from (any present image stands in): the control plane asks it to start Ollama from
+    // CYNODE_OLLAMA_IMAGE, which does not exist here.
+    const n = await node('no-ollama-node', { ollamaImage: SANDBOX_IMAGE });
     const view = await until('the failed ack', async () => {
       const v = await nodeView(n.nodeSlug);
       return v?.config_ack_status === 'failed' ? v : null;
@@ -105,6 +106,17 @@ describe.each(DB_KINDS)('readiness on %s', (kind) => {
     expect(view.dispatchable).toBe(false);
     const full = await s.api.call(`/v1/nodes/${view.id}`, { token: s.adminToken });
     expect(full.body.capability.inference).toMatchObject({ supported: true, mode: 'allow', existing_service: false, running: false, available_models: [] });
+  });
+
+  it('reports inference unsupported and acks applied when there is neither an Ollama nor its image', async () => {
+    const n = await node('no-image-node', { ollamaImage: MISSING_IMAGE });
+    const view = await until('the applied ack', async () => {
+      const v = await nodeView(n.nodeSlug);
+      return v?.config_ack_status === 'applied' ? v : null;
+    });
+    expect(view.dispatchable).toBe(true);
+    const full = await s.api.call(`/v1/nodes/${view.id}`, { token: s.adminToken });
+    expect(full.body.capability.inference).toMatchObject({ supported: false, existing_service: false, running: false });
   });
 
   it('acks applied without Ollama when inference is disabled on the node', async () => {
