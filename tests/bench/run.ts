@@ -2,9 +2,10 @@
  * `npm run bench -- <suite>`: benchmarks that compare CyNode with the thing it wraps, side by
  * side in one run on this machine. Timing goals live here, never in the tests.
  */
+import { chatBench } from './chat';
 import { sandboxBench } from './sandbox';
 
-const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench };
+const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, chat: chatBench };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !suites[w]);

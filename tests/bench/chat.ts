@@ -1,0 +1,130 @@
+/**
+ * Streaming chat through the gateway (auth, redaction, thread writes, routing, the node's
+ * Worker API, SSE) beside the same request straight to the model server, against the Ollama
+ * fixture answering as fast as it can: time to first token and tokens per second at 1, 16 and
+ * 64 concurrent streams. The official OpenAI SDK is the gateway's client, as for LAN clients.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import OpenAI from 'openai';
+import { startOllamaFixture } from '../fixtures/ollama-fixture';
+import { serve } from '../support/cli';
+import { percentile } from './stats';
+
+const ms = (n: number) => `${n.toFixed(1)} ms`;
+
+const MODEL = 'bench-model';
+// A hundred words: the fixture echoes them back as a hundred tokens.
+const PROMPT = Array.from({ length: 100 }, (_, i) => `word${i}`).join(' ');
+const SEQUENTIAL = Number(process.env.BENCH_SAMPLES || 30);
+
+interface Stream {
+  ttftMs: number;
+  tokens: number;
+  totalMs: number;
+}
+
+async function direct(fixtureUrl: string): Promise<Stream> {
+  const t0 = performance.now();
+  const res = await fetch(`${fixtureUrl}/api/chat`, { method: 'POST', body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: PROMPT }], stream: true }) });
+  let ttft = 0;
+  let tokens = 0;
+  let rest = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body!) {
+    rest += decoder.decode(chunk, { stream: true });
+    const lines = rest.split('\n');
+    rest = lines.pop()!;
+    for (const line of lines) {
+      if (!line) continue;
+      const msg = JSON.parse(line) as { message?: { content?: string } };
+      if (msg.message?.content) {
+        if (tokens === 0) ttft = performance.now() - t0;
+        tokens++;
+      }
+    }
+  }
+  return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
+}
+
+async function gateway(client: OpenAI): Promise<Stream> {
+  const t0 = performance.now();
+  const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: PROMPT }], stream: true });
+  let ttft = 0;
+  let tokens = 0;
+  for await (const chunk of stream) {
+    if (chunk.choices[0]?.delta?.content) {
+      if (tokens === 0) ttft = performance.now() - t0;
+      tokens++;
+    }
+  }
+  return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
+}
+
+interface Round {
+  ttft: number[];
+  tokensPerSecond: number;
+  errors: number;
+}
+
+async function round(f: () => Promise<Stream>, concurrency: number, samples: number): Promise<Round> {
+  const ttft: number[] = [];
+  let tokens = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  for (let done = 0; done < samples; done += concurrency) {
+    const results = await Promise.allSettled(Array.from({ length: Math.min(concurrency, samples - done) }, f));
+    for (const r of results) {
+      if (r.status === 'fulfilled') {
+        ttft.push(r.value.ttftMs);
+        tokens += r.value.tokens;
+      } else errors++;
+    }
+  }
+  return { ttft, tokensPerSecond: (tokens / (performance.now() - t0)) * 1000, errors };
+}
+
+export async function chatBench(): Promise<void> {
+  const fixture = await startOllamaFixture({ models: [MODEL] });
+  const dataDir = await mkdtemp(join(tmpdir(), 'cynode-bench-chat-'));
+  const server = await serve({
+    CYNODE_DATA_DIR: dataDir,
+    CYNODE_ADMIN_PASSWORD: 'bench-password-1',
+    OLLAMA_HOST: fixture.url,
+    CYNODE_NODE_HEARTBEAT_SECONDS: '1',
+    CYNODE_NODE_STALE_SECONDS: '10',
+    CYNODE_MAX_CONCURRENT_REQUESTS: '10000',
+  });
+  try {
+    const login = await fetch(`${server.gatewayUrl}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle: 'admin', password: 'bench-password-1' }) });
+    const token = ((await login.json()) as { access_token: string }).access_token;
+    const client = new OpenAI({ baseURL: `${server.gatewayUrl}/v1`, apiKey: token, maxRetries: 0 });
+    for (let i = 0; ; i++) {
+      const models = await client.models.list().catch(() => null);
+      if (models?.data.some((m) => m.id === MODEL)) break;
+      if (i > 150) throw new Error('the embedded node never reported the fixture model');
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    // Warm both paths (connections, JIT).
+    for (let i = 0; i < 5; i++) await Promise.all([direct(fixture.url), gateway(client)]);
+
+    console.log(`fixture answering without delay; ${PROMPT.split(' ').length + 1}-token answers; time to first token (TTFT) from request start\n`);
+    console.log('| streams | direct TTFT p50 / p99 | gateway TTFT p50 / p99 | added p50 / p99 | direct tok/s | gateway tok/s | ratio | errors |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const n of [1, 16, 64]) {
+      const samples = n === 1 ? SEQUENTIAL : n * 3;
+      const d = await round(() => direct(fixture.url), n, samples);
+      const g = await round(() => gateway(client), n, samples);
+      const [d50, d99, g50, g99] = [percentile(d.ttft, 50), percentile(d.ttft, 99), percentile(g.ttft, 50), percentile(g.ttft, 99)];
+      console.log(
+        `| ${n} | ${ms(d50)} / ${ms(d99)} | ${ms(g50)} / ${ms(g99)} | ${(g50 - d50).toFixed(1)} / ${(g99 - d99).toFixed(1)} ms | ${d.tokensPerSecond.toFixed(0)} | ${g.tokensPerSecond.toFixed(0)} | ${(g.tokensPerSecond / d.tokensPerSecond).toFixed(2)} | ${d.errors + g.errors} |`,
+      );
+    }
+  } finally {
+    server.child.kill('SIGTERM');
+    await server.exited;
+    await fixture.close();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
