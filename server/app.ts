@@ -27,7 +27,7 @@ import { controlPlaneRoutes } from './nodes/control-routes';
 import { NodeAdminService } from './nodes/admin-service';
 import { nodeAdminRoutes, type NodeAdminDeps } from './nodes/admin-routes';
 import { NodeLiveness } from './nodes/liveness';
-import { workerTokenFor } from './nodes/store';
+import { workerTokenContext, workerTokenFor } from './nodes/store';
 import { InferenceReadiness } from './nodes/readiness';
 import { NodeModelService } from './nodes/model-service';
 import { Dispatcher } from './dispatch/dispatcher';
@@ -88,7 +88,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => dispatcher.stop());
 
     // Chat: completions routed to nodes serving inference.
-    const chat = new ChatService(db, deps.authz, inference, (id) => workerTokenFor(db, vault, id), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+    const chat = new ChatService(db, deps.authz, inference, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
 
     const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat);
     closers.push(() => gateway.close());

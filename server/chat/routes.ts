@@ -193,17 +193,46 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
   reply.raw.once('close', onClose);
   let timer: NodeJS.Timeout | undefined;
   let sse: SseWriter | undefined;
+  let persistDone: Promise<void> | undefined;
+  let persistError: unknown;
   try {
     const req = parseChatRequest(request.body);
     audit.model = req.model;
     audit.stream = req.stream;
-    const project = await chat.project(principal, header(request, 'openai-project'), requestContext(request));
+    // Read-only, so asked at once; its answer counts only once the project is allowed.
+    const routing = chat.candidates(principal, req.model);
+    routing.catch(() => {});
+    const [project, redacted] = await Promise.all([chat.project(principal, header(request, 'openai-project'), requestContext(request)), chat.redact(req)]);
     audit.projectId = project.id;
-    const prepared = await chat.prepare(principal, req, project, header(request, 'x-cynode-thread-id'));
-    audit.threadId = prepared.thread.id;
-    audit.redactionKinds = prepared.redactionKinds;
-    audit.redactionApplied = prepared.redactionKinds.length > 0;
-    const candidates = await chat.candidates(principal, req.model);
+    audit.redactionKinds = redacted.kinds;
+    audit.redactionApplied = redacted.count > 0;
+
+    // The user message is stored while the node is being asked (its latency overlaps ours);
+    // nothing of the answer is released before it is stored, and a failed store aborts the call.
+    // A named thread is checked first: a request into someone else's thread reaches no model.
+    const named = header(request, 'x-cynode-thread-id');
+    const stored = named === undefined ? chat.persistUserMessage(principal, redacted, project, undefined) : Promise.resolve(await chat.persistUserMessage(principal, redacted, project, named));
+    let threadId: string | undefined;
+    const held: string[] = [];
+    persistDone = stored.then(
+      (id) => {
+        threadId = id;
+        audit.threadId = id;
+        for (const t of held.splice(0)) sse?.token(t);
+      },
+      (e: unknown) => {
+        persistError = e;
+        abort.abort();
+      },
+    );
+    let candidates;
+    try {
+      candidates = await routing;
+    } catch (err) {
+      // Routing failed (503, 404): the user message is still stored first, as the pipeline says.
+      await persistDone;
+      throw persistError ?? err;
+    }
 
     timer = setTimeout(() => {
       timedOut = true;
@@ -214,9 +243,14 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
     if (req.stream) sse = new SseWriter(reply, { id, created, model: req.model }, opts.keepaliveSeconds);
     let g: Generated;
     try {
-      g = await chat.generate(candidates, prepared.request, {
+      g = await chat.generate(candidates, redacted.request, {
         signal: abort.signal,
-        onToken: sse ? (t) => sse!.token(t) : undefined,
+        onToken: sse
+          ? (t) => {
+              if (threadId === undefined) held.push(t);
+              else sse!.token(t);
+            }
+          : undefined,
         onAttempt: (n) => {
           audit.nodeId = n.id;
           audit.attempts++;
@@ -225,7 +259,9 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
     } finally {
       clearTimeout(timer);
     }
-    await chat.persistAnswer(prepared, g);
+    await persistDone;
+    if (persistError) throw persistError;
+    await chat.persistAnswer(threadId!, req.model, g);
     audit.outcome = 'success';
     const usage = { prompt_tokens: g.outcome.promptTokens, completion_tokens: g.outcome.completionTokens, total_tokens: g.outcome.promptTokens + g.outcome.completionTokens };
     const finishReason = g.outcome.doneReason === 'length' ? 'length' : 'stop';
@@ -249,6 +285,8 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
     } else if (clientGone) {
       audit.outcome = 'canceled';
       problem = new HttpProblem(408, 'The request was canceled by the client', { code: 'cynodeai_request_canceled' });
+    } else if (persistError instanceof HttpProblem) {
+      problem = persistError;
     } else if (err instanceof HttpProblem) {
       problem = err;
     } else {
@@ -272,6 +310,7 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
     throw problem;
   } finally {
     reply.raw.off('close', onClose);
+    await persistDone;
     audit.durationMs = performance.now() - started;
     await chat.audit(audit).catch((e: unknown) => request.log.error({ err: e }, 'could not write the chat audit row'));
     if (audit.outcome === 'success') request.log.info({ model: audit.model, node_id: audit.nodeId, attempts: audit.attempts, duration_ms: Math.round(audit.durationMs) }, 'chat completion served');

@@ -2,18 +2,19 @@ import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import { findDefaultProject, findProject, type ProjectRow } from '../projects/store';
+import type { ProjectRow } from '../projects/store';
 import { redactAll, type SecretKind } from './redaction';
 import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
 import {
-  activeThread,
   appendChatAudit,
+  appendToActiveThread,
   appendMessage,
   findOwnThread,
   inferenceNodes,
   insertThread,
   listMessages,
   listOwnThreads,
+  projectForChat,
   type ChatAuditEntry,
   type InferenceNode,
   type MessageRow,
@@ -102,12 +103,11 @@ export function mayUseModel(_principal: Principal, _model: string): boolean {
   return true;
 }
 
-/** What the pipeline knows once the request is accepted; also what its audit row says. */
-export interface Prepared {
+/** A request whose every message is redacted: all that may be stored or sent from now on. */
+export interface Redacted {
   request: ChatRequest;
-  project: ProjectRow;
-  thread: ThreadRow;
-  redactionKinds: SecretKind[];
+  kinds: SecretKind[];
+  count: number;
 }
 
 export interface Generated {
@@ -135,7 +135,8 @@ export class ChatService {
     private readonly db: Db,
     private readonly authz: Authorizer,
     private readonly client: InferenceClient,
-    private readonly workerToken: (nodeId: string) => Promise<string | null>,
+    /** Opens a node's sealed Worker API token (never logged, never stored opened). */
+    private readonly openToken: (node: InferenceNode) => string,
     readonly settings: ChatSettings,
   ) {}
 
@@ -150,15 +151,13 @@ export class ChatService {
    * project. Unknown or invisible → 404; visible but no chat.use → 403.
    */
   async project(principal: Principal, ref: string | undefined, ctx: RequestContext): Promise<ProjectRow> {
-    let project: ProjectRow | null;
-    if (ref !== undefined && ref.trim() !== '') {
-      project = await findProject(this.db, ref.trim());
-      if (!project || !(await this.authz.can(principal, 'project.read', project.id))) throw chatError(404, 'project_not_found', 'Project not found');
-    } else {
-      project = await findDefaultProject(this.db, principal.userId);
-      if (!project) throw chatError(400, 'invalid_request', 'You have no default project; send the OpenAI-Project header');
-    }
-    if (!(await this.authz.can(principal, 'chat.use', project.id))) {
+    const given = ref !== undefined && ref.trim() !== '' ? ref.trim() : null;
+    const found = await projectForChat(this.db, principal.userId, given);
+    if (given !== null && (!found || !found.may_read)) throw chatError(404, 'project_not_found', 'Project not found');
+    if (!found) throw chatError(400, 'invalid_request', 'You have no default project; send the OpenAI-Project header');
+    const { may_read: _r, may_chat: mayChat, ...project } = found;
+    if (!mayChat) {
+      // Audited like every other denial.
       await this.authz.require(principal, 'chat.use', ctx, { projectId: project.id, resourceType: 'project', resourceId: project.id }).catch(() => {});
       throw chatError(403, 'permission_denied', 'You are not allowed to chat in this project');
     }
@@ -166,27 +165,25 @@ export class ChatService {
     return project;
   }
 
+  /** Step 4 of the pipeline: every message redacted before anything is stored or sent. */
+  async redact(request: ChatRequest): Promise<Redacted> {
+    const r = await redactAll(request.messages.map((m) => m.content));
+    return { request: { ...request, messages: request.messages.map((m, i) => ({ role: m.role, content: r.texts[i]! })) }, kinds: r.kinds, count: r.count };
+  }
+
   /**
-   * Steps 4 and 5 of the pipeline: redact every message, then persist the newest user message
-   * (redacted) in the named thread or the active thread of (user, project).
+   * Step 5: the newest user message (redacted) in the thread named by X-Cynode-Thread-Id (the
+   * caller's own, in this project; else 404) or in the active thread of (user, project).
+   * Returns the thread id.
    */
-  async prepare(principal: Principal, request: ChatRequest, project: ProjectRow, threadId: string | undefined): Promise<Prepared> {
-    const redacted = await redactAll(request.messages.map((m) => m.content));
-    const messages = request.messages.map((m, i) => ({ role: m.role, content: redacted.texts[i]! }));
-    const newestUser = [...messages].reverse().find((m) => m.role === 'user')!;
-    const thread = await this.db.transaction(async (tx) => {
-      let t: ThreadRow;
-      if (threadId !== undefined) {
-        const named = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(threadId) ? await findOwnThread(tx, principal.userId, threadId) : null;
-        if (!named || named.project_id !== project.id) throw chatError(404, 'thread_not_found', 'Thread not found');
-        t = named;
-      } else {
-        t = await activeThread(tx, principal.userId, project.id);
-      }
-      await appendMessage(tx, { threadId: t.id, role: 'user', content: newestUser.content, metadata: redacted.count > 0 ? { redaction_kinds: redacted.kinds } : null });
-      return t;
-    });
-    return { request: { ...request, messages }, project, thread, redactionKinds: redacted.kinds };
+  async persistUserMessage(principal: Principal, r: Redacted, project: ProjectRow, threadId: string | undefined): Promise<string> {
+    const newestUser = [...r.request.messages].reverse().find((m) => m.role === 'user')!;
+    const metadata = r.count > 0 ? { redaction_kinds: r.kinds } : null;
+    if (threadId === undefined) return appendToActiveThread(this.db, { userId: principal.userId, projectId: project.id, content: newestUser.content, metadata });
+    const named = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(threadId) ? await findOwnThread(this.db, principal.userId, threadId) : null;
+    if (!named || named.project_id !== project.id) throw chatError(404, 'thread_not_found', 'Thread not found');
+    await appendMessage(this.db, { threadId: named.id, role: 'user', content: newestUser.content, metadata });
+    return named.id;
   }
 
   /** The nodes that can answer `model`, best first; 503 when no node serves inference at all, 404 when none has it. */
@@ -246,15 +243,22 @@ export class ChatService {
     this.closing.abort();
   }
 
+  /** Opened tokens by ciphertext: a token changes only with its ciphertext (a new config). */
+  private readonly tokens = new Map<string, string>();
+
   private async target(node: InferenceNode): Promise<InferenceTarget> {
-    const token = await this.workerToken(node.id);
-    if (!token) throw new InferenceError(`node "${node.node_slug}" has no Worker API token`, true, false);
+    let token = this.tokens.get(node.token_ciphertext);
+    if (token === undefined) {
+      token = this.openToken(node);
+      if (this.tokens.size > 1000) this.tokens.clear();
+      this.tokens.set(node.token_ciphertext, token);
+    }
     return { url: node.worker_api_target_url, token };
   }
 
   /** Step 7: the assistant's answer, once complete, in the same thread. */
-  async persistAnswer(p: Prepared, g: Generated): Promise<void> {
-    await appendMessage(this.db, { threadId: p.thread.id, role: 'assistant', content: g.outcome.content, metadata: { model: p.request.model, node_id: g.node.id } });
+  async persistAnswer(threadId: string, model: string, g: Generated): Promise<void> {
+    await appendMessage(this.db, { threadId, role: 'assistant', content: g.outcome.content, metadata: { model, node_id: g.node.id } });
   }
 
   async audit(entry: ChatAuditEntry): Promise<void> {

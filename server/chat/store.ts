@@ -1,5 +1,7 @@
 import type { Queryable } from '../db';
 import { dispatchableCondition } from '../nodes/store';
+import type { ProjectRow } from '../projects/store';
+import { grantsActionSql } from '../rbac/store';
 
 /*
  * SQL of the chat domain (migrations/0003_chat.sql): threads, their messages (always redacted
@@ -38,21 +40,6 @@ export async function findOwnThread(q: Queryable, userId: string, id: string): P
   return rows[0] ?? null;
 }
 
-/**
- * The active thread of (user, project): the most recently updated one, if that was within the
- * last two hours; else a new one. Locked per pair so that two concurrent first messages do not
- * open two threads.
- */
-export async function activeThread(q: Queryable, userId: string, projectId: string): Promise<ThreadRow> {
-  await q.query(`SELECT pg_advisory_xact_lock(727011, hashtext($1 || '/' || $2))`, [userId, projectId]);
-  const rows = await q.query<ThreadRow>(
-    `SELECT * FROM chat_threads WHERE user_id = $1 AND project_id = $2 AND updated_at > now() - make_interval(hours => $3)
-     ORDER BY updated_at DESC, id DESC LIMIT 1`,
-    [userId, projectId, ACTIVE_THREAD_HOURS],
-  );
-  return rows[0] ?? (await insertThread(q, { userId, projectId, title: null }));
-}
-
 export async function listOwnThreads(q: Queryable, f: { userId: string; projectId?: string; limit: number; offset: number }): Promise<ThreadRow[]> {
   const params: unknown[] = [f.userId, f.limit, f.offset];
   let where = 'user_id = $1';
@@ -61,6 +48,30 @@ export async function listOwnThreads(q: Queryable, f: { userId: string; projectI
     where += ' AND project_id = $4';
   }
   return q.query<ThreadRow>(`SELECT * FROM chat_threads WHERE ${where} ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3`, params);
+}
+
+/**
+ * Stores the newest user message of a completion in the active thread of (user, project) — the
+ * most recently used one within two hours, else a new one — in one statement (one round trip on
+ * the completion's critical path). Two first messages of the same pair at the same instant may
+ * open two threads; both are the user's and the next message continues the newer one.
+ */
+export async function appendToActiveThread(q: Queryable, m: { userId: string; projectId: string; content: string; metadata: Record<string, unknown> | null }): Promise<string> {
+  const rows = await q.query<{ thread_id: string }>(
+    `WITH active AS (
+       SELECT id FROM chat_threads WHERE user_id = $1 AND project_id = $2 AND updated_at > now() - make_interval(hours => $5)
+       ORDER BY updated_at DESC, id DESC LIMIT 1
+     ), created AS (
+       INSERT INTO chat_threads (user_id, project_id) SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM active) RETURNING id
+     ), thread AS (
+       SELECT id FROM active UNION ALL SELECT id FROM created
+     ), touched AS (
+       UPDATE chat_threads SET updated_at = now() WHERE id IN (SELECT id FROM active) RETURNING id
+     )
+     INSERT INTO chat_messages (thread_id, role, content, metadata) SELECT id, 'user', $3, $4 FROM thread RETURNING thread_id`,
+    [m.userId, m.projectId, m.content, m.metadata === null ? null : JSON.stringify(m.metadata), ACTIVE_THREAD_HOURS],
+  );
+  return rows[0]!.thread_id;
 }
 
 /** Appends a message (content already redacted) and marks the thread as just used. */
@@ -111,6 +122,8 @@ export interface InferenceNode {
   models: string[];
   /** Inference jobs (prompt tasks) running on it. */
   running: number;
+  /** Its Worker API token, sealed (server/vault); opened only to call it. */
+  token_ciphertext: string;
 }
 
 /**
@@ -118,8 +131,9 @@ export interface InferenceNode {
  * D-6, the same readiness counts) and whose latest capability report says Ollama is running.
  */
 export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
-  const rows = await q.query<{ id: string; node_slug: string; worker_api_target_url: string; labels: unknown; models: unknown; running: number }>(
+  const rows = await q.query<{ id: string; node_slug: string; worker_api_target_url: string; labels: unknown; models: unknown; running: number; token_ciphertext: string }>(
     `SELECT n.id, n.node_slug, n.worker_api_target_url, n.labels, n.capability->'inference'->'available_models' AS models,
+            n.worker_api_token_ciphertext AS token_ciphertext,
             (SELECT count(*)::int FROM jobs j WHERE j.node_id = n.id AND j.status = 'running' AND j.kind = 'inference') AS running
      FROM nodes n
      WHERE ${dispatchableCondition('n')} AND (n.capability->'inference'->>'running')::boolean IS TRUE
@@ -132,5 +146,20 @@ export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
     labels: Array.isArray(r.labels) ? r.labels.filter((l): l is string => typeof l === 'string') : [],
     models: Array.isArray(r.models) ? r.models.filter((m): m is string => typeof m === 'string') : [],
     running: r.running,
+    token_ciphertext: r.token_ciphertext,
   }));
+}
+
+/**
+ * The chat's project with what the caller may do there, in one query (it is on every
+ * completion's critical path): by id or slug, or the caller's default project when `ref` is null.
+ */
+export async function projectForChat(q: Queryable, userId: string, ref: string | null): Promise<(ProjectRow & { may_read: boolean; may_chat: boolean }) | null> {
+  const where = ref === null ? 'p.default_for_user_id = $1' : /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref) ? 'p.id = $2::uuid' : 'p.slug = $2';
+  const rows = await q.query<ProjectRow & { may_read: boolean; may_chat: boolean }>(
+    `SELECT p.*, ${grantsActionSql('$1::uuid', "'project.read'", 'p.id')} AS may_read, ${grantsActionSql('$1::uuid', "'chat.use'", 'p.id')} AS may_chat
+     FROM projects p WHERE ${where}`,
+    ref === null ? [userId] : [userId, ref],
+  );
+  return rows[0] ?? null;
 }
