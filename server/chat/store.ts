@@ -1,5 +1,5 @@
 import type { Queryable } from '../db';
-import { dispatchableCondition } from '../nodes/store';
+import { servingCondition } from '../nodes/store';
 import type { ProjectRow } from '../projects/store';
 import { grantsActionSql } from '../rbac/store';
 
@@ -127,8 +127,8 @@ export interface InferenceNode {
 }
 
 /**
- * Nodes that may be sent inference now: dispatchable (the node registry's one rule, spec/node.md
- * D-6, the same readiness counts) and whose latest capability report says Ollama is running.
+ * Nodes that may be sent inference now: the node registry's servingCondition, the same rule
+ * readiness counts, with their running inference jobs and sealed tokens for routing.
  */
 export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
   const rows = await q.query<{ id: string; node_slug: string; worker_api_target_url: string; labels: unknown; models: unknown; running: number; token_ciphertext: string }>(
@@ -136,7 +136,7 @@ export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
             n.worker_api_token_ciphertext AS token_ciphertext,
             (SELECT count(*)::int FROM jobs j WHERE j.node_id = n.id AND j.status = 'running' AND j.kind = 'inference') AS running
      FROM nodes n
-     WHERE ${dispatchableCondition('n')} AND (n.capability->'inference'->>'running')::boolean IS TRUE
+     WHERE ${servingCondition('n')}
      ORDER BY n.node_slug`,
   );
   return rows.map((r) => ({

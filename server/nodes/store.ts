@@ -37,18 +37,34 @@ export interface NodeRow {
 export const workerTokenContext = (nodeId: string) => `node:${nodeId}:worker-token`;
 
 /**
- * When the orchestrator may hand a node new work (spec/node.md D-6), as a condition on the
- * nodes table under `alias`: reporting (`active`), not disabled or draining, has applied the
- * config it was last given, can be reached and authenticated, and runs sandboxes. The one
- * definition behind `dispatchableNodes`, the admin list's `dispatchable` flag, and any query of
- * the dispatcher that needs to join on it.
+ * A node the orchestrator can talk to now (spec/node.md D-6), as a condition on the nodes table
+ * under `alias`: reporting (`active`), not disabled or draining, has applied the config it was
+ * last given, and can be reached and authenticated. What it may be given depends on what it
+ * runs: sandboxes (dispatchableCondition) or inference (servingCondition).
  */
-export function dispatchableCondition(alias = 'n'): string {
+export function reachableCondition(alias = 'n'): string {
   const a = alias;
   return `(${a}.status = 'active' AND ${a}.admin_state = 'enabled'
     AND ${a}.config_ack_status = 'applied' AND ${a}.config_ack_version = ${a}.config_version
-    AND ${a}.worker_api_target_url IS NOT NULL AND ${a}.worker_api_token_ciphertext IS NOT NULL
-    AND (${a}.capability->'sandbox'->>'supported')::boolean IS TRUE)`;
+    AND ${a}.worker_api_target_url IS NOT NULL AND ${a}.worker_api_token_ciphertext IS NOT NULL)`;
+}
+
+/**
+ * When the orchestrator may lease a node sandbox jobs: reachable and running sandboxes. The one
+ * definition behind `dispatchableNodes`, the admin list's `dispatchable` flag, and the
+ * dispatcher's queries.
+ */
+export function dispatchableCondition(alias = 'n'): string {
+  return `(${reachableCondition(alias)} AND (${alias}.capability->'sandbox'->>'supported')::boolean IS TRUE)`;
+}
+
+/**
+ * When the orchestrator may send a node inference (spec D-5: an inference path): reachable and
+ * its latest report says Ollama runs. Sandboxes are not required: a GPU box that only serves
+ * models is an inference path all the same.
+ */
+export function servingCondition(alias = 'n'): string {
+  return `(${reachableCondition(alias)} AND (${alias}.capability->'inference'->>'running')::boolean IS TRUE)`;
 }
 
 /** A node the dispatcher may lease jobs to. */
@@ -217,8 +233,9 @@ export async function replaceSealedPsk(q: Queryable, sealed: string, by: string)
 
 /** How far the dispatchable nodes are from serving inference, for readiness. */
 export interface InferenceCounts {
-  dispatchable: number;
-  /** Dispatchable and reporting `inference.running`. */
+  /** Nodes the orchestrator can talk to now (reachableCondition). */
+  reachable: number;
+  /** Reachable and reporting `inference.running`. */
   serving: number;
   /** Serving and reporting at least one model. */
   withModels: number;
@@ -230,12 +247,12 @@ const HAS_MODELS = `(CASE WHEN jsonb_typeof(${MODELS}) = 'array' THEN jsonb_arra
 
 export async function inferenceCounts(q: Queryable): Promise<InferenceCounts> {
   const rows = await q.query<InferenceCounts>(
-    `SELECT count(*)::int AS dispatchable,
+    `SELECT count(*)::int AS reachable,
        count(*) FILTER (WHERE ${RUNNING})::int AS serving,
        count(*) FILTER (WHERE ${RUNNING} AND ${HAS_MODELS})::int AS "withModels"
-     FROM nodes n WHERE ${dispatchableCondition('n')}`,
+     FROM nodes n WHERE ${reachableCondition('n')}`,
   );
-  return rows[0] ?? { dispatchable: 0, serving: 0, withModels: 0 };
+  return rows[0] ?? { reachable: 0, serving: 0, withModels: 0 };
 }
 
 /** A dispatchable node whose Ollama runs, with the models it reported last. */
@@ -245,13 +262,13 @@ export interface InferenceNode extends DispatchableNode {
 }
 
 /**
- * The dispatchable nodes serving inference now (spec D-5: an inference path), with their models,
+ * The nodes serving inference now (spec D-5: an inference path), with their models,
  * by slug. Re-read per call, like dispatchableNodes.
  */
 export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
   const rows = await q.query<DispatchableNode & { labels: string[]; models: unknown }>(
     `SELECT n.id, n.node_slug, n.worker_api_target_url, n.max_concurrency, n.labels, ${MODELS} AS models
-     FROM nodes n WHERE ${dispatchableCondition('n')} AND ${RUNNING} ORDER BY n.node_slug`,
+     FROM nodes n WHERE ${servingCondition('n')} ORDER BY n.node_slug`,
   );
   return rows.map((r) => ({ ...r, models: Array.isArray(r.models) ? r.models.filter((m): m is string => typeof m === 'string') : [] }));
 }

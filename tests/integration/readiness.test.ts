@@ -93,6 +93,23 @@ describe.each(DB_KINDS)('readiness on %s', (kind) => {
     expect(await nodeView('ready-node')).toMatchObject({ dispatchable: true, capability_summary: { inference_running: false, models: [] } });
   });
 
+  it('counts a node that serves models but runs no sandboxes as an inference path', async () => {
+    const ollama = await startOllamaFixture({ models: ['phi3:mini'] });
+    try {
+      // A GPU box without the sandbox image: no sandbox jobs for it, but it answers prompts.
+      await node('models-only-node', { ollamaHost: ollama.url, sandboxImage: 'cynode-no-such-sandbox:none' });
+      const view = await until('the models-only node to report', async () => {
+        const v = await nodeView('models-only-node');
+        return v?.capability_summary.models.includes('phi3:mini') ? v : null;
+      });
+      expect(view).toMatchObject({ dispatchable: false, capability_summary: { sandbox_supported: false, inference_running: true } });
+      await until('readiness through the models-only node', async () => (await readyz(s.api)).status === 200);
+    } finally {
+      await ollama.close();
+    }
+    await until('readiness to notice the stopped Ollama', async () => (await readyz(s.api)).status === 503);
+  });
+
   it("acks its config failed, naming the image, when it must start Ollama and the image is missing", async () => {
     // No OLLAMA_HOST and nothing at 127.0.0.1:11434, but an image the node could start Ollama
     // from (any present image stands in): the control plane asks it to start Ollama from
