@@ -327,6 +327,7 @@ class SseWriter {
   private readonly keepalive: NodeJS.Timeout;
   private readonly prefix: string;
   private readonly suffix = '},"finish_reason":null}]}\n\n';
+  private corked = false;
   private readonly head: string;
 
   constructor(
@@ -367,6 +368,17 @@ class SseWriter {
   token(t: string): void {
     clearInterval(this.keepalive);
     this.open();
+    // Tokens that arrive in one chunk from the node leave in one write (one TCP segment, one read
+    // for the client) at the end of this tick: no added latency, far fewer syscalls and events.
+    const raw = this.reply.raw;
+    if (!this.corked) {
+      this.corked = true;
+      raw.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        raw.uncork();
+      });
+    }
     this.write(this.prefix + JSON.stringify(t) + this.suffix);
   }
 
