@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import { setTimeout as timeout } from 'node:timers/promises';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
@@ -302,15 +303,5 @@ export class ChatService {
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+/** Waits `ms`, or less when `signal` aborts (the caller checks the signal next). */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => timeout(ms, undefined, { signal }).catch(() => {});

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as timeout } from 'node:timers/promises';
 import type { Db, Queryable } from '../db';
 import type { JobRunRequest, JobRunResult, SandboxSpec } from '../../node-manager/contract/worker-api';
 import { JOBS_CHANNEL, type JobControl } from '../tasks/service';
@@ -586,17 +587,7 @@ function outcomeOf(r: JobRunResult, timeoutSeconds: number): { status: JobEnd['s
   }
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
+/** Waits `ms`, or less when `signal` aborts (the caller checks the signal next). */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => timeout(ms, undefined, { signal }).catch(() => {});
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
