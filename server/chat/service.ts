@@ -11,16 +11,15 @@ import {
   appendToActiveThread,
   appendMessage,
   findOwnThread,
-  inferenceNodes,
   insertThread,
   listMessages,
   listOwnThreads,
   projectForChat,
   type ChatAuditEntry,
-  type InferenceNode,
   type MessageRow,
   type ThreadRow,
 } from './store';
+import { inferenceNodes, type InferenceNode } from '../nodes/store';
 
 export interface ChatSettings {
   /** Whole-completion cap; then 504 cynodeai_completion_timeout. */

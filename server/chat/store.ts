@@ -1,5 +1,4 @@
 import type { Queryable } from '../db';
-import { servingCondition } from '../nodes/store';
 import type { ProjectRow } from '../projects/store';
 import { grantsActionSql } from '../rbac/store';
 
@@ -111,43 +110,6 @@ export async function appendChatAudit(q: Queryable, e: ChatAuditEntry): Promise<
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
     [e.userId, e.projectId, e.threadId, e.outcome, e.errorCode, e.model, e.nodeId, e.stream, e.attempts, e.redactionApplied, JSON.stringify(e.redactionKinds), Math.round(e.durationMs), e.requestId],
   );
-}
-
-/** A node that serves inference now, with what it has. */
-export interface InferenceNode {
-  id: string;
-  node_slug: string;
-  worker_api_target_url: string;
-  labels: string[];
-  models: string[];
-  /** Inference jobs (prompt tasks) running on it. */
-  running: number;
-  /** Its Worker API token, sealed (server/vault); opened only to call it. */
-  token_ciphertext: string;
-}
-
-/**
- * Nodes that may be sent inference now: the node registry's servingCondition, the same rule
- * readiness counts, with their running inference jobs and sealed tokens for routing.
- */
-export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
-  const rows = await q.query<{ id: string; node_slug: string; worker_api_target_url: string; labels: unknown; models: unknown; running: number; token_ciphertext: string }>(
-    `SELECT n.id, n.node_slug, n.worker_api_target_url, n.labels, n.capability->'inference'->'available_models' AS models,
-            n.worker_api_token_ciphertext AS token_ciphertext,
-            (SELECT count(*)::int FROM jobs j WHERE j.node_id = n.id AND j.status = 'running' AND j.kind = 'inference') AS running
-     FROM nodes n
-     WHERE ${servingCondition('n')}
-     ORDER BY n.node_slug`,
-  );
-  return rows.map((r) => ({
-    id: r.id,
-    node_slug: r.node_slug,
-    worker_api_target_url: r.worker_api_target_url,
-    labels: Array.isArray(r.labels) ? r.labels.filter((l): l is string => typeof l === 'string') : [],
-    models: Array.isArray(r.models) ? r.models.filter((m): m is string => typeof m === 'string') : [],
-    running: r.running,
-    token_ciphertext: r.token_ciphertext,
-  }));
 }
 
 /**

@@ -32,7 +32,7 @@ import {
 } from './store';
 import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-client';
 import { InferenceError, type InferenceClient } from '../chat/inference-client';
-import { inferenceNodes, type InferenceNode } from '../chat/store';
+import { inferenceNodes, type InferenceNode } from '../nodes/store';
 import { redact } from '../chat/redaction';
 
 export const NO_INFERENCE_REASON =

@@ -255,20 +255,40 @@ export async function inferenceCounts(q: Queryable): Promise<InferenceCounts> {
   return rows[0] ?? { reachable: 0, serving: 0, withModels: 0 };
 }
 
-/** A dispatchable node whose Ollama runs, with the models it reported last. */
-export interface InferenceNode extends DispatchableNode {
+/** A node that serves inference now, with what it has. */
+export interface InferenceNode {
+  id: string;
+  node_slug: string;
+  worker_api_target_url: string;
   labels: string[];
   models: string[];
+  /** Inference jobs (prompt tasks) running on it. */
+  running: number;
+  /** Its Worker API token, sealed (server/vault); opened only to call it. */
+  token_ciphertext: string;
 }
 
 /**
- * The nodes serving inference now (spec D-5: an inference path), with their models,
- * by slug. Re-read per call, like dispatchableNodes.
+ * The nodes serving inference now (servingCondition, the rule readiness counts too), by slug,
+ * with their models, running inference jobs and sealed tokens: what chat and prompt-task routing
+ * choose from. Re-read per call, like dispatchableNodes.
  */
 export async function inferenceNodes(q: Queryable): Promise<InferenceNode[]> {
-  const rows = await q.query<DispatchableNode & { labels: string[]; models: unknown }>(
-    `SELECT n.id, n.node_slug, n.worker_api_target_url, n.max_concurrency, n.labels, ${MODELS} AS models
-     FROM nodes n WHERE ${servingCondition('n')} ORDER BY n.node_slug`,
+  const rows = await q.query<{ id: string; node_slug: string; worker_api_target_url: string; labels: unknown; models: unknown; running: number; token_ciphertext: string }>(
+    `SELECT n.id, n.node_slug, n.worker_api_target_url, n.labels, n.capability->'inference'->'available_models' AS models,
+            n.worker_api_token_ciphertext AS token_ciphertext,
+            (SELECT count(*)::int FROM jobs j WHERE j.node_id = n.id AND j.status = 'running' AND j.kind = 'inference') AS running
+     FROM nodes n
+     WHERE ${servingCondition('n')}
+     ORDER BY n.node_slug`,
   );
-  return rows.map((r) => ({ ...r, models: Array.isArray(r.models) ? r.models.filter((m): m is string => typeof m === 'string') : [] }));
+  return rows.map((r) => ({
+    id: r.id,
+    node_slug: r.node_slug,
+    worker_api_target_url: r.worker_api_target_url,
+    labels: Array.isArray(r.labels) ? r.labels.filter((l): l is string => typeof l === 'string') : [],
+    models: Array.isArray(r.models) ? r.models.filter((m): m is string => typeof m === 'string') : [],
+    running: r.running,
+    token_ciphertext: r.token_ciphertext,
+  }));
 }
