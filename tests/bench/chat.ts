@@ -25,27 +25,34 @@ interface Stream {
   totalMs: number;
 }
 
-async function direct(fixtureUrl: string): Promise<Stream> {
-  const t0 = performance.now();
-  const res = await fetch(`${fixtureUrl}/api/chat`, { method: 'POST', body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: PROMPT }], stream: true }) });
+/**
+ * Reads a streamed answer, timing its first token: `separator` splits the body into messages
+ * (NDJSON lines, SSE events), `contentOf` says whether one carries a token.
+ */
+async function timeStream(t0: number, res: Response, separator: string, contentOf: (message: string) => string | undefined): Promise<Stream> {
   let ttft = 0;
   let tokens = 0;
   let rest = '';
   const decoder = new TextDecoder();
   for await (const chunk of res.body!) {
     rest += decoder.decode(chunk, { stream: true });
-    const lines = rest.split('\n');
-    rest = lines.pop()!;
-    for (const line of lines) {
-      if (!line) continue;
-      const msg = JSON.parse(line) as { message?: { content?: string } };
-      if (msg.message?.content) {
-        if (tokens === 0) ttft = performance.now() - t0;
-        tokens++;
-      }
+    const messages = rest.split(separator);
+    rest = messages.pop()!;
+    for (const message of messages) {
+      if (!contentOf(message)) continue;
+      if (tokens === 0) ttft = performance.now() - t0;
+      tokens++;
     }
   }
   return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
+}
+
+const BODY = { model: MODEL, messages: [{ role: 'user', content: PROMPT }], stream: true };
+
+async function direct(fixtureUrl: string): Promise<Stream> {
+  const t0 = performance.now();
+  const res = await fetch(`${fixtureUrl}/api/chat`, { method: 'POST', body: JSON.stringify(BODY) });
+  return timeStream(t0, res, '\n', (line) => (line ? (JSON.parse(line) as { message?: { content?: string } }).message?.content : undefined));
 }
 
 /** The gateway with the same bare client as `direct`: what the gateway adds, without the SDK's own cost. */
@@ -54,26 +61,11 @@ async function gatewayBare(url: string, token: string): Promise<Stream> {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: PROMPT }], stream: true }),
+    body: JSON.stringify(BODY),
   });
-  let ttft = 0;
-  let tokens = 0;
-  let rest = '';
-  const decoder = new TextDecoder();
-  for await (const chunk of res.body!) {
-    rest += decoder.decode(chunk, { stream: true });
-    const events = rest.split('\n\n');
-    rest = events.pop()!;
-    for (const event of events) {
-      if (!event.startsWith('data: {')) continue;
-      const delta = (JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> }).choices?.[0]?.delta?.content;
-      if (delta) {
-        if (tokens === 0) ttft = performance.now() - t0;
-        tokens++;
-      }
-    }
-  }
-  return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
+  return timeStream(t0, res, '\n\n', (event) =>
+    event.startsWith('data: {') ? (JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> }).choices?.[0]?.delta?.content : undefined,
+  );
 }
 
 async function gateway(client: OpenAI): Promise<Stream> {
