@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNodeManager, type NodeManager } from '../../node-manager/agent/node-manager';
+import type { NodeManager } from '../../node-manager/agent/node-manager';
 import { startOllamaFixture, type OllamaFixture } from '../fixtures/ollama-fixture';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
-import { SANDBOX_IMAGE, ensureSandboxImage, tempDir } from '../support/docker';
+import { ensureSandboxImage } from '../support/docker';
+import { startTestNode } from '../support/nodes';
 import { until } from '../support/until';
 
 /* Model management on a node through the gateway (spec/node.md §6), with a real node and a fixture Ollama. */
@@ -37,21 +38,7 @@ describe.each(DB_KINDS)('model administration on %s', (kind) => {
     await ensureSandboxImage();
     ollama = await startOllamaFixture({ models: ['llama3:8b'] });
     s = await startTestServer(kind, { nodeHeartbeatSeconds: 1, nodeStaleSeconds: 10 });
-    const psk = (await s.api.call('/v1/nodes/join', { token: s.adminToken })).body.psk;
-    stateDir = await tempDir('cynode-models-node-');
-    node = await startNodeManager({
-      controlUrl: s.cynode.controlUrl,
-      psk,
-      name: 'model-node',
-      stateDir,
-      workerHost: '127.0.0.1',
-      workerPort: 0,
-      sandboxImage: SANDBOX_IMAGE,
-      maxConcurrency: 1,
-      logLevel: 'silent',
-      log: () => {},
-      ollamaHost: ollama.url,
-    });
+    ({ node, stateDir } = await startTestNode(s, 'model-node', { ollamaHost: ollama.url }));
     nodeId = (await s.api.call('/v1/nodes', { token: s.adminToken })).body.nodes.find((n: any) => n.node_slug === 'model-node').id;
   });
   afterAll(async () => {

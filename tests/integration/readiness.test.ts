@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNodeManager, type NodeManager, type NodeManagerOptions } from '../../node-manager/agent/node-manager';
+import type { NodeManager, NodeManagerOptions } from '../../node-manager/agent/node-manager';
 import { startOllamaFixture } from '../fixtures/ollama-fixture';
 import { ApiClient, DB_KINDS, startTestServer, type TestServer } from '../support/harness';
-import { SANDBOX_IMAGE, ensureSandboxImage, tempDir } from '../support/docker';
+import { SANDBOX_IMAGE, ensureSandboxImage } from '../support/docker';
+import { startTestNode } from '../support/nodes';
 import { until } from '../support/until';
 
 /*
@@ -16,7 +17,6 @@ const MISSING_IMAGE = 'cynode-test/no-such-ollama:never';
 
 describe.each(DB_KINDS)('readiness on %s', (kind) => {
   let s: TestServer;
-  let psk: string;
   const nodes: NodeManager[] = [];
   const dirs: string[] = [];
 
@@ -27,21 +27,8 @@ describe.each(DB_KINDS)('readiness on %s', (kind) => {
   const both = async () => [await readyz(s.api), await readyz(new ApiClient(s.cynode.controlUrl))];
 
   async function node(name: string, extra: Partial<NodeManagerOptions>): Promise<NodeManager> {
-    const stateDir = await tempDir('cynode-ready-node-');
+    const { node: n, stateDir } = await startTestNode(s, name, extra);
     dirs.push(stateDir);
-    const n = await startNodeManager({
-      controlUrl: s.cynode.controlUrl,
-      psk,
-      name,
-      stateDir,
-      workerHost: '127.0.0.1',
-      workerPort: 0,
-      sandboxImage: SANDBOX_IMAGE,
-      maxConcurrency: 1,
-      logLevel: 'silent',
-      log: () => {},
-      ...extra,
-    });
     nodes.push(n);
     return n;
   }
@@ -54,7 +41,6 @@ describe.each(DB_KINDS)('readiness on %s', (kind) => {
   beforeAll(async () => {
     await ensureSandboxImage();
     s = await startTestServer(kind, { nodeHeartbeatSeconds: 1, nodeStaleSeconds: 10, ollamaImage: MISSING_IMAGE });
-    psk = (await s.api.call('/v1/nodes/join', { token: s.adminToken })).body.psk;
   });
   afterAll(async () => {
     for (const n of nodes) await n.close();
