@@ -1,0 +1,251 @@
+import type { Queryable } from '../db';
+import { Conditions } from '../db/sql';
+import { grantsActionSql } from '../rbac/store';
+
+export type RunStatus = 'pending' | 'running' | 'waiting' | 'completed' | 'failed' | 'canceled';
+export const RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', 'waiting', 'completed', 'failed', 'canceled'];
+export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'canceled']);
+export const isTerminal = (s: RunStatus) => TERMINAL_STATUSES.has(s);
+
+export type EventKind = 'status' | 'log' | 'event' | 'command' | 'process' | 'transcript';
+export type LogStream = 'stdout' | 'stderr';
+
+/** The channel every append notifies on; the payload is `<run_id>:<last_seq>`. */
+export const RUN_EVENTS_CHANNEL = 'run_events';
+
+export interface RunRow {
+  id: string;
+  task_id: string;
+  job_id: string | null;
+  session_id: string | null;
+  parent_run_id: string | null;
+  created_by: string | null;
+  status: RunStatus;
+  paused: boolean;
+  pause_reason: string | null;
+  last_seq: number;
+  error: string | null;
+  metadata: Record<string, unknown> | null;
+  started_at: Date | null;
+  ended_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface RunEventRow {
+  run_id: string;
+  seq: number;
+  kind: EventKind;
+  stream: LogStream | null;
+  message: string | null;
+  data: unknown;
+  created_at: Date;
+}
+
+/** An event before the ledger gives it a seq. */
+export interface NewRunEvent {
+  kind: EventKind;
+  stream?: LogStream | null;
+  message?: string | null;
+  data?: unknown;
+  /** A second event with the same key on the same run is dropped (at-least-once writers). */
+  idempotencyKey?: string | null;
+}
+
+export interface NewRun {
+  taskId: string;
+  jobId?: string | null;
+  sessionId?: string | null;
+  parentRunId?: string | null;
+  createdBy?: string | null;
+  status?: RunStatus;
+  metadata?: Record<string, unknown> | null;
+}
+
+/** A new run and its first event (its status) in the caller's transaction. */
+export async function insertRun(q: Queryable, r: NewRun): Promise<RunRow> {
+  const status = r.status ?? 'pending';
+  const rows = await q.query<RunRow>(
+    `INSERT INTO runs (task_id, job_id, session_id, parent_run_id, created_by, status, metadata, started_at, ended_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7,
+             CASE WHEN $6 IN ('pending') THEN NULL ELSE now() END,
+             CASE WHEN $6 IN ('completed', 'failed', 'canceled') THEN now() END)
+     RETURNING *`,
+    [r.taskId, r.jobId ?? null, r.sessionId ?? null, r.parentRunId ?? null, r.createdBy ?? null, status, r.metadata == null ? null : JSON.stringify(r.metadata)],
+  );
+  const run = rows[0]!;
+  const last = await appendEvents(q, run.id, [{ kind: 'status', data: { status } }]);
+  return { ...run, last_seq: last.lastSeq };
+}
+
+/**
+ * Appends events to a run's ledger in the caller's transaction: locks the run row (which
+ * serialises writers of one run across processes), drops events whose idempotency key the run
+ * already has (or that repeat one within the batch), numbers the rest densely after `last_seq`,
+ * moves `last_seq`, and queues the NOTIFY, which PostgreSQL delivers only at commit. `status`
+ * also sets `runs.status` (with started_at/ended_at) in the same statement as its event.
+ * Returns the seq given to each input event (null for a dropped duplicate).
+ */
+export async function appendEvents(
+  q: Queryable,
+  runId: string,
+  events: readonly NewRunEvent[],
+  opts: { status?: RunStatus; error?: string | null } = {},
+): Promise<{ lastSeq: number; seqs: Array<number | null> }> {
+  const locked = await q.query<{ last_seq: number }>('SELECT last_seq FROM runs WHERE id = $1 FOR UPDATE', [runId]);
+  if (!locked[0]) throw new Error(`run ${runId} does not exist`);
+  if (events.length === 0) return { lastSeq: locked[0].last_seq, seqs: [] };
+  const input = events.map((e, i) => ({
+    ord: i,
+    kind: e.kind,
+    stream: e.stream ?? null,
+    message: e.message ?? null,
+    data: e.data === undefined ? null : e.data,
+    idempotency_key: e.idempotencyKey ?? null,
+  }));
+  // One statement after the lock: its snapshot sees every event committed before we got the
+  // row, so the duplicate check cannot race another writer and no insert can conflict (a
+  // conflict would leave a hole in the sequence).
+  const rows = await q.query<{ ord: number; seq: number }>(
+    `WITH input AS (
+       SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(ord int, kind text, stream text, message text, data jsonb, idempotency_key text)
+     ), first_of_key AS (
+       SELECT DISTINCT ON (COALESCE(idempotency_key, 'ord:' || ord)) * FROM input ORDER BY COALESCE(idempotency_key, 'ord:' || ord), ord
+     ), fresh AS (
+       SELECT f.*, row_number() OVER (ORDER BY f.ord) AS n FROM first_of_key f
+       WHERE f.idempotency_key IS NULL
+          OR NOT EXISTS (SELECT 1 FROM run_events e WHERE e.run_id = $1 AND e.idempotency_key = f.idempotency_key)
+     ), inserted AS (
+       INSERT INTO run_events (run_id, seq, kind, stream, message, data, idempotency_key)
+       SELECT $1, $3::bigint + n, kind, stream, message, data, idempotency_key FROM fresh ORDER BY n
+       RETURNING seq
+     ), moved AS (
+       UPDATE runs SET last_seq = $3::bigint + (SELECT count(*) FROM fresh), updated_at = now(),
+              status = COALESCE($4, status),
+              started_at = CASE WHEN $4 IS NOT NULL AND $4 <> 'pending' THEN COALESCE(started_at, now()) ELSE started_at END,
+              ended_at = CASE WHEN $4 IN ('completed', 'failed', 'canceled') THEN COALESCE(ended_at, now()) WHEN $4 IS NOT NULL THEN NULL ELSE ended_at END,
+              error = CASE WHEN $4 IS NOT NULL THEN $5 ELSE error END
+       WHERE id = $1
+       RETURNING last_seq
+     ), told AS (
+       SELECT pg_notify('${RUN_EVENTS_CHANNEL}', $1 || ':' || (SELECT last_seq FROM moved)) WHERE (SELECT count(*) FROM fresh) > 0
+     )
+     SELECT f.ord, ($3::bigint + f.n)::int8 AS seq FROM fresh f, (SELECT count(*) FROM inserted) i, (SELECT count(*) FROM told) t`,
+    [runId, JSON.stringify(input), locked[0].last_seq, opts.status ?? null, opts.error ?? null],
+  );
+  const seqs: Array<number | null> = events.map(() => null);
+  let lastSeq = locked[0].last_seq;
+  for (const r of rows) {
+    seqs[r.ord] = Number(r.seq);
+    lastSeq = Math.max(lastSeq, Number(r.seq));
+  }
+  return { lastSeq, seqs };
+}
+
+/** Events after `after`, oldest first. */
+export async function eventsAfter(q: Queryable, runId: string, after: number, limit: number): Promise<RunEventRow[]> {
+  return q.query<RunEventRow>(
+    'SELECT run_id, seq, kind, stream, message, data, created_at FROM run_events WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+    [runId, after, limit],
+  );
+}
+
+/** Events after `after` of several runs at once, oldest first per run (the hub's one read per wake-up). */
+export async function eventsAfterMany(q: Queryable, cursors: ReadonlyArray<{ runId: string; after: number }>, limitPerRun: number): Promise<RunEventRow[]> {
+  if (cursors.length === 0) return [];
+  return q.query<RunEventRow>(
+    `SELECT e.run_id, e.seq, e.kind, e.stream, e.message, e.data, e.created_at
+     FROM unnest($1::uuid[], $2::bigint[]) AS c(run_id, after)
+     CROSS JOIN LATERAL (
+       SELECT * FROM run_events r WHERE r.run_id = c.run_id AND r.seq > c.after ORDER BY r.seq LIMIT $3
+     ) e
+     ORDER BY e.run_id, e.seq`,
+    [cursors.map((c) => c.runId), cursors.map((c) => c.after), limitPerRun],
+  );
+}
+
+export interface LogFilter {
+  since?: Date;
+  until?: Date;
+  stream?: LogStream;
+  /** Continue after this seq (the cursor). */
+  afterSeq?: number;
+  limit: number;
+}
+
+/** A run's log lines in a time range, in seq order; one extra row tells whether there is more. */
+export async function logLines(q: Queryable, runIds: readonly string[], f: LogFilter): Promise<{ entries: RunEventRow[]; more: boolean }> {
+  const c = new Conditions([runIds], ['run_id = ANY($1::uuid[])', "kind = 'log'"]);
+  if (f.since) c.add('created_at >= ?', f.since);
+  if (f.until) c.add('created_at < ?', f.until);
+  if (f.stream) c.add('stream = ?', f.stream);
+  if (f.afterSeq !== undefined) c.add('seq > ?', f.afterSeq);
+  const limit = c.param(f.limit + 1);
+  const rows = await q.query<RunEventRow>(
+    `SELECT run_id, seq, kind, stream, message, data, created_at FROM run_events ${c.where()} ORDER BY created_at, run_id, seq LIMIT ${limit}`,
+    c.params,
+  );
+  return { entries: rows.slice(0, f.limit), more: rows.length > f.limit };
+}
+
+/** SQL true when `$1` (the caller) may see run `r`: the rule of its task (creator, or task.read in the project). */
+const visibleSql = `EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND (t.created_by = $1::uuid OR ${grantsActionSql('$1::uuid', "'task.read'", 't.project_id')}))`;
+
+export async function findVisibleRun(q: Queryable, userId: string, runId: string): Promise<RunRow | null> {
+  const rows = await q.query<RunRow>(`SELECT r.* FROM runs r WHERE r.id = $2 AND ${visibleSql}`, [userId, runId]);
+  return rows[0] ?? null;
+}
+
+export async function findRun(q: Queryable, runId: string): Promise<RunRow | null> {
+  const rows = await q.query<RunRow>('SELECT * FROM runs WHERE id = $1', [runId]);
+  return rows[0] ?? null;
+}
+
+export async function runHeads(q: Queryable, runIds: readonly string[]): Promise<Array<{ id: string; last_seq: number; status: RunStatus }>> {
+  if (runIds.length === 0) return [];
+  return q.query('SELECT id, last_seq, status FROM runs WHERE id = ANY($1::uuid[])', [runIds]);
+}
+
+export interface RunFilter {
+  visibleTo: string;
+  taskId?: string;
+  jobId?: string;
+  sessionId?: string;
+  parentRunId?: string;
+  status?: RunStatus;
+  since?: Date;
+  until?: Date;
+  afterId?: string;
+  limit: number;
+}
+
+/** Visible runs, newest first, with the filters; one extra row tells whether another page exists. */
+export async function listVisibleRuns(q: Queryable, f: RunFilter): Promise<{ runs: RunRow[]; more: boolean }> {
+  const c = new Conditions([f.visibleTo], [visibleSql]);
+  if (f.taskId) c.add('r.task_id = ?', f.taskId);
+  if (f.jobId) c.add('r.job_id = ?', f.jobId);
+  if (f.sessionId) c.add('r.session_id = ?', f.sessionId);
+  if (f.parentRunId) c.add('r.parent_run_id = ?', f.parentRunId);
+  if (f.status) c.add('r.status = ?', f.status);
+  if (f.since) c.add('r.created_at >= ?', f.since);
+  if (f.until) c.add('r.created_at < ?', f.until);
+  // Compared in the database: a JavaScript Date would round created_at to milliseconds.
+  if (f.afterId) c.add('(r.created_at, r.id) < (SELECT a.created_at, a.id FROM runs a WHERE a.id = ?::uuid)', f.afterId);
+  const limit = c.param(f.limit + 1);
+  const rows = await q.query<RunRow>(`SELECT r.* FROM runs r ${c.where()} ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit}`, c.params);
+  return { runs: rows.slice(0, f.limit), more: rows.length > f.limit };
+}
+
+/** All runs of a task, oldest first (task logs read them in this order). */
+export async function runsOfTask(q: Queryable, taskId: string): Promise<RunRow[]> {
+  return q.query<RunRow>('SELECT * FROM runs WHERE task_id = $1 ORDER BY created_at, id', [taskId]);
+}
+
+export async function runOfJob(q: Queryable, jobId: string): Promise<RunRow | null> {
+  const rows = await q.query<RunRow>('SELECT * FROM runs WHERE job_id = $1 ORDER BY created_at LIMIT 1', [jobId]);
+  return rows[0] ?? null;
+}
+
+export async function updateRunMetadata(q: Queryable, runId: string, metadata: Record<string, unknown>): Promise<void> {
+  await q.query('UPDATE runs SET metadata = $2, updated_at = now() WHERE id = $1', [runId, JSON.stringify(metadata)]);
+}
