@@ -28,7 +28,14 @@ export const SandboxSpec = Type.Object(
 export type SandboxSpec = Static<typeof SandboxSpec>;
 
 export const JobRunRequest = Type.Object(
-  { version: Type.Literal(1), task_id: Type.String({ pattern: JOB_ID_PATTERN }), job_id: Type.String({ pattern: JOB_ID_PATTERN }), sandbox: SandboxSpec },
+  {
+    version: Type.Literal(1),
+    task_id: Type.String({ pattern: JOB_ID_PATTERN }),
+    job_id: Type.String({ pattern: JOB_ID_PATTERN }),
+    sandbox: SandboxSpec,
+    /** Streaming answers only: send the log lines with a seq above this (the last one the caller has). */
+    log_after: Type.Optional(Type.Integer({ minimum: 0 })),
+  },
   { additionalProperties: false },
 );
 export type JobRunRequest = Static<typeof JobRunRequest>;
@@ -52,6 +59,41 @@ export const JobRunResult = Type.Object({
   node_slug: Type.Optional(Type.String()),
 });
 export type JobRunResult = Static<typeof JobRunResult>;
+
+/**
+ * jobs:run as a stream: asked with `Accept: application/x-ndjson`, the node answers 200
+ * `application/x-ndjson` at once, one JSON object per line: the job's output lines with
+ * seq > `log_after` (the kept ones, then live ones as the sandbox writes them), a heartbeat
+ * after every JOB_STREAM_HEARTBEAT_MS of silence, and last the result, after which the body
+ * ends. Seq is dense per job from 1; a jump means the node dropped old lines to bound its
+ * memory. A refused request still answers its problem document and status, before any line.
+ */
+export const JOB_STREAM_CONTENT_TYPE = 'application/x-ndjson';
+export const JOB_STREAM_HEARTBEAT_MS = 15_000;
+
+export const LogStream = Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]);
+export type LogStream = Static<typeof LogStream>;
+
+/** One line of a sandbox's output, without its newline (CRLF counts as one); long lines come in pieces of at most 16 KiB. */
+export const JobLogEntry = Type.Object({ type: Type.Literal('log'), seq: Type.Integer({ minimum: 1 }), stream: LogStream, text: Type.String() });
+export const JobHeartbeatEntry = Type.Object({ type: Type.Literal('heartbeat') });
+export const JobResultEntry = Type.Object({
+  type: Type.Literal('result'),
+  result: JobRunResult,
+  /** The seq of the job's last line (0 when it wrote none): a caller with fewer lines missed some. */
+  last_seq: Type.Integer({ minimum: 0 }),
+  /** Old lines the node no longer keeps (per-job bounds: about 10,000 lines or 4 MiB). */
+  dropped: Type.Integer({ minimum: 0 }),
+});
+export const JobStreamEntry = Type.Union([JobLogEntry, JobHeartbeatEntry, JobResultEntry]);
+export type JobStreamEntry = Static<typeof JobStreamEntry>;
+
+/** A log line as the caller's onLog and the node's job table hold it. */
+export interface LogLine {
+  seq: number;
+  stream: LogStream;
+  text: string;
+}
 
 export const JobStopRequest = Type.Object(
   { version: Type.Literal(1), task_id: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })), job_id: Type.String({ pattern: JOB_ID_PATTERN }) },

@@ -1,5 +1,6 @@
-import type { JobRunResult } from '../contract/worker-api';
+import type { JobRunResult, LogLine } from '../contract/worker-api';
 import type { SandboxOutcome, SandboxRunner, SandboxRunSpec } from '../sandbox/runner';
+import { JobLog, type JobLogLimits } from './log-lines';
 import type { ResultStore } from './result-store';
 
 export const INTERRUPTED_BY_RESTART = 'interrupted: the node manager restarted while this job ran';
@@ -18,12 +19,15 @@ export interface JobTableOptions {
   maxConcurrency: number;
   /** How long finished results stay answerable (spec D-7: after 24 h they are purged). */
   resultRetentionMs?: number;
+  /** Bounds of each job's kept output lines; defaults in log-lines.ts. */
+  logLimits?: Partial<JobLogLimits>;
   log: (level: 'info' | 'warn', fields: Record<string, unknown>, message: string) => void;
 }
 
 interface RunningJob {
   taskId: string;
   result: Promise<JobRunResult>;
+  lines: JobLog;
   stopRequested: boolean;
   /** Set by close(): the run ends because this process stops, not because anyone asked. */
   interrupted: boolean;
@@ -33,6 +37,21 @@ interface FinishedJob {
   savedAt: number;
   /** Only when saving to disk failed: then memory is the one place the answer exists. */
   result?: JobRunResult;
+  lines?: JobLog;
+}
+
+/** A job's result with how far its log went, for a caller that follows the lines. */
+export interface FollowedResult {
+  result: JobRunResult;
+  lastSeq: number;
+  dropped: number;
+}
+
+export interface FollowedJob {
+  /** Resolves after the last line was handed over. */
+  done: Promise<FollowedResult>;
+  /** The caller went away: no more lines for it (the job runs on). */
+  unfollow(): void;
 }
 
 /**
@@ -88,17 +107,46 @@ export class JobTable {
    * (nothing was started) or ClosedError synchronously, before any waiting.
    */
   submit(spec: SandboxRunSpec): Promise<JobRunResult> {
+    const job = this.attach(spec);
+    if ('result' in job) return job.result;
+    return job.finished.result ? Promise.resolve(job.finished.result) : this.loadRetained(spec);
+  }
+
+  /**
+   * As submit, and hands `onLine` the job's output lines with seq > `after`: the kept ones at
+   * once, then each new one as the sandbox writes it, all before `done` resolves. A finished
+   * job's lines come from where its result is kept.
+   */
+  follow(spec: SandboxRunSpec, after: number, onLine: (line: LogLine) => void): FollowedJob {
+    const job = this.attach(spec);
+    if ('result' in job) {
+      const unfollow = job.lines.follow(after, onLine);
+      return { done: job.result.then((result) => ({ result, lastSeq: job.lines.lastSeq, dropped: job.lines.dropped })), unfollow };
+    }
+    let followed = true;
+    const { finished } = job;
+    const done = (async (): Promise<FollowedResult> => {
+      const lines = finished.lines ?? JobLog.restore((await this.o.store.loadLog(spec.jobId)) ?? { dropped: 0, lines: [] });
+      if (followed) lines.follow(after, onLine);
+      const result = finished.result ?? (await this.loadRetained(spec));
+      return { result, lastSeq: lines.lastSeq, dropped: lines.dropped };
+    })();
+    return { done, unfollow: () => (followed = false) };
+  }
+
+  /** The running job of this id, started now if this node never ran it, or its retained answer. */
+  private attach(spec: SandboxRunSpec): RunningJob | { finished: FinishedJob } {
     const running = this.running.get(spec.jobId);
-    if (running) return running.result;
+    if (running) return running;
     const finished = this.finished.get(spec.jobId);
-    if (finished) return finished.result ? Promise.resolve(finished.result) : this.loadRetained(spec);
+    if (finished) return { finished };
     if (this.closed) throw new ClosedError('the node manager is stopping');
     if (this.running.size >= this.o.maxConcurrency) throw new AtCapacityError(`this node already runs ${this.running.size} job(s), its limit`);
 
-    const job = { taskId: spec.taskId, stopRequested: false, interrupted: false } as RunningJob;
+    const job = { taskId: spec.taskId, lines: new JobLog(this.o.logLimits), stopRequested: false, interrupted: false } as RunningJob;
     this.running.set(spec.jobId, job);
     job.result = this.execute(spec, job);
-    return job.result;
+    return job;
   }
 
   /** Asks a running job to stop; its jobs:run then answers `canceled`. */
@@ -147,7 +195,7 @@ export class JobTable {
       outcome = { status: 'canceled', stdout: '', stderr: '', truncated: { stdout: false, stderr: false }, startedAt, endedAt: new Date() };
     } else {
       try {
-        outcome = await this.o.runner.run(spec);
+        outcome = await this.o.runner.run(spec, (stream, chunk) => job.lines.push(stream, chunk));
       } catch (err) {
         outcome = {
           status: 'failed',
@@ -161,25 +209,26 @@ export class JobTable {
       }
     }
 
+    job.lines.end();
     if (job.interrupted && outcome.status === 'canceled') {
       this.running.delete(spec.jobId);
       return { ...this.toResult(spec, outcome), status: 'failed', exit_code: -1, stderr: INTERRUPTED_BY_SHUTDOWN };
     }
     const result = this.toResult(spec, outcome);
-    await this.retain(result);
+    await this.retain(result, job.lines);
     // Moved from running to finished with no await in between: no request can miss it.
     this.running.delete(spec.jobId);
     this.o.log('info', { job_id: spec.jobId, task_id: spec.taskId, status: result.status, exit_code: result.exit_code }, 'job finished');
     return result;
   }
 
-  private async retain(result: JobRunResult): Promise<void> {
+  private async retain(result: JobRunResult, lines?: JobLog): Promise<void> {
     try {
-      const savedAt = await this.o.store.save(result);
+      const savedAt = await this.o.store.save(result, lines?.snapshot());
       this.finished.set(result.job_id, { savedAt: savedAt.getTime() });
     } catch (err) {
       this.o.log('warn', { job_id: result.job_id, err: (err as Error).message }, 'could not save the job result on disk; keeping it in memory');
-      this.finished.set(result.job_id, { savedAt: Date.now(), result });
+      this.finished.set(result.job_id, { savedAt: Date.now(), result, lines });
     }
   }
 

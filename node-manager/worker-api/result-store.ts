@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobRunResult } from '../contract/worker-api';
+import type { SavedJobLog } from './log-lines';
 
 /** What a running-job marker records: enough to answer for the job if this process dies. */
 export interface RunningMarker {
@@ -16,21 +17,24 @@ export interface StoredResult {
 
 /**
  * The Worker API's memory across restarts, as plain files under the state directory:
- * `results/<job_id>.json` holds a finished job's answer, `running/<job_id>` marks a job whose
- * container may be running. A marker without a result after a restart is a job that was
+ * `results/<job_id>.json` holds a finished job's answer, `logs/<job_id>.json` its output lines,
+ * `running/<job_id>` marks a job whose container may be running. A marker without a result after a restart is a job that was
  * interrupted. Job ids are checked path segments (spec D-15), never `.` or `..`.
  */
 export class ResultStore {
   private readonly resultsDir: string;
   private readonly runningDir: string;
+  private readonly logsDir: string;
 
   constructor(stateDir: string) {
     this.resultsDir = join(stateDir, 'results');
     this.runningDir = join(stateDir, 'running');
+    this.logsDir = join(stateDir, 'logs');
   }
 
   async init(): Promise<void> {
     await mkdir(this.resultsDir, { recursive: true, mode: 0o700 });
+    await mkdir(this.logsDir, { recursive: true, mode: 0o700 });
     await mkdir(this.runningDir, { recursive: true, mode: 0o700 });
   }
 
@@ -61,8 +65,12 @@ export class ResultStore {
     return found;
   }
 
-  /** Saves a result, then drops the job's running marker (in that order: a crash between keeps the marker, never loses the job). */
-  async save(result: JobRunResult): Promise<Date> {
+  /**
+   * Saves a result (its log lines first, so a saved result always has them), then drops the
+   * job's running marker (in that order: a crash between keeps the marker, never loses the job).
+   */
+  async save(result: JobRunResult, log?: SavedJobLog): Promise<Date> {
+    if (log) await writeAtomically(this.logPath(result.job_id), JSON.stringify(log));
     await writeAtomically(this.resultPath(result.job_id), JSON.stringify(result));
     await this.clearRunning(result.job_id);
     return new Date();
@@ -71,6 +79,14 @@ export class ResultStore {
   async load(jobId: string): Promise<JobRunResult | undefined> {
     try {
       return JSON.parse(await readFile(this.resultPath(jobId), 'utf8')) as JobRunResult;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async loadLog(jobId: string): Promise<SavedJobLog | undefined> {
+    try {
+      return JSON.parse(await readFile(this.logPath(jobId), 'utf8')) as SavedJobLog;
     } catch {
       return undefined;
     }
@@ -92,10 +108,15 @@ export class ResultStore {
 
   async remove(jobId: string): Promise<void> {
     await rm(this.resultPath(jobId), { force: true });
+    await rm(this.logPath(jobId), { force: true });
   }
 
   private resultPath(jobId: string): string {
     return join(this.resultsDir, `${jobId}.json`);
+  }
+
+  private logPath(jobId: string): string {
+    return join(this.logsDir, `${jobId}.json`);
   }
 }
 

@@ -1,15 +1,25 @@
 import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { HttpProblem, badRequest, tooManyRequests } from '../../server/http/problem';
 import type { Principal } from '../../server/http/principal';
 import { Strict } from '../../server/http/schemas';
 import { createHttpServer } from '../../server/http/server';
-import { JobRunRequest, JobStopRequest, NETWORK_POLICIES, type JobStopResult } from '../contract/worker-api';
+import {
+  JOB_STREAM_CONTENT_TYPE,
+  JOB_STREAM_HEARTBEAT_MS,
+  JobRunRequest,
+  JobStopRequest,
+  NETWORK_POLICIES,
+  type JobStopResult,
+  type JobStreamEntry,
+} from '../contract/worker-api';
 import type { SandboxRunner } from '../sandbox/runner';
 import { DEFAULT_OLLAMA_URL } from '../inference/ollama-host';
 import { bearerToken, tokensMatch } from './bearer';
 import { inferenceRoutes } from './inference-routes';
-import { AtCapacityError, ClosedError, JobTable } from './job-table';
+import { AtCapacityError, ClosedError, JobTable, type FollowedJob } from './job-table';
+import type { JobLogLimits } from './log-lines';
 import { ResultStore } from './result-store';
 
 export interface WorkerApiOptions {
@@ -37,6 +47,10 @@ export interface WorkerApiOptions {
   logLevel?: string;
   /** The node's Ollama base URL (OLLAMA_HOST), read per request; default http://127.0.0.1:11434. */
   ollamaUrl?: () => string;
+  /** Silence after which a streamed jobs:run sends a heartbeat line; default 15 s. */
+  streamHeartbeatMs?: number;
+  /** Bounds of each job's kept output lines; defaults in log-lines.ts. */
+  logLimits?: Partial<JobLogLimits>;
 }
 
 export interface WorkerApi {
@@ -61,6 +75,12 @@ const ORCHESTRATOR: Principal = { userId: 'orchestrator', handle: 'orchestrator'
 
 /** A path segment must not be `.` or `..`, which the id pattern alone allows. */
 const DOTS_ONLY = /^\.+$/;
+
+/**
+ * Output a streaming caller has not read yet, beyond which its answer is cut: a stuck
+ * connection must not hold a flooding job's output in memory. It comes back with log_after.
+ */
+const MAX_UNREAD_STREAM_BYTES = 8 * 1024 * 1024;
 
 /**
  * The Worker API (spec/node.md §3): the orchestrator hands this node jobs to run in sandboxes,
@@ -94,6 +114,7 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     nodeSlug: o.nodeSlug,
     maxConcurrency,
     resultRetentionMs: o.resultRetentionMs,
+    logLimits: o.logLimits,
     log: (level, fields, message) => app.log[level](fields, message),
   });
   await jobs.init();
@@ -109,8 +130,8 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
   });
 
   // A literal ':' in a Fastify path is written '::'.
-  app.post('/v1/worker/jobs::run', { schema: { body: JobRunRequest } }, async (request) => {
-    const { task_id, job_id, sandbox } = request.body;
+  app.post('/v1/worker/jobs::run', { schema: { body: JobRunRequest } }, async (request, reply) => {
+    const { task_id, job_id, sandbox, log_after } = request.body;
     if (DOTS_ONLY.test(task_id) || DOTS_ONLY.test(job_id)) throw badRequest('task_id and job_id must not consist of dots only');
     const policy = sandbox.network_policy;
     if (policy !== undefined && policy !== '' && !(NETWORK_POLICIES as readonly string[]).includes(policy)) {
@@ -120,15 +141,20 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     }
     const timeoutSeconds = Math.min(sandbox.timeout_seconds ?? defaultTimeout, maxTimeout);
     const image = sandbox.image ?? o.defaultImage;
+    const spec = { taskId: task_id, jobId: job_id, image, command: sandbox.command, env: sandbox.env ?? {}, timeoutSeconds, files: sandbox.files ?? {} };
+    const stream = wantsStream(request) ? new JobStream(reply, o.streamHeartbeatMs ?? JOB_STREAM_HEARTBEAT_MS) : undefined;
     let result;
+    let followed: FollowedJob | undefined;
     try {
-      result = jobs.submit({ taskId: task_id, jobId: job_id, image, command: sandbox.command, env: sandbox.env ?? {}, timeoutSeconds, files: sandbox.files ?? {} });
+      if (stream) followed = jobs.follow(spec, log_after ?? 0, (line) => stream.write({ type: 'log', ...line }));
+      else result = jobs.submit(spec);
     } catch (err) {
       if (err instanceof AtCapacityError) throw tooManyRequests(`${err.message}; retry later`, RETRY_AFTER_SECONDS);
       if (err instanceof ClosedError) throw new HttpProblem(503, 'the node manager is stopping; retry shortly', {}, { 'retry-after': String(RETRY_AFTER_SECONDS) });
       throw err;
     }
-    request.log.info({ job_id, task_id, image, timeout_seconds: timeoutSeconds }, 'job requested');
+    request.log.info({ job_id, task_id, image, timeout_seconds: timeoutSeconds, ...(stream ? { streamed: true, log_after } : {}) }, 'job requested');
+    if (stream && followed) return await stream.serve(request, followed);
     return await result;
   });
 
@@ -165,4 +191,78 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     runningJobIds: () => jobs.runningJobIds(),
     stopAll: () => jobs.stopAll(),
   };
+}
+
+function wantsStream(request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').toLowerCase().includes(JOB_STREAM_CONTENT_TYPE);
+}
+
+/**
+ * A jobs:run answered as NDJSON (contract: JobStreamEntry). Lines handed over before serve()
+ * (the kept ones, replayed at once) are written behind the headers; the stream ends with the
+ * result. A caller that goes away stops following; its job runs on.
+ */
+class JobStream {
+  private opened = false;
+  private readonly early: JobStreamEntry[] = [];
+  private heartbeat: NodeJS.Timeout | undefined;
+  private followed: FollowedJob | undefined;
+
+  constructor(
+    private readonly reply: FastifyReply,
+    private readonly heartbeatMs: number,
+  ) {}
+
+  write(entry: JobStreamEntry): void {
+    if (!this.opened) {
+      this.early.push(entry);
+      return;
+    }
+    const raw = this.reply.raw;
+    if (raw.destroyed || raw.writableEnded) return;
+    raw.write(`${JSON.stringify(entry)}\n`);
+    this.heartbeat?.refresh();
+    if (raw.writableLength > MAX_UNREAD_STREAM_BYTES) {
+      this.reply.log.warn({ unread_bytes: raw.writableLength }, 'streaming caller does not read its job output; cutting the stream');
+      raw.destroy();
+    }
+  }
+
+  async serve(request: FastifyRequest, followed: FollowedJob): Promise<FastifyReply> {
+    this.followed = followed;
+    const raw = this.reply.raw;
+    raw.once('close', () => this.stop());
+    this.reply.hijack();
+    raw.writeHead(200, {
+      ...(this.reply.getHeaders() as Record<string, string>),
+      'content-type': `${JOB_STREAM_CONTENT_TYPE}; charset=utf-8`,
+      'cache-control': 'no-cache',
+      'x-accel-buffering': 'no',
+    });
+    raw.socket?.setNoDelay(true);
+    this.opened = true;
+    // Every write re-arms it, the heartbeat's own included: one beat per quiet interval.
+    this.heartbeat = setTimeout(() => this.write({ type: 'heartbeat' }), this.heartbeatMs);
+    for (const entry of this.early.splice(0)) this.write(entry);
+
+    try {
+      const { result, lastSeq, dropped } = await followed.done;
+      this.write({ type: 'result', result, last_seq: lastSeq, dropped });
+      if (!raw.destroyed) raw.end();
+    } catch (err) {
+      // Headers are out: the only way left to say "failed" is to break the body off.
+      request.log.error({ err }, 'streamed job answer failed');
+      raw.destroy();
+    } finally {
+      this.stop();
+    }
+    return this.reply;
+  }
+
+  private stop(): void {
+    clearTimeout(this.heartbeat);
+    // refresh() would bring a cleared timer back.
+    this.heartbeat = undefined;
+    this.followed?.unfollow();
+  }
 }
