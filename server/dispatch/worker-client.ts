@@ -2,7 +2,15 @@ import http from 'node:http';
 import https from 'node:https';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema, Static } from '@sinclair/typebox';
-import { JobRunResult, JobStopResult, type JobRunRequest, type JobStopRequest } from '../../node-manager/contract/worker-api';
+import {
+  JOB_STREAM_CONTENT_TYPE,
+  JobRunResult,
+  JobStopResult,
+  JobStreamEntry,
+  type JobRunRequest,
+  type JobStopRequest,
+  type LogLine,
+} from '../../node-manager/contract/worker-api';
 
 /** Where a node's Worker API is and the bearer token it expects from us. */
 export interface WorkerTarget {
@@ -32,6 +40,27 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDO
 /** Results carry at most 2 × 256 KiB of output; JSON escaping can multiply that. */
 const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
 
+/** A streaming node writes a heartbeat every 15 s of silence: four missed ones mean the connection is dead. */
+const DEFAULT_STREAM_IDLE_MS = 60_000;
+
+export interface WorkerClientOptions {
+  /** How long a streamed jobs:run may stay silent (heartbeats count) before the call fails as transient. */
+  streamIdleMs?: number;
+}
+
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** The whole call, however much it streams. */
+  timeoutMs: number;
+  /**
+   * Asks for the job's output lines as the sandbox writes them (those after body.log_after),
+   * in seq order, before the call resolves. A throw from it ends the call with that error.
+   */
+  onLog?: (line: LogLine) => void;
+}
+
+type Post = { signal?: AbortSignal; timeoutMs: number; onLog?: (line: LogLine) => void };
+
 /**
  * The orchestrator's side of the Worker API (node-manager/contract/worker-api.ts). Plain
  * node:http rather than fetch: a jobs:run call stays open as long as the job runs (up to hours),
@@ -39,8 +68,18 @@ const MAX_ANSWER_BYTES = 16 * 1024 * 1024;
  * caller passes.
  */
 export class WorkerClient {
-  /** Runs (or re-attaches to) a job; resolves with the node's result. */
-  run(target: WorkerTarget, body: JobRunRequest, opts: { signal?: AbortSignal; timeoutMs: number }): Promise<JobRunResult> {
+  private readonly streamIdleMs: number;
+
+  constructor(o: WorkerClientOptions = {}) {
+    this.streamIdleMs = o.streamIdleMs ?? DEFAULT_STREAM_IDLE_MS;
+  }
+
+  /**
+   * Runs (or re-attaches to) a job; resolves with the node's result. With onLog the answer is
+   * streamed (contract: JobStreamEntry); a re-attaching caller passes the last seq it has as
+   * body.log_after and gets each line once.
+   */
+  run(target: WorkerTarget, body: JobRunRequest, opts: RunOptions): Promise<JobRunResult> {
     return this.post(target, '/v1/worker/jobs:run', body, JobRunResult, opts);
   }
 
@@ -49,7 +88,7 @@ export class WorkerClient {
     return this.post(target, '/v1/worker/jobs:stop', body, JobStopResult, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 15_000 });
   }
 
-  private post<S extends TSchema>(target: WorkerTarget, path: string, body: unknown, schema: S, opts: { signal?: AbortSignal; timeoutMs: number }): Promise<Static<S>> {
+  private post<S extends TSchema>(target: WorkerTarget, path: string, body: unknown, schema: S, opts: Post): Promise<Static<S>> {
     let url: URL;
     try {
       url = new URL(target.url.replace(/\/+$/, '') + path);
@@ -60,12 +99,15 @@ export class WorkerClient {
     const where = `${url.origin}${path}`;
     const payload = Buffer.from(JSON.stringify(body));
 
+    const streamed = opts.onLog !== undefined;
+
     return new Promise<Static<S>>((resolve, reject) => {
       let settled = false;
-      const finish = (err: WorkerCallError | null, value?: Static<S>) => {
+      const finish = (err: Error | null, value?: Static<S>) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
+        clearTimeout(idle);
         opts.signal?.removeEventListener('abort', onAbort);
         if (err) reject(err);
         else resolve(value as Static<S>);
@@ -80,14 +122,32 @@ export class WorkerClient {
         req.destroy();
         finish(new WorkerCallError(`no answer from ${where} within ${Math.round(opts.timeoutMs / 1000)} s`, true, undefined, 'TIMEOUT'));
       }, opts.timeoutMs);
+      // A streaming node answers at once and never stays silent long; one that does is gone.
+      const idle = streamed
+        ? setTimeout(() => {
+            req.destroy();
+            finish(new WorkerCallError(`no line from ${where} within ${Math.round(this.streamIdleMs / 1000)} s`, true, undefined, 'IDLE'));
+          }, this.streamIdleMs)
+        : undefined;
 
       const req = (url.protocol === 'https:' ? https : http).request(
         url,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': payload.length, accept: 'application/json', authorization: `Bearer ${target.token}` },
+          headers: {
+            'content-type': 'application/json',
+            'content-length': payload.length,
+            accept: streamed ? JOB_STREAM_CONTENT_TYPE : 'application/json',
+            authorization: `Bearer ${target.token}`,
+          },
         },
         (res) => {
+          idle?.refresh();
+          const status = res.statusCode ?? 0;
+          if (streamed && status === 200) {
+            readStream(res, where, schema, opts.onLog!, () => idle?.refresh(), finish);
+            return;
+          }
           const chunks: Buffer[] = [];
           let size = 0;
           res.on('data', (c: Buffer) => {
@@ -99,7 +159,6 @@ export class WorkerClient {
           });
           res.on('error', (err: NodeJS.ErrnoException) => finish(new WorkerCallError(`reading the answer of ${where} failed: ${err.code ?? err.message}`, true, res.statusCode, err.code)));
           res.on('end', () => {
-            const status = res.statusCode ?? 0;
             const text = Buffer.concat(chunks).toString('utf8');
             if (status !== 200) {
               const transient = status >= 500 || status === 429 || status === 408;
@@ -133,6 +192,76 @@ export class WorkerClient {
       req.end(payload);
     });
   }
+}
+
+/**
+ * Reads a streamed jobs:run answer line by line: log lines go to onLog in order, heartbeats only
+ * prove the node is there, the result ends the call. Anything off the contract is a
+ * non-transient error; a body that ends before its result is transient (call again with log_after).
+ */
+function readStream<S extends TSchema>(
+  res: http.IncomingMessage,
+  where: string,
+  schema: S,
+  onLog: (line: LogLine) => void,
+  alive: () => void,
+  finish: (err: Error | null, value?: Static<S>) => void,
+): void {
+  let done = false;
+  const end = (err: Error | null, value?: Static<S>) => {
+    done = true;
+    if (err) res.destroy();
+    finish(err, value);
+  };
+  const contentType = String(res.headers['content-type'] ?? '');
+  if (!contentType.toLowerCase().startsWith(JOB_STREAM_CONTENT_TYPE)) {
+    end(new WorkerCallError(`${where} answered 200 with ${contentType || 'no content type'}, not a stream of job lines`, false, 200));
+    return;
+  }
+  const line = (text: string) => {
+    if (text.trim() === '') return;
+    let entry: unknown;
+    try {
+      entry = JSON.parse(text);
+    } catch {
+      end(new WorkerCallError(`${where} sent a line that is not JSON`, false, 200));
+      return;
+    }
+    if (!Value.Check(JobStreamEntry, entry)) {
+      end(new WorkerCallError(`${where} sent a line that does not follow the Worker API contract (version 1)`, false, 200));
+      return;
+    }
+    if (entry.type === 'log') {
+      try {
+        onLog({ seq: entry.seq, stream: entry.stream, text: entry.text });
+      } catch (err) {
+        end(err instanceof Error ? err : new Error(String(err)));
+      }
+    } else if (entry.type === 'result') {
+      if (Value.Check(schema, entry.result)) end(null, entry.result as Static<S>);
+      else end(new WorkerCallError(`${where} sent a result that does not follow the Worker API contract (version 1)`, false, 200));
+    }
+  };
+  res.setEncoding('utf8');
+  let buffered = '';
+  res.on('data', (data: string) => {
+    if (done) return;
+    alive();
+    buffered += data;
+    let nl: number;
+    while (!done && (nl = buffered.indexOf('\n')) >= 0) {
+      const text = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      line(text);
+    }
+    if (!done && buffered.length > MAX_ANSWER_BYTES) end(new WorkerCallError(`${where} sent a line longer than ${MAX_ANSWER_BYTES} bytes`, false, 200));
+  });
+  res.on('end', () => {
+    if (!done && buffered !== '') line(buffered);
+    if (!done) end(new WorkerCallError(`${where} ended the stream before the job's result`, true, 200));
+  });
+  res.on('error', (err: NodeJS.ErrnoException) => !done && end(new WorkerCallError(`reading the stream of ${where} failed: ${err.code ?? err.message}`, true, 200, err.code)));
+  res.on('close', () => !done && end(new WorkerCallError(`${where} broke off the stream`, true, 200)));
 }
 
 /** The `detail` of a problem document, clipped, for error messages. */

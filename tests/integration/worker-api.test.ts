@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { rm } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { JobRunRequest, LogLine } from '../../node-manager/contract/worker-api';
 import { DockerRunner } from '../../node-manager/sandbox/docker-runner';
 import type { SandboxRunner, SandboxRunSpec } from '../../node-manager/sandbox/runner';
 import { startWorkerApi, type WorkerApi, type WorkerApiOptions } from '../../node-manager/worker-api/server';
+import { WorkerCallError, WorkerClient } from '../../server/dispatch/worker-client';
 import { ApiClient } from '../support/harness';
 import { SANDBOX_IMAGE, ensureSandboxImage, instanceContainers, jobContainers, tempDir, waitForRunningContainer } from '../support/docker';
 
@@ -59,7 +63,7 @@ async function startNode(overrides: Partial<WorkerApiOptions> & { stateDir?: str
 }
 
 const job = (command: string[], sandbox: Record<string, unknown> = {}, jobId = `job-${randomUUID()}`) => ({
-  version: 1,
+  version: 1 as const,
   task_id: `task-${randomUUID()}`,
   job_id: jobId,
   sandbox: { command, ...sandbox },
@@ -86,6 +90,122 @@ describe('Worker API with a real Docker runner', () => {
   });
 
   const run = (body: unknown, n: Node = node) => n.client.call('/v1/worker/jobs:run', { token: TOKEN, body });
+
+  const workerClient = new WorkerClient();
+  /** jobs:run through the orchestrator's client, streaming the job's lines into `lines`. */
+  const follow = (n: Node, body: JobRunRequest, onLog: (line: LogLine) => void = () => {}) => {
+    const lines: LogLine[] = [];
+    const result = workerClient.run({ url: n.api.url, token: TOKEN }, body, {
+      timeoutMs: 60_000,
+      onLog: (line) => {
+        lines.push(line);
+        onLog(line);
+      },
+    });
+    return { lines, result };
+  };
+  /** A file the job waits for in its workspace: lets a test decide when the job goes on. */
+  const openGate = (n: Node, jobId: string) => writeFile(join(n.stateDir, 'jobs', jobId, 'workspace', 'go'), '');
+  const WAIT_FOR_GATE = 'while [ ! -e /workspace/go ]; do sleep 0.05; done';
+
+  it('streams every output line in order with a dense seq, then the result', async () => {
+    const script = 'i=1; while [ $i -le 30 ]; do echo "line $i"; if [ $((i % 10)) -eq 0 ]; then echo "warn $i" >&2; fi; sleep 0.02; i=$((i+1)); done';
+    const body = job(['sh', '-c', script]);
+    const { lines, result } = follow(node, body);
+    const res = await result;
+    expect(res).toMatchObject({ status: 'completed', exit_code: 0, job_id: body.job_id });
+    expect(lines.map((l) => l.seq)).toEqual(Array.from({ length: 33 }, (_, i) => i + 1));
+    const out = lines.filter((l) => l.stream === 'stdout').map((l) => l.text);
+    expect(out).toEqual(Array.from({ length: 30 }, (_, i) => `line ${i + 1}`));
+    expect(lines.filter((l) => l.stream === 'stderr').map((l) => l.text)).toEqual(['warn 10', 'warn 20', 'warn 30']);
+    expect(res.stdout).toBe(out.map((t) => `${t}\n`).join(''));
+
+    // Coming back later with the last seq it has, a caller gets only the rest, then the same result.
+    const again = follow(node, { ...body, log_after: 25 });
+    expect(await again.result).toEqual(res);
+    expect(again.lines).toEqual(lines.slice(25));
+    const nothingNew = follow(node, { ...body, log_after: 33 });
+    expect(await nothingNew.result).toEqual(res);
+    expect(nothingNew.lines).toEqual([]);
+    // The plain JSON answer is what it always was.
+    expect(await workerClient.run({ url: node.api.url, token: TOKEN }, body, { timeoutMs: 60_000 })).toEqual(res);
+    expect(node.runner.runsOf(body.job_id)).toBe(1);
+  });
+
+  it('delivers a line while the job still runs', async () => {
+    const body = job(['sh', '-c', `echo first; ${WAIT_FOR_GATE}; echo second`], { timeout_seconds: 60 });
+    let runningAtFirstLine: boolean | undefined;
+    const { lines, result } = follow(node, body, (line) => {
+      if (line.text !== 'first') return;
+      runningAtFirstLine = node.api.runningJobIds().includes(body.job_id);
+      void openGate(node, body.job_id);
+    });
+    expect(await result).toMatchObject({ status: 'completed', stdout: 'first\nsecond\n' });
+    expect(runningAtFirstLine).toBe(true);
+    expect(lines.map((l) => l.text)).toEqual(['first', 'second']);
+  });
+
+  it('a caller re-attaching to a running job with log_after gets the later kept lines, then live ones, none twice', async () => {
+    const body = job(['sh', '-c', `for i in 1 2 3 4 5; do echo "a$i"; done; ${WAIT_FOR_GATE}; for i in 6 7 8 9 10; do echo "b$i"; done`], { timeout_seconds: 60 });
+    let firstHasFive!: () => void;
+    const fiveLines = new Promise<void>((r) => (firstHasFive = r));
+    const first = follow(node, body, (line) => line.seq === 5 && firstHasFive());
+    await fiveLines;
+
+    let secondHasReplay!: () => void;
+    const replayed = new Promise<void>((r) => (secondHasReplay = r));
+    const second = follow(node, { ...body, log_after: 3 }, (line) => line.seq === 5 && secondHasReplay());
+    await replayed;
+    await openGate(node, body.job_id);
+
+    const [a, b] = await Promise.all([first.result, second.result]);
+    expect(b).toEqual(a);
+    expect(a.status).toBe('completed');
+    expect(first.lines.map((l) => l.text)).toEqual(['a1', 'a2', 'a3', 'a4', 'a5', 'b6', 'b7', 'b8', 'b9', 'b10']);
+    expect(second.lines).toEqual(first.lines.slice(3));
+    expect(node.runner.runsOf(body.job_id)).toBe(1);
+  });
+
+  it('streams heartbeats through silence and ends with a result line that says how far the log went', async () => {
+    const beating = await startNode({ streamHeartbeatMs: 100 });
+    try {
+      const body = job(['sh', '-c', 'sleep 1; echo awake']);
+      const res = await fetch(`${beating.api.url}/v1/worker/jobs:run`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json', accept: 'application/x-ndjson' },
+        body: JSON.stringify(body),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toContain('application/x-ndjson');
+      const entries = (await res.text())
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { type: string; [k: string]: unknown });
+      expect(entries.some((e) => e.type === 'heartbeat')).toBe(true);
+      expect(entries.filter((e) => e.type !== 'heartbeat')).toEqual([
+        { type: 'log', seq: 1, stream: 'stdout', text: 'awake' },
+        expect.objectContaining({ type: 'result', last_seq: 1, dropped: 0, result: expect.objectContaining({ status: 'completed', stdout: 'awake\n' }) }),
+      ]);
+    } finally {
+      await beating.api.close();
+    }
+  });
+
+  it('answers a refused streaming call with its status and problem document, not a stream', async () => {
+    const body = job(['true'], { network_policy: 'bridge' });
+    const refused = await workerClient.run({ url: node.api.url, token: TOKEN }, body, { timeoutMs: 10_000, onLog: () => {} }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(WorkerCallError);
+    expect(refused).toMatchObject({ status: 400, transient: false });
+    expect((refused as Error).message).toContain('restricted, none');
+
+    const wrongToken = await workerClient.run({ url: node.api.url, token: `${TOKEN}x` }, job(['true']), { timeoutMs: 10_000, onLog: () => {} }).catch((e: unknown) => e);
+    expect(wrongToken).toMatchObject({ status: 401 });
+    expect((wrongToken as Error).message).not.toContain(TOKEN);
+
+    const badAfter = await run({ ...job(['true']), log_after: -1 });
+    expect(badAfter.status).toBe(400);
+    expect(node.runner.runsOf(body.job_id)).toBe(0);
+  });
 
   it('answers /healthz and /readyz without credentials', async () => {
     const health = await node.client.call('/healthz');
@@ -318,6 +438,10 @@ describe('Worker API with a real Docker runner', () => {
     const second = await startNode({ stateDir: first.stateDir });
     try {
       expect((await run(body, second)).body).toEqual(done.body);
+      // Its output lines are kept with it.
+      const followed = follow(second, body);
+      expect(await followed.result).toEqual(done.body);
+      expect(followed.lines).toEqual([{ seq: 1, stream: 'stdout', text: 'before restart' }]);
       expect(second.runner.runs).toEqual([]);
     } finally {
       await second.api.close();
@@ -338,6 +462,63 @@ describe('Worker API with a real Docker runner', () => {
       expect(forgetful.runner.runsOf(body.job_id)).toBe(2);
     } finally {
       await forgetful.api.close();
+    }
+  });
+});
+
+describe('WorkerClient on a stream that breaks the contract', () => {
+  /** A node stand-in that answers jobs:run as a stream with whatever a test writes. */
+  async function fakeNode(write: (res: http.ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
+    const server = http.createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+      write(res);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      close: () => new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+    };
+  }
+  const body = job(['true']);
+
+  it('fails as transient when the stream stays silent past the idle limit', async () => {
+    const silent = await fakeNode(() => {});
+    try {
+      const err = await new WorkerClient({ streamIdleMs: 300 }).run({ url: silent.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: () => {} }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkerCallError);
+      expect(err).toMatchObject({ transient: true, code: 'IDLE' });
+    } finally {
+      await silent.close();
+    }
+  });
+
+  it('fails as not transient on a line off the contract, after handing over the good lines before it', async () => {
+    const broken = await fakeNode((res) => {
+      res.write('{"type":"log","seq":1,"stream":"stdout","text":"fine"}\n');
+      res.write('{"type":"log","seq":"two","stream":"stdout","text":"bad"}\n');
+    });
+    try {
+      const lines: LogLine[] = [];
+      const err = await new WorkerClient().run({ url: broken.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: (l) => lines.push(l) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(WorkerCallError);
+      expect(err).toMatchObject({ transient: false });
+      expect(lines).toEqual([{ seq: 1, stream: 'stdout', text: 'fine' }]);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it('fails as transient when the stream ends before the result', async () => {
+    const cut = await fakeNode((res) => res.end('{"type":"heartbeat"}\n'));
+    try {
+      const err = await new WorkerClient().run({ url: cut.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: () => {} }).catch((e: unknown) => e);
+      expect(err).toMatchObject({ transient: true });
+    } finally {
+      await cut.close();
     }
   });
 });
