@@ -33,9 +33,16 @@ import { NodeModelService } from './nodes/model-service';
 import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
 import { ChatService } from './chat/service';
+import { dropOnChange } from './db/memo';
 import { InferenceClient } from './chat/inference-client';
 import { chatRoutes } from './chat/routes';
 import type { JobControl } from './tasks/service';
+import { Ledger } from './runs/ledger';
+import { RunEventHub } from './runs/hub';
+import { RunService } from './runs/service';
+import { runRoutes } from './runs/routes';
+import { SessionService } from './sessions/service';
+import { sessionRoutes } from './sessions/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -79,6 +86,12 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     let controlPort = config.controlPort;
     const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault) };
 
+    // Runs: the event ledger, and one hub per process fanning new events out to live streams.
+    const runHub = new RunEventHub(db);
+    await runHub.start();
+    closers.push(() => runHub.stop());
+    const runs = new RunService(db, deps.authz, new Ledger(db), runHub);
+
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
     const inference = new InferenceClient();
@@ -89,9 +102,14 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, inference, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+    // What every request and completion would otherwise ask the database, dropped when it changes.
+    closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
+    closers.push(await dropOnChange(db, 'nodes_changed', [chat.serving]));
 
-    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat);
+    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs);
     closers.push(() => gateway.close());
+    // Before the gateway closes (closers run in reverse): open event streams would hold it open.
+    closers.push(async () => runs.close());
     // Before the gateway closes (closers run in reverse): open generations would hold it open.
     closers.push(async () => chat.close());
     const control = await buildControlPlane(config, readiness, controlPlane, nodeTokens);
@@ -147,7 +165,16 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
   }
 }
 
-async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthService, readiness: Readiness, nodeAdmin: NodeAdminDeps, jobs: JobControl, chat: ChatService): Promise<HttpServer> {
+async function buildGateway(
+  config: ServerConfig,
+  deps: RouteDeps,
+  auth: AuthService,
+  readiness: Readiness,
+  nodeAdmin: NodeAdminDeps,
+  jobs: JobControl,
+  chat: ChatService,
+  runs: RunService,
+): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'gateway',
     logLevel: config.logLevel,
@@ -166,7 +193,9 @@ async function buildGateway(config: ServerConfig, deps: RouteDeps, auth: AuthSer
   rbacRoutes(app, deps);
   auditRoutes(app, deps);
   nodeAdminRoutes(app, deps, nodeAdmin);
-  taskRoutes(app, deps, jobs);
+  taskRoutes(app, deps, jobs, runs);
+  runRoutes(app, deps.db, runs);
+  sessionRoutes(app, new SessionService(deps.db), runs);
   chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
   app.get(
     '/v1/openapi.json',

@@ -1,5 +1,6 @@
 import type { Queryable } from '../db';
 import { dispatchableCondition } from '../nodes/store';
+import { outputLines, recordJobStatus, type NewRunEvent } from '../runs/store';
 
 /*
  * The job queue's SQL. Every transaction here locks jobs before their task (claim, result, node
@@ -117,18 +118,21 @@ export async function assignJob(tx: Queryable, a: { jobId: string; nodeId: strin
     [a.jobId, a.nodeId, a.timeoutSeconds + LEASE_GRACE_SECONDS, a.holder, HOLD_SECONDS],
   );
   const job = rows[0]!;
+  await recordJobStatus(tx, job.id, 'running', { attempt: job.attempt, node_id: job.node_id });
   await tx.query(`UPDATE tasks SET status = 'running', started_at = COALESCE(started_at, now()), updated_at = now() WHERE id = $1 AND status = 'queued'`, [job.task_id]);
   return job;
 }
 
 /** A job that never ran (queued) fails, and so does its task, with a reason a user can act on. */
 export async function failQueuedJob(tx: Queryable, f: { jobId: string; taskId: string; code: string; reason: string }): Promise<void> {
-  await tx.query(`UPDATE jobs SET status = 'failed', failure_code = $2, ended_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued'`, [f.jobId, f.code]);
+  const failed = await tx.query(`UPDATE jobs SET status = 'failed', failure_code = $2, ended_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING id`, [f.jobId, f.code]);
+  if (failed.length > 0) await recordJobStatus(tx, f.jobId, 'failed', { failure_code: f.code, reason: f.reason }, { error: f.reason });
   await failTask(tx, f.taskId, f.reason);
 }
 
 export async function cancelQueuedJob(tx: Queryable, jobId: string): Promise<void> {
-  await tx.query(`UPDATE jobs SET status = 'canceled', ended_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued'`, [jobId]);
+  const canceled = await tx.query(`UPDATE jobs SET status = 'canceled', ended_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING id`, [jobId]);
+  if (canceled.length > 0) await recordJobStatus(tx, jobId, 'canceled', { reason: 'The task was canceled.' });
 }
 
 export interface JobEnd {
@@ -141,6 +145,11 @@ export interface JobEnd {
   /** For the task when the job did not complete. */
   reason: string | null;
   entry: AttemptEntry;
+  /**
+   * Output lines that were not streamed into the run's ledger while the job ran; they go in
+   * before the run's final status event. Default: the result's stdout and stderr.
+   */
+  lines?: NewRunEvent[];
 }
 
 /** Records how a running job ended, and settles its task; false when the lease no longer matches. */
@@ -154,6 +163,14 @@ export async function endRunningJob(tx: Queryable, e: JobEnd): Promise<boolean> 
   );
   const row = rows[0];
   if (!row) return false;
+  const result = e.result as { exit_code?: unknown } | null;
+  await recordJobStatus(
+    tx,
+    e.jobId,
+    e.status,
+    { exit_code: typeof result?.exit_code === 'number' ? result.exit_code : null, failure_code: e.failureCode, reason: e.reason },
+    { error: e.status === 'completed' ? null : e.reason, before: e.lines ?? outputLines(e.jobId, e.result) },
+  );
   if (e.status === 'completed') await completeTaskIfDone(tx, row.task_id);
   else if (e.status === 'failed') await failTask(tx, row.task_id, e.reason ?? 'the job failed');
   else await tx.query(`UPDATE tasks SET status = 'canceled', closed = true, failure_reason = COALESCE(failure_reason, $2), ended_at = now(), updated_at = now() WHERE id = $1 AND NOT closed`, [row.task_id, e.reason]);
@@ -218,22 +235,25 @@ export async function lockLeasedJob(tx: Queryable, jobId: string, leaseId: strin
 
 /** Back in the queue for another node: a new lease comes with the next assignment. */
 export async function requeueJob(tx: Queryable, jobId: string, entry: AttemptEntry): Promise<void> {
-  await tx.query(
+  const requeued = await tx.query(
     `UPDATE jobs SET status = 'queued', node_id = NULL, lease_id = NULL, lease_expires_at = NULL, held_by = NULL, held_until = NULL,
             not_before = now(), updated_at = now(), attempts_log = attempts_log || $2::jsonb
-     WHERE id = $1 AND status = 'running'`,
+     WHERE id = $1 AND status = 'running' RETURNING id`,
     [jobId, JSON.stringify([entry])],
   );
+  // Back to pending in the same run: a retry of the same job row is the same run.
+  if (requeued.length > 0) await recordJobStatus(tx, jobId, 'pending', { requeued: true, attempt: entry.attempt, node_id: entry.node_id, outcome: entry.outcome });
 }
 
 /** Ends a lost job for good: failed (retries used up), or canceled when its task was. */
 export async function endLostJob(tx: Queryable, l: { jobId: string; taskId: string; status: 'failed' | 'canceled'; code: string | null; reason: string; entry: AttemptEntry }): Promise<void> {
-  await tx.query(
+  const ended = await tx.query(
     `UPDATE jobs SET status = $2, failure_code = $3, ended_at = now(), updated_at = now(), held_by = NULL, held_until = NULL,
             attempts_log = attempts_log || $4::jsonb
-     WHERE id = $1 AND status = 'running'`,
+     WHERE id = $1 AND status = 'running' RETURNING id`,
     [l.jobId, l.status, l.code, JSON.stringify([l.entry])],
   );
+  if (ended.length > 0) await recordJobStatus(tx, l.jobId, l.status, { failure_code: l.code, reason: l.reason }, { error: l.status === 'failed' ? l.reason : null });
   if (l.status === 'failed') await failTask(tx, l.taskId, l.reason);
 }
 

@@ -249,3 +249,57 @@ export async function runOfJob(q: Queryable, jobId: string): Promise<RunRow | nu
 export async function updateRunMetadata(q: Queryable, runId: string, metadata: Record<string, unknown>): Promise<void> {
   await q.query('UPDATE runs SET metadata = $2, updated_at = now() WHERE id = $1', [runId, JSON.stringify(metadata)]);
 }
+
+/**
+ * The run of a dispatched job (the first run recorded with its job_id, not a sub-run), created
+ * when the job has none (jobs queued before runs existed). Callers hold the job's row lock, so
+ * two dispatchers never create it twice.
+ */
+export async function jobRunId(q: Queryable, jobId: string): Promise<string | null> {
+  const found = await q.query<{ id: string }>('SELECT id FROM runs WHERE job_id = $1 AND parent_run_id IS NULL ORDER BY created_at, id LIMIT 1', [jobId]);
+  if (found[0]) return found[0].id;
+  const job = await q.query<{ task_id: string; session_id: string | null; created_by: string }>(
+    'SELECT j.task_id, t.session_id, t.created_by FROM jobs j JOIN tasks t ON t.id = j.task_id WHERE j.id = $1',
+    [jobId],
+  );
+  if (!job[0]) return null;
+  const run = await insertRun(q, { taskId: job[0].task_id, jobId, sessionId: job[0].session_id, createdBy: job[0].created_by });
+  return run.id;
+}
+
+/**
+ * A job moved: its run gets the status event (after `before`, e.g. the job's output lines), in
+ * the caller's transaction. A run that has already ended keeps its end.
+ */
+export async function recordJobStatus(q: Queryable, jobId: string, status: RunStatus, data: Record<string, unknown>, opts: { error?: string | null; before?: NewRunEvent[] } = {}): Promise<void> {
+  const runId = await jobRunId(q, jobId);
+  if (!runId) return;
+  const [run] = await q.query<{ status: RunStatus }>('SELECT status FROM runs WHERE id = $1', [runId]);
+  if (!run || isTerminal(run.status)) return;
+  await appendEvents(q, runId, [...(opts.before ?? []), { kind: 'status', data: { ...data, status } }], { status, error: opts.error ?? null });
+}
+
+/** A job's output as log events, one per line (the job's result, when lines were not streamed). */
+export function outputLines(jobId: string, result: { stdout?: unknown; stderr?: unknown } | null): NewRunEvent[] {
+  const events: NewRunEvent[] = [];
+  for (const stream of ['stdout', 'stderr'] as const) {
+    const text = result?.[stream];
+    if (typeof text !== 'string' || text === '') continue;
+    text
+      .replace(/\r?\n$/, '')
+      .split(/\r?\n/)
+      .forEach((line, i) => events.push({ kind: 'log', stream, message: line, idempotencyKey: `log:${jobId}:${stream}:${i + 1}` }));
+  }
+  return events;
+}
+
+/** A task's log lines over all its runs: runs in the order they were created, lines in seq order. */
+export async function taskLogLines(q: Queryable, taskId: string): Promise<RunEventRow[]> {
+  return q.query<RunEventRow>(
+    `SELECT e.run_id, e.seq, e.kind, e.stream, e.message, e.data, e.created_at
+     FROM runs r JOIN run_events e ON e.run_id = r.id
+     WHERE r.task_id = $1 AND e.kind = 'log'
+     ORDER BY r.created_at, r.id, e.seq`,
+    [taskId],
+  );
+}

@@ -3,6 +3,9 @@ import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { Nullable, PageQuery, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors, iso } from '../http/schemas';
 import type { RouteDeps } from '../routes';
+import type { RunService } from '../runs/service';
+import { taskLogLines } from '../runs/store';
+import { streamTaskLogs } from '../runs/stream';
 import { MAX_PROMPT_BYTES, TaskService, type JobControl } from './service';
 import type { TaskJobRow, TaskRow } from './store';
 
@@ -21,6 +24,7 @@ const TaskResponse = Type.Object({
   prompt: Type.String(),
   project_id: Uuid,
   created_by: Uuid,
+  session_id: Nullable(Uuid),
   failure_reason: Nullable(Type.String({ description: 'Why a failed task failed' })),
   summary: Nullable(Type.String()),
   created_at: Timestamp,
@@ -76,6 +80,7 @@ export const taskView = (t: TaskRow) => ({
   prompt: t.prompt,
   project_id: t.project_id,
   created_by: t.created_by,
+  session_id: t.session_id ?? null,
   failure_reason: t.failure_reason,
   summary: t.summary,
   created_at: t.created_at.toISOString(),
@@ -110,11 +115,10 @@ function output(jobs: TaskJobRow[]): { stdout: string; stderr: string; exitCode:
   return { stdout, stderr, exitCode };
 }
 
-const splitLines = (s: string) => (s === '' ? [] : s.replace(/\n$/, '').split('\n'));
 const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && typeof (v as { id: unknown }).id === 'string';
 
 /** Tasks: create, list, read, result, logs, cancel. */
-export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jobs: JobControl): void {
+export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jobs: JobControl, runs: RunService): void {
   const tasks = new TaskService(db, authz, config, jobs);
 
   app.post(
@@ -135,6 +139,7 @@ export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jo
           timeout_seconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_800 })),
           image: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$', description: 'Sandbox image instead of the default' })),
           model: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Prompt tasks: the model to answer with (one GET /v1/models lists); default: the first model of the node chosen' })),
+          session_id: Type.Optional(Uuid),
           use_inference: Type.Optional(Type.Boolean({ description: 'Ignored (legacy)' })),
           use_sba: Type.Optional(Type.Boolean({ description: 'Ignored (legacy)' })),
         }),
@@ -210,19 +215,33 @@ export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jo
     {
       schema: {
         tags: ['tasks'],
-        summary: "A task's output, over all its jobs",
+        summary: "A task's output, over all its runs",
+        description:
+          'Read from the run ledger: every log line of every run of the task, runs in order. With `follow=true`, text/event-stream instead: `event: log` ' +
+          '({run_id, seq, stream, message, ts}) for the lines so far and then live ones, and `event: done` ({task_id, status}) once the task has ended. ' +
+          'To resume exactly after a disconnect, stream a run: GET /v1/runs/{id}/events/stream with Last-Event-ID.',
         params: RefParams,
-        querystring: Strict({ stream: Type.Optional(Stream) }),
+        querystring: Strict({ stream: Type.Optional(Stream), follow: Type.Optional(Type.Boolean()), heartbeat_seconds: Type.Integer({ minimum: 1, maximum: 300, default: 15 }) }),
         response: { 200: LogsResponse, ...errors(400, 401, 404) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const stream = request.query.stream ?? 'all';
-      const { task, jobs } = await tasks.withJobs(request.principal!, request.params.id);
-      const out = output(jobs);
-      const stdout = stream === 'stderr' ? '' : out.stdout;
-      const stderr = stream === 'stdout' ? '' : out.stderr;
-      return { task_id: task.id, task_name: task.name, stream, stdout, stderr, lines: [...splitLines(stdout), ...splitLines(stderr)] };
+      const task = await tasks.get(request.principal!, request.params.id);
+      if (request.query.follow) {
+        const sse = runs.openStream(request, reply, request.query.heartbeat_seconds * 1000);
+        await streamTaskLogs({ db, ledger: runs.ledger, hub: runs.hub, sse, taskId: task.id, stream: stream === 'all' ? undefined : stream }).catch((err: unknown) => {
+          request.log.warn({ err, task_id: task.id }, 'task log stream ended by an error');
+          sse.end();
+        });
+        return reply;
+      }
+      const lines = await taskLogLines(db, task.id);
+      const of = (which: 'stdout' | 'stderr') => (stream === 'all' || stream === which ? lines.filter((l) => l.stream === which).map((l) => l.message ?? '') : []);
+      const stdout = of('stdout');
+      const stderr = of('stderr');
+      const text = (ls: string[]) => ls.map((l) => `${l}\n`).join('');
+      return { task_id: task.id, task_name: task.name, stream, stdout: text(stdout), stderr: text(stderr), lines: [...stdout, ...stderr] };
     },
   );
 

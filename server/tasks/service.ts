@@ -4,6 +4,8 @@ import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import { findDefaultProject, type ProjectRow } from '../projects/store';
+import { insertRun } from '../runs/store';
+import { findOwnSession } from '../sessions/store';
 import {
   cancelQueuedJobs,
   findVisibleTask,
@@ -52,6 +54,8 @@ export interface CreateTaskInput {
   image?: string;
   /** Prompt tasks: the model to answer with; else the first model of the node chosen. */
   model?: string;
+  /** One of the caller's sessions; the task's runs belong to it. */
+  session_id?: string;
 }
 
 /**
@@ -77,6 +81,7 @@ export class TaskService {
       model: input.model,
     });
     const project = await this.projectFor(principal, input.project_id, ctx);
+    if (input.session_id !== undefined && !(await findOwnSession(this.db, principal.userId, input.session_id))) throw notFound('Session');
     const base = taskNameBase(input.task_name, input.prompt);
 
     const task = await this.db.transaction(async (tx) => {
@@ -84,9 +89,11 @@ export class TaskService {
       // the meantime makes the insert return nothing, and the next suffix is tried.
       for (let tries = 0; tries < 20; tries++) {
         const name = nextFreeName(base, await namesLike(tx, principal.userId, base));
-        const t = await insertTaskNamed(tx, { name, createdBy: principal.userId, projectId: project.id, inputMode: mode, prompt: input.prompt, metadata: null });
+        const t = await insertTaskNamed(tx, { name, createdBy: principal.userId, projectId: project.id, inputMode: mode, prompt: input.prompt, metadata: null, sessionId: input.session_id });
         if (!t) continue;
-        await insertJob(tx, { taskId: t.id, kind: job.kind, payload: job.payload });
+        const jobId = await insertJob(tx, { taskId: t.id, kind: job.kind, payload: job.payload });
+        // The job's run exists from the start, so its stream can be opened before it runs.
+        await insertRun(tx, { taskId: t.id, jobId, sessionId: t.session_id, createdBy: principal.userId });
         return t;
       }
       throw conflict('Could not find a free task name; retry, or give task_name');

@@ -1,6 +1,7 @@
 import type { Queryable } from '../db';
 import { Conditions } from '../db/sql';
 import { grantsActionSql } from '../rbac/store';
+import { recordJobStatus } from '../runs/store';
 
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'canceled' | 'superseded';
 export type InputMode = 'prompt' | 'script' | 'commands';
@@ -18,6 +19,8 @@ export interface TaskRow {
   summary: string | null;
   failure_reason: string | null;
   metadata: Record<string, unknown> | null;
+  /** The session the task's runs belong to. */
+  session_id: string | null;
   started_at: Date | null;
   ended_at: Date | null;
   created_at: Date;
@@ -47,13 +50,13 @@ export const isUuid = (s: string) => UUID.test(s);
  */
 export async function insertTaskNamed(
   q: Queryable,
-  t: { name: string; createdBy: string; projectId: string; inputMode: InputMode; prompt: string; metadata: Record<string, unknown> | null },
+  t: { name: string; createdBy: string; projectId: string; inputMode: InputMode; prompt: string; metadata: Record<string, unknown> | null; sessionId?: string | null },
 ): Promise<TaskRow | null> {
   const rows = await q.query<TaskRow>(
-    `INSERT INTO tasks (name, created_by, project_id, input_mode, prompt, metadata)
-     VALUES ($1, $2, $3, $4, $5, $6)
+    `INSERT INTO tasks (name, created_by, project_id, input_mode, prompt, metadata, session_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (created_by, name) DO NOTHING RETURNING *`,
-    [t.name, t.createdBy, t.projectId, t.inputMode, t.prompt, t.metadata === null ? null : JSON.stringify(t.metadata)],
+    [t.name, t.createdBy, t.projectId, t.inputMode, t.prompt, t.metadata === null ? null : JSON.stringify(t.metadata), t.sessionId ?? null],
   );
   return rows[0] ?? null;
 }
@@ -140,5 +143,6 @@ export async function cancelQueuedJobs(q: Queryable, taskId: string): Promise<Ar
     [taskId],
   );
   await q.query(`UPDATE jobs SET status = 'canceled', ended_at = now(), updated_at = now() WHERE task_id = $1 AND status = 'queued'`, [taskId]);
+  for (const j of jobs) if (j.status === 'queued') await recordJobStatus(q, j.id, 'canceled', { reason: 'The task was canceled.' });
   return jobs.filter((j) => j.status === 'running').map((j) => ({ id: j.id, node_id: j.node_id }));
 }

@@ -1,0 +1,146 @@
+import type { Db } from '../db';
+import type { Principal, RequestContext } from '../http/principal';
+import { badRequest, conflict, notFound } from '../http/problem';
+import type { Authorizer } from '../rbac/service';
+import { findOwnSession } from '../sessions/store';
+import { findVisibleTask, type TaskRow } from '../tasks/store';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RunEventHub } from './hub';
+import { SseWriter } from './stream';
+import type { Ledger } from './ledger';
+import {
+  appendEvents,
+  findRun,
+  findVisibleRun,
+  insertRun,
+  isTerminal,
+  listVisibleRuns,
+  logLines,
+  updateRunMetadata,
+  type LogFilter,
+  type LogStream,
+  type RunEventRow,
+  type RunFilter,
+  type RunRow,
+  type RunStatus,
+} from './store';
+
+export const MAX_LOG_ENTRIES = 1000;
+export const MAX_LOG_MESSAGE = 64 * 1024;
+
+export interface CreateRunInput {
+  task_id: string;
+  job_id?: string;
+  session_id?: string;
+  parent_run_id?: string;
+  status?: RunStatus;
+  metadata?: Record<string, unknown>;
+}
+
+/**
+ * Runs: one execution trace each, always of a task. Who may see a run is who may see its task
+ * (its creator, or someone who may read tasks in its project); anyone else gets 404. Writing to
+ * a run (status, logs) takes the task's creator or someone who may create tasks there.
+ */
+export class RunService {
+  /** Open event streams, ended when the gateway closes (they would hold it open). */
+  private readonly streams = new Set<SseWriter>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly authz: Authorizer,
+    readonly ledger: Ledger,
+    readonly hub: RunEventHub,
+  ) {}
+
+  async create(principal: Principal, input: CreateRunInput, ctx: RequestContext): Promise<RunRow> {
+    const task = await findVisibleTask(this.db, principal.userId, input.task_id);
+    if (!task) throw notFound('Task');
+    await this.requireWrite(principal, task, ctx);
+    if (input.job_id !== undefined) {
+      const jobs = await this.db.query('SELECT 1 FROM jobs WHERE id = $1 AND task_id = $2', [input.job_id, task.id]);
+      if (jobs.length === 0) throw badRequest('job_id is not a job of this task');
+    }
+    if (input.session_id !== undefined && !(await findOwnSession(this.db, principal.userId, input.session_id))) throw notFound('Session');
+    if (input.parent_run_id !== undefined && !(await findVisibleRun(this.db, principal.userId, input.parent_run_id))) throw notFound('Parent run');
+    return this.db.transaction((tx) =>
+      insertRun(tx, {
+        taskId: task.id,
+        jobId: input.job_id,
+        sessionId: input.session_id ?? task.session_id,
+        parentRunId: input.parent_run_id,
+        createdBy: principal.userId,
+        status: input.status,
+        metadata: input.metadata,
+      }),
+    );
+  }
+
+  async get(principal: Principal, id: string): Promise<RunRow> {
+    const run = await findVisibleRun(this.db, principal.userId, id);
+    if (!run) throw notFound('Run');
+    return run;
+  }
+
+  list(principal: Principal, f: Omit<RunFilter, 'visibleTo'>): Promise<{ runs: RunRow[]; more: boolean }> {
+    return listVisibleRuns(this.db, { ...f, visibleTo: principal.userId });
+  }
+
+  /** PATCH: a new status (as a `status` event) and/or metadata. A run that ended stays ended. */
+  async update(principal: Principal, id: string, input: { status?: RunStatus; metadata?: Record<string, unknown>; error?: string }, ctx: RequestContext): Promise<RunRow> {
+    const run = await this.writable(principal, id, ctx);
+    if (input.status !== undefined && input.status !== run.status && isTerminal(run.status)) {
+      throw conflict(`The run has already ended (${run.status}); its status cannot change`);
+    }
+    await this.db.transaction(async (tx) => {
+      if (input.metadata !== undefined) await updateRunMetadata(tx, run.id, input.metadata);
+      if (input.status !== undefined && input.status !== run.status) {
+        await appendEvents(tx, run.id, [{ kind: 'status', data: { status: input.status, previous: run.status, by: principal.userId } }], { status: input.status, error: input.error ?? null });
+      }
+    });
+    return (await findRun(this.db, run.id))!;
+  }
+
+  async appendLogs(principal: Principal, id: string, entries: ReadonlyArray<{ stream: LogStream; message?: string; data?: unknown }>, ctx: RequestContext): Promise<number> {
+    const run = await this.writable(principal, id, ctx);
+    const r = await this.ledger.append(
+      run.id,
+      entries.map((e) => ({ kind: 'log' as const, stream: e.stream, message: e.message ?? null, data: e.data ?? null })),
+    );
+    return r.seqs.filter((s) => s !== null).length;
+  }
+
+  async events(principal: Principal, id: string, after: number, limit: number): Promise<{ run: RunRow; items: RunEventRow[] }> {
+    const run = await this.get(principal, id);
+    return { run, items: await this.ledger.read(run.id, after, limit) };
+  }
+
+  async logs(principal: Principal, id: string, f: LogFilter): Promise<{ run: RunRow; entries: RunEventRow[]; more: boolean }> {
+    const run = await this.get(principal, id);
+    return { run, ...(await logLines(this.db, [run.id], f)) };
+  }
+
+  /** A server-sent events response that `close` ends. */
+  openStream(request: FastifyRequest, reply: FastifyReply, heartbeatMs: number): SseWriter {
+    const sse = new SseWriter(request, reply, heartbeatMs);
+    this.streams.add(sse);
+    void sse.closed.then(() => this.streams.delete(sse));
+    return sse;
+  }
+
+  close(): void {
+    for (const sse of this.streams) sse.end();
+  }
+
+  private async writable(principal: Principal, id: string, ctx: RequestContext): Promise<RunRow> {
+    const run = await this.get(principal, id);
+    const task = (await findVisibleTask(this.db, principal.userId, run.task_id))!;
+    await this.requireWrite(principal, task, ctx);
+    return run;
+  }
+
+  private async requireWrite(principal: Principal, task: TaskRow, ctx: RequestContext): Promise<void> {
+    if (task.created_by === principal.userId) return;
+    await this.authz.require(principal, 'task.create', ctx, { projectId: task.project_id, resourceType: 'task', resourceId: task.id });
+  }
+}
