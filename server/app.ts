@@ -96,7 +96,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
     const inference = new InferenceClient();
     closers.push(async () => inference.close());
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference });
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger: runs.ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
 

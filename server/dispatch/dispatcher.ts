@@ -34,6 +34,8 @@ import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-clien
 import { InferenceError, type InferenceClient } from '../chat/inference-client';
 import { inferenceNodes, type InferenceNode } from '../nodes/store';
 import { redact } from '../chat/redaction';
+import type { Ledger } from '../runs/ledger';
+import { jobRunId, lastStreamedLine, streamedLineKey, type NewRunEvent } from '../runs/store';
 
 export const NO_INFERENCE_REASON =
   'No node serves inference yet: prompt tasks need a node running Ollama. Use input_mode "commands" or "script" to run shell commands.';
@@ -63,6 +65,8 @@ export interface DispatcherOptions {
   batchSize?: number;
   /** Answers prompt tasks on nodes serving inference; without it they fail with no_inference_path. */
   inference?: InferenceClient;
+  /** Where a sandbox job's output lines go as the node streams them; without it they arrive with the result. */
+  ledger?: Ledger;
 }
 
 const DEFAULT_TIMEOUT_SECONDS = 600;
@@ -114,6 +118,7 @@ export class Dispatcher implements JobControl {
   private readonly batchSize: number;
   private readonly graceSeconds: number;
   private readonly inference: InferenceClient | undefined;
+  private readonly ledger: Ledger | undefined;
 
   private running = false;
   private loop: Promise<void> | undefined;
@@ -134,6 +139,7 @@ export class Dispatcher implements JobControl {
     this.batchSize = opts.batchSize ?? 32;
     this.graceSeconds = opts.noNodeGraceSeconds;
     this.inference = opts.inference;
+    this.ledger = opts.ledger;
   }
 
   /** Starts the loop; from now on it reports to `log` (the gateway's logger in the app). */
@@ -360,6 +366,7 @@ export class Dispatcher implements JobControl {
   private async callNode(job: RunningJob, f: InFlight): Promise<void> {
     const timeoutSeconds = timeoutOf(job.payload);
     const request: JobRunRequest = { version: 1, task_id: job.task_id, job_id: job.id, sandbox: sandboxOf(job.payload) };
+    const logs = this.ledger ? await JobLogs.open(this.db, this.ledger, job.id) : undefined;
     let delay = RETRY_FIRST_MS;
     for (;;) {
       if (f.abort.signal.aborted) return;
@@ -373,7 +380,9 @@ export class Dispatcher implements JobControl {
           }
           return;
         }
-        result = await this.client.run(target, request, { signal: f.abort.signal, timeoutMs: (timeoutSeconds + LEASE_GRACE_SECONDS) * 1000 });
+        if (logs) request.log_after = logs.lastSeq;
+        result = await this.client.run(target, request, { signal: f.abort.signal, timeoutMs: (timeoutSeconds + LEASE_GRACE_SECONDS) * 1000, onLog: logs?.onLog });
+        await logs?.settled();
       } catch (err) {
         if (f.abort.signal.aborted) return;
         if (err instanceof WorkerCallError && err.transient) {
@@ -397,7 +406,7 @@ export class Dispatcher implements JobControl {
         await this.end(job, { status: 'failed', result: null, failureCode: 'worker_error', reason: 'The node answered for another job.', outcome: 'worker_error' });
         return;
       }
-      await this.end(job, outcomeOf(result, timeoutSeconds));
+      await this.end(job, { ...outcomeOf(result, timeoutSeconds), lines: logs?.streamed ? [] : undefined });
       return;
     }
   }
@@ -471,10 +480,13 @@ export class Dispatcher implements JobControl {
     }
   }
 
-  private async end(job: RunningJob, o: { status: JobEnd['status']; result: JobRunResult | null; failureCode: string | null; reason: string | null; outcome: string; detail?: string }): Promise<void> {
+  private async end(
+    job: RunningJob,
+    o: { status: JobEnd['status']; result: JobRunResult | null; failureCode: string | null; reason: string | null; outcome: string; detail?: string; lines?: NewRunEvent[] },
+  ): Promise<void> {
     const entry: AttemptEntry = { attempt: job.attempt, node_id: job.node_id, outcome: o.outcome, at: new Date().toISOString(), by: this.id, ...(o.detail ? { detail: o.detail.slice(0, 500) } : {}) };
     const recorded = await this.db.transaction((tx) =>
-      endRunningJob(tx, { jobId: job.id, leaseId: job.lease_id, status: o.status, result: o.result as Record<string, unknown> | null, failureCode: o.failureCode, reason: o.reason, entry }),
+      endRunningJob(tx, { jobId: job.id, leaseId: job.lease_id, status: o.status, result: o.result as Record<string, unknown> | null, failureCode: o.failureCode, reason: o.reason, entry, lines: o.lines }),
     );
     if (!recorded) this.log.info({ job_id: job.id, lease_id: job.lease_id }, "ignored a result: the job's lease had moved on (requeued, taken over or ended)");
   }
@@ -503,6 +515,58 @@ export class Dispatcher implements JobControl {
       await renewHolds(this.db, this.id, [...this.inflight.keys()]);
     } catch (err) {
       this.log.warn({ err: message(err) }, 'could not renew job holds');
+    }
+  }
+}
+
+/**
+ * A sandbox job's output lines on their way into its run's ledger as the node streams them: one
+ * append per line, which the ledger batches per run (group commit); the node's seq is the
+ * idempotency key, so a line a re-attached call receives again is stored once, and the call
+ * asks only for lines after the last one the ledger has.
+ */
+class JobLogs {
+  /** Lines reached the ledger through the stream (now or before a re-attach): the result's copy is not needed. */
+  streamed: boolean;
+  /** The latest append: the ledger flushes a run's appends in order, so this settles last. */
+  private last: Promise<unknown> = Promise.resolve();
+  private firstFailed: number | undefined;
+  private failure: unknown;
+
+  private constructor(
+    private readonly ledger: Ledger,
+    private readonly runId: string,
+    private readonly jobId: string,
+    public lastSeq: number,
+  ) {
+    this.streamed = lastSeq > 0;
+  }
+
+  static async open(db: Db, ledger: Ledger, jobId: string): Promise<JobLogs | undefined> {
+    const runId = await jobRunId(db, jobId);
+    return runId ? new JobLogs(ledger, runId, jobId, await lastStreamedLine(db, runId, jobId)) : undefined;
+  }
+
+  readonly onLog = (line: { seq: number; stream: 'stdout' | 'stderr'; text: string }): void => {
+    if (line.seq <= this.lastSeq) return;
+    this.lastSeq = line.seq;
+    this.streamed = true;
+    this.last = this.ledger.append(this.runId, [{ kind: 'log', stream: line.stream, message: line.text, idempotencyKey: streamedLineKey(this.jobId, line.seq) }]).catch((err: unknown) => {
+      if (this.firstFailed === undefined || line.seq < this.firstFailed) this.firstFailed = line.seq;
+      this.failure = err;
+    });
+  };
+
+  /**
+   * Every line so far is in the ledger (the run's end comes after them). A line that could not
+   * be stored fails the call as transient; the retry asks the node again from that line on.
+   */
+  async settled(): Promise<void> {
+    await this.last;
+    if (this.firstFailed !== undefined) {
+      this.lastSeq = this.firstFailed - 1;
+      this.firstFailed = undefined;
+      throw new WorkerCallError(`could not store the job's output: ${message(this.failure)}`, true);
     }
   }
 }

@@ -288,7 +288,7 @@ export function outputLines(jobId: string, result: { stdout?: unknown; stderr?: 
     text
       .replace(/\r?\n$/, '')
       .split(/\r?\n/)
-      .forEach((line, i) => events.push({ kind: 'log', stream, message: line, idempotencyKey: `log:${jobId}:${stream}:${i + 1}` }));
+      .forEach((line, i) => events.push({ kind: 'log', stream, message: line, idempotencyKey: `log:${jobId}:result:${stream}:${i + 1}` }));
   }
   return events;
 }
@@ -303,3 +303,19 @@ export async function taskLogLines(q: Queryable, taskId: string): Promise<RunEve
     [taskId],
   );
 }
+
+/**
+ * The seq (the node's numbering) of the last streamed output line of a job already in its
+ * run's ledger: a re-attached call asks the node for the lines after it.
+ */
+export async function lastStreamedLine(q: Queryable, runId: string, jobId: string): Promise<number> {
+  const rows = await q.query<{ last: number | null }>(
+    `SELECT max(substr(idempotency_key, length($2) + 1)::bigint) AS last FROM run_events
+     WHERE run_id = $1 AND kind = 'log' AND idempotency_key LIKE $2 || '%' AND substr(idempotency_key, length($2) + 1) ~ '^[0-9]+$'`,
+    [runId, `log:${jobId}:`],
+  );
+  return Number(rows[0]?.last ?? 0);
+}
+
+/** The idempotency key of a job's streamed output line `seq`. */
+export const streamedLineKey = (jobId: string, seq: number) => `log:${jobId}:${seq}`;
