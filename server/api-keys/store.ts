@@ -38,16 +38,19 @@ export async function revokeApiKey(q: Queryable, userId: string, id: string): Pr
 }
 
 /** A usable key: not revoked, not expired, its owner active. Notes its use at most once a minute. */
-export async function authenticateApiKey(q: Queryable, hash: string): Promise<{ id: string; user_id: string; handle: string } | null> {
-  const rows = await q.query<{ id: string; user_id: string; handle: string; stale: boolean }>(
-    `SELECT k.id, k.user_id, u.handle, (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute') AS stale
+/** The live key with this hash and its (active, human) owner; null otherwise. */
+export async function findUsableApiKey(q: Queryable, hash: string): Promise<{ id: string; user_id: string; handle: string; expires_at: Date | null } | null> {
+  const rows = await q.query<{ id: string; user_id: string; handle: string; expires_at: Date | null }>(
+    `SELECT k.id, k.user_id, u.handle, k.expires_at
        FROM api_keys k JOIN users u ON u.id = k.user_id
       WHERE k.key_hash = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())
         AND u.is_active AND NOT u.is_system`,
     [hash],
   );
-  const key = rows[0];
-  if (!key) return null;
-  if (key.stale) await q.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1', [key.id]);
-  return { id: key.id, user_id: key.user_id, handle: key.handle };
+  return rows[0] ?? null;
+}
+
+/** Records use, at most once a minute per key (the column is shown to its owner). */
+export async function touchApiKey(q: Queryable, id: string): Promise<void> {
+  await q.query(`UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, [id]);
 }

@@ -3,7 +3,8 @@ import { appendAudit } from '../audit/store';
 import type { Principal, RequestContext } from '../http/principal';
 import { tooManyRequests, unauthorized } from '../http/problem';
 import { findLoginCandidate } from '../users/store';
-import { authenticateApiKey } from '../api-keys/store';
+import { findUsableApiKey, touchApiKey } from '../api-keys/store';
+import { Memo } from '../db/memo';
 import type { LoginLimiter } from './login-limiter';
 import { burnVerification, verifyPassword } from './passwords';
 import * as store from './store';
@@ -19,7 +20,18 @@ export interface TokenPair {
 // One answer for unknown user, wrong password, disabled user and a user without a password.
 const INVALID_CREDENTIALS = 'Invalid credentials';
 
+/** How long a resolved credential is trusted without asking the database (changes drop it at once). */
+const CREDENTIAL_MEMO_MS = 30_000;
+
 export class AuthService {
+  /**
+   * Resolved credentials, so a request costs no query. Dropped on any access change
+   * (server/db/memo.ts dropOnChange); an expiry is checked on every use.
+   */
+  readonly credentials = new Memo<{ userId: string; handle: string; expiresAt: Date | null; apiKeyId?: string } | null>(CREDENTIAL_MEMO_MS);
+  /** When each API key's use was last recorded by this process. */
+  private readonly keyTouched = new Map<string, number>();
+
   constructor(
     private readonly db: Db,
     private readonly tokens: AccessTokens,
@@ -92,6 +104,8 @@ export class AuthService {
       return { ok: true as const, state };
     });
     if (!outcome.ok) {
+      // The trigger's notification does this too; here it is certain before we answer.
+      if (outcome.reason === 'reuse') this.credentials.clear();
       if (outcome.reason === 'unknown_token') {
         await appendAudit(this.db, { category: 'auth', action: 'refresh_failure', outcome: 'failure', reason: 'unknown_token' }, ctx);
       }
@@ -114,6 +128,7 @@ export class AuthService {
           await appendAudit(tx, { category: 'auth', action: 'logout', outcome: 'success', actorId: userId, resourceType: 'session', resourceId: sessionId }, ctx);
         }
       });
+      this.credentials.delete(`session:${sessionId}:${userId}`);
     }
   }
 
@@ -122,13 +137,32 @@ export class AuthService {
     const token = parseBearer(authorization);
     if (!token) return null;
     if (token.startsWith(API_KEY_PREFIX)) {
-      const key = await authenticateApiKey(this.db, tokenHash(token));
-      return key ? { userId: key.user_id, handle: key.handle, via: 'api_key', apiKeyId: key.id } : null;
+      const hash = tokenHash(token);
+      const key = await this.credentials.get(`key:${hash}`, async () => {
+        const k = await findUsableApiKey(this.db, hash);
+        return k && { userId: k.user_id, handle: k.handle, expiresAt: k.expires_at, apiKeyId: k.id };
+      });
+      if (!key || expired(key.expiresAt)) return null;
+      this.recordKeyUse(key.apiKeyId!);
+      return { userId: key.userId, handle: key.handle, via: 'api_key', apiKeyId: key.apiKeyId };
     }
     const claims = await this.tokens.verify(token);
     if (!claims) return null;
-    const user = await store.activeSessionUser(this.db, claims.sessionId, claims.userId);
-    return user ? { userId: claims.userId, handle: user.handle, via: 'session', sessionId: claims.sessionId } : null;
+    const session = await this.credentials.get(`session:${claims.sessionId}:${claims.userId}`, async () => {
+      const s = await store.activeSessionUser(this.db, claims.sessionId, claims.userId);
+      return s && { userId: claims.userId, handle: s.handle, expiresAt: s.expires_at };
+    });
+    if (!session || expired(session.expiresAt)) return null;
+    return { userId: claims.userId, handle: session.handle, via: 'session', sessionId: claims.sessionId };
+  }
+
+  /** Off the request's path: losing one "last used" update is harmless. */
+  private recordKeyUse(id: string): void {
+    const now = Date.now();
+    if (now - (this.keyTouched.get(id) ?? 0) < 60_000) return;
+    if (this.keyTouched.size > 10_000) this.keyTouched.clear();
+    this.keyTouched.set(id, now);
+    touchApiKey(this.db, id).catch(() => this.keyTouched.delete(id));
   }
 
   private async pair(userId: string, handle: string, sessionId: string, refreshToken: string): Promise<TokenPair> {
@@ -136,6 +170,8 @@ export class AuthService {
     return { access_token: access, refresh_token: refreshToken, token_type: 'Bearer', expires_in: this.tokens.ttlSeconds };
   }
 }
+
+const expired = (at: Date | null) => at !== null && at.getTime() <= Date.now();
 
 export function parseBearer(header: string | undefined): string | null {
   if (!header) return null;

@@ -73,9 +73,9 @@ export async function findSessionByRefreshToken(q: Queryable, hash: string): Pro
 }
 
 /** The identity behind an access token, only while its session and its user are both active. */
-export async function activeSessionUser(q: Queryable, sessionId: string, userId: string): Promise<{ handle: string } | null> {
-  const rows = await q.query<{ handle: string }>(
-    `SELECT u.handle FROM auth_sessions s JOIN users u ON u.id = s.user_id
+export async function activeSessionUser(q: Queryable, sessionId: string, userId: string): Promise<{ handle: string; expires_at: Date } | null> {
+  const rows = await q.query<{ handle: string; expires_at: Date }>(
+    `SELECT u.handle, s.expires_at FROM auth_sessions s JOIN users u ON u.id = s.user_id
      WHERE s.id = $1 AND s.user_id = $2 AND s.is_active AND s.expires_at > now() AND u.is_active`,
     [sessionId, userId],
   );

@@ -1,4 +1,5 @@
 import type { Db } from '../db';
+import { Memo } from '../db/memo';
 import { setTimeout as timeout } from 'node:timers/promises';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
@@ -6,10 +7,13 @@ import type { Authorizer } from '../rbac/service';
 import type { ProjectRow } from '../projects/store';
 import { redactAll, type SecretKind } from './redaction';
 import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
+import { randomUUID } from 'node:crypto';
+import { GroupCommit } from '../db/group-commit';
 import {
-  appendChatAudit,
+  ACTIVE_THREAD_HOURS,
+  appendChatAudits,
+  appendMessages,
   appendToActiveThread,
-  appendMessage,
   findOwnThread,
   insertThread,
   listMessages,
@@ -17,6 +21,7 @@ import {
   projectForChat,
   type ChatAuditEntry,
   type MessageRow,
+  type NewMessage,
   type ThreadRow,
 } from './store';
 import { inferenceNodes, type InferenceNode } from '../nodes/store';
@@ -130,6 +135,30 @@ export class ChatService {
   private readonly busy = new Map<string, number>();
   /** Aborts every generation still running when the server stops. */
   private readonly closing = new AbortController();
+  /**
+   * Each caller's chat project and permissions there, keyed by user and project reference:
+   * dropped on any access change (server/db/memo.ts dropOnChange).
+   */
+  readonly projects = new Memo<Awaited<ReturnType<typeof projectForChat>>>(30_000);
+  /**
+   * The nodes serving inference, dropped when a node changes (dropOnChange). Their load counts
+   * may be a second old: they only rank equally good nodes.
+   */
+  readonly serving = new Memo<InferenceNode[]>(1000);
+  /**
+   * The active thread of each (user, project) this process last wrote to: a message for it is
+   * then a plain append that concurrent completions share one statement for. Only the first
+   * message of a pair, or one after the two-hour rotation, asks the database to choose.
+   */
+  private readonly activeThreads = new Map<string, string>();
+  private readonly messageWrites = new GroupCommit<NewMessage, boolean>(async (messages) => {
+    const stored = await appendMessages(this.db, messages);
+    return messages.map((m) => stored.has(m.id));
+  });
+  private readonly auditWrites = new GroupCommit<ChatAuditEntry, void>(async (entries) => {
+    await appendChatAudits(this.db, entries);
+    return entries.map(() => undefined);
+  });
 
   constructor(
     private readonly db: Db,
@@ -142,7 +171,7 @@ export class ChatService {
 
   /** The models the caller may use: the union of what nodes serving inference have. */
   async models(principal: Principal): Promise<string[]> {
-    const nodes = await inferenceNodes(this.db);
+    const nodes = await this.servingNodes();
     return [...new Set(nodes.flatMap((n) => n.models))].filter((m) => mayUseModel(principal, m)).sort();
   }
 
@@ -152,7 +181,7 @@ export class ChatService {
    */
   async project(principal: Principal, ref: string | undefined, ctx: RequestContext): Promise<ProjectRow> {
     const given = ref !== undefined && ref.trim() !== '' ? ref.trim() : null;
-    const found = await projectForChat(this.db, principal.userId, given);
+    const found = await this.projects.get(`${principal.userId}|${given ?? ''}`, () => projectForChat(this.db, principal.userId, given));
     if (given !== null && (!found || !found.may_read)) throw chatError(404, 'project_not_found', 'Project not found');
     if (!found) throw chatError(400, 'invalid_request', 'You have no default project; send the OpenAI-Project header');
     const { may_read: _r, may_chat: mayChat, ...project } = found;
@@ -179,16 +208,36 @@ export class ChatService {
   async persistUserMessage(principal: Principal, r: Redacted, project: ProjectRow, threadId: string | undefined): Promise<string> {
     const newestUser = [...r.request.messages].reverse().find((m) => m.role === 'user')!;
     const metadata = r.count > 0 ? { redaction_kinds: r.kinds } : null;
-    if (threadId === undefined) return appendToActiveThread(this.db, { userId: principal.userId, projectId: project.id, content: newestUser.content, metadata });
+    const pair = `${principal.userId}|${project.id}`;
+    if (threadId === undefined) {
+      const active = this.activeThreads.get(pair);
+      // Not stored when that thread has been idle too long (rotation): then the database chooses.
+      if (active && (await this.append({ threadId: active, role: 'user', content: newestUser.content, metadata, activeWithinHours: ACTIVE_THREAD_HOURS }))) return active;
+      const chosen = await appendToActiveThread(this.db, { userId: principal.userId, projectId: project.id, content: newestUser.content, metadata });
+      return this.markActive(pair, chosen);
+    }
     const named = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(threadId) ? await findOwnThread(this.db, principal.userId, threadId) : null;
-    if (!named || named.project_id !== project.id) throw chatError(404, 'thread_not_found', 'Thread not found');
-    await appendMessage(this.db, { threadId: named.id, role: 'user', content: newestUser.content, metadata });
-    return named.id;
+    if (!named || named.project_id !== project.id || !(await this.append({ threadId: named.id, role: 'user', content: newestUser.content, metadata }))) {
+      throw chatError(404, 'thread_not_found', 'Thread not found');
+    }
+    // The thread used last is the active one (spec §1.7).
+    return this.markActive(pair, named.id);
+  }
+
+  /** Appends to an existing thread; false when the thread is gone. */
+  private append(m: Omit<NewMessage, 'id'>): Promise<boolean> {
+    return this.messageWrites.submit({ id: randomUUID(), ...m });
+  }
+
+  private markActive(pair: string, threadId: string): string {
+    if (this.activeThreads.size > 10_000) this.activeThreads.clear();
+    this.activeThreads.set(pair, threadId);
+    return threadId;
   }
 
   /** The nodes that can answer `model`, best first; 503 when no node serves inference at all, 404 when none has it. */
   async candidates(principal: Principal, model: string): Promise<InferenceNode[]> {
-    const nodes = await inferenceNodes(this.db);
+    const nodes = await this.servingNodes();
     if (nodes.length === 0) throw chatError(503, 'cynodeai_inference_unavailable', 'No node serves inference now: a node must be registered, enabled, and running Ollama');
     const having = nodes.filter((n) => n.models.includes(model));
     if (having.length === 0 || !mayUseModel(principal, model)) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
@@ -238,6 +287,10 @@ export class ChatService {
     throw chatError(502, 'cynodeai_inference_failed', `Inference failed: ${last instanceof Error ? last.message : 'the node gave no answer'}`);
   }
 
+  private servingNodes(): Promise<InferenceNode[]> {
+    return this.serving.get('all', () => inferenceNodes(this.db));
+  }
+
   /** Ends every generation still running (the server is stopping). */
   close(): void {
     this.closing.abort();
@@ -258,18 +311,23 @@ export class ChatService {
 
   /** Step 7: the assistant's answer, once complete, in the same thread. */
   async persistAnswer(threadId: string, model: string, g: Generated): Promise<void> {
-    await appendMessage(this.db, { threadId, role: 'assistant', content: g.outcome.content, metadata: { model, node_id: g.node.id } });
+    if (!(await this.append({ threadId, role: 'assistant', content: g.outcome.content, metadata: { model, node_id: g.node.id } }))) {
+      throw new Error(`chat thread ${threadId} disappeared before the answer was stored`);
+    }
   }
 
   async audit(entry: ChatAuditEntry): Promise<void> {
-    await appendChatAudit(this.db, entry);
+    await this.auditWrites.submit(entry);
   }
 
   /* Threads (native REST). */
 
   async createThread(principal: Principal, projectRef: string | undefined, title: string | undefined, ctx: RequestContext): Promise<ThreadRow> {
     const project = await this.threadProject(principal, projectRef, ctx);
-    return insertThread(this.db, { userId: principal.userId, projectId: project.id, title: title ?? null });
+    const thread = await insertThread(this.db, { userId: principal.userId, projectId: project.id, title: title ?? null });
+    // Creating a thread makes it the active one (spec §1.7).
+    this.markActive(`${principal.userId}|${project.id}`, thread.id);
+    return thread;
   }
 
   async listThreads(principal: Principal, projectRef: string | undefined, limit: number, offset: number, ctx: RequestContext): Promise<ThreadRow[]> {

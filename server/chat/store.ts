@@ -73,14 +73,39 @@ export async function appendToActiveThread(q: Queryable, m: { userId: string; pr
   return rows[0]!.thread_id;
 }
 
-/** Appends a message (content already redacted) and marks the thread as just used. */
-export async function appendMessage(q: Queryable, m: { threadId: string; role: MessageRow['role']; content: string; metadata: Record<string, unknown> | null }): Promise<MessageRow> {
-  const rows = await q.query<MessageRow>(
-    `WITH touched AS (UPDATE chat_threads SET updated_at = now() WHERE id = $1 RETURNING id)
-     INSERT INTO chat_messages (thread_id, role, content, metadata) SELECT id, $2, $3, $4 FROM touched RETURNING *`,
-    [m.threadId, m.role, m.content, m.metadata === null ? null : JSON.stringify(m.metadata)],
+export interface NewMessage {
+  /** Chosen by the caller, so a batch can tell which rows went in. */
+  id: string;
+  threadId: string;
+  role: MessageRow['role'];
+  content: string;
+  metadata: Record<string, unknown> | null;
+  /** Only into a thread used within this many hours (the active-thread rule); else not stored. */
+  activeWithinHours?: number;
+}
+
+/**
+ * Appends messages (content already redacted), in the given order, to existing threads and marks
+ * those as just used, in one statement. Answers the ids stored: a message whose thread is gone, or
+ * idle for longer than its `activeWithinHours`, is not.
+ */
+export async function appendMessages(q: Queryable, messages: NewMessage[]): Promise<Set<string>> {
+  const rows = await q.query<{ id: string }>(
+    `WITH given AS (
+       SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id uuid, thread_id uuid, role text, content text, metadata jsonb, active_within_hours integer))
+         WITH ORDINALITY AS m(id, thread_id, role, content, metadata, active_within_hours, n)
+     ), touched AS (
+       UPDATE chat_threads t SET updated_at = now()
+       WHERE EXISTS (SELECT 1 FROM given g WHERE g.thread_id = t.id
+                     AND (g.active_within_hours IS NULL OR t.updated_at > now() - make_interval(hours => g.active_within_hours)))
+       RETURNING t.id
+     )
+     INSERT INTO chat_messages (id, thread_id, role, content, metadata)
+     SELECT g.id, g.thread_id, g.role, g.content, g.metadata FROM given g WHERE g.thread_id IN (SELECT id FROM touched) ORDER BY g.n
+     RETURNING id`,
+    [JSON.stringify(messages.map((m) => ({ id: m.id, thread_id: m.threadId, role: m.role, content: m.content, metadata: m.metadata, active_within_hours: m.activeWithinHours ?? null })))],
   );
-  return rows[0]!;
+  return new Set(rows.map((r) => r.id));
 }
 
 export async function listMessages(q: Queryable, threadId: string, limit: number, offset: number): Promise<MessageRow[]> {
@@ -103,12 +128,29 @@ export interface ChatAuditEntry {
   requestId: string;
 }
 
-/** One row per completion request; no message content. */
-export async function appendChatAudit(q: Queryable, e: ChatAuditEntry): Promise<void> {
+/** Rows of the chat audit log (one per completion request; no message content), in one statement. */
+export async function appendChatAudits(q: Queryable, entries: ChatAuditEntry[]): Promise<void> {
+  const rows = entries.map((e) => ({
+    user_id: e.userId,
+    project_id: e.projectId,
+    thread_id: e.threadId,
+    outcome: e.outcome,
+    error_code: e.errorCode,
+    model: e.model,
+    node_id: e.nodeId,
+    stream: e.stream,
+    attempts: e.attempts,
+    redaction_applied: e.redactionApplied,
+    redaction_kinds: e.redactionKinds,
+    duration_ms: Math.round(e.durationMs),
+    request_id: e.requestId,
+  }));
   await q.query(
     `INSERT INTO chat_audit_log (user_id, project_id, thread_id, outcome, error_code, model, node_id, stream, attempts, redaction_applied, redaction_kinds, duration_ms, request_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-    [e.userId, e.projectId, e.threadId, e.outcome, e.errorCode, e.model, e.nodeId, e.stream, e.attempts, e.redactionApplied, JSON.stringify(e.redactionKinds), Math.round(e.durationMs), e.requestId],
+     SELECT user_id, project_id, thread_id, outcome, error_code, model, node_id, stream, attempts, redaction_applied, redaction_kinds, duration_ms, request_id
+     FROM jsonb_to_recordset($1::jsonb) AS r(user_id uuid, project_id uuid, thread_id uuid, outcome text, error_code text, model text, node_id uuid,
+       stream boolean, attempts integer, redaction_applied boolean, redaction_kinds jsonb, duration_ms integer, request_id text)`,
+    [JSON.stringify(rows)],
   );
 }
 

@@ -64,6 +64,25 @@ describe.each(DB_KINDS)('chat threads on %s', (kind) => {
     expect((await threads(ada.token)).body.threads[0].id).toBe(t.id);
   });
 
+  it('keeps writing to the active thread, and opens a new one once it has been idle for two hours', async () => {
+    const carol = await s.createUser('carol');
+    const ask = (content: string) => sdk(carol.token).chat.completions.create({ model: 'llama3:8b', messages: [{ role: 'user', content }] }).catch(() => {});
+    await ask('first');
+    await ask('second');
+    const [first] = (await threads(carol.token)).body.threads;
+    expect((await threads(carol.token)).body.threads).toHaveLength(1);
+    expect((await s.api.call(`/v1/chat/threads/${first.id}/messages`, { token: carol.token })).body.messages.map((m: any) => m.content)).toEqual(['first', 'second']);
+
+    // Two hours and a bit of silence later (the database's clock decides).
+    await s.cynode.db.query(`UPDATE chat_threads SET updated_at = now() - interval '2 hours 1 minute' WHERE id = $1`, [first.id]);
+    await ask('third');
+    const after = (await threads(carol.token)).body.threads;
+    expect(after).toHaveLength(2);
+    expect(after[0].id).not.toBe(first.id);
+    expect((await s.api.call(`/v1/chat/threads/${after[0].id}/messages`, { token: carol.token })).body.messages.map((m: any) => m.content)).toEqual(['third']);
+    expect((await s.api.call(`/v1/chat/threads/${first.id}/messages`, { token: carol.token })).body.messages).toHaveLength(2);
+  });
+
   it('takes X-Cynode-Thread-Id for one of your threads; another user\'s answers 404 thread_not_found', async () => {
     const adaThread = (await s.api.call('/v1/chat/threads', { token: ada.token, body: { title: 'named' } })).body;
     // A newer thread becomes the active one; the header still picks the named one.
