@@ -6,7 +6,7 @@ import { requestContext } from '../http/server';
 import { HttpProblem } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, errors } from '../http/schemas';
 import type { ChatAuditEntry, MessageRow, ThreadRow } from './store';
-import { parseChatRequest, type ChatService, type Generated } from './service';
+import { PM_MODEL, parseChatRequest, type ChatService, type Generated } from './service';
 
 export interface ChatRouteOptions {
   /** `: keepalive` comments this often while a stream waits for its first token. */
@@ -95,6 +95,30 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
   );
 
   app.post(
+    '/v1/chat/warm',
+    {
+      config: { errorFormat: 'openai' },
+      schema: {
+        tags: ['chat'],
+        summary: 'Load a model ahead of a chat (best effort, never waits for the load)',
+        description:
+          'Asks the node that would answer `model` (body or query) to load it. 202 `warming`, or 200 `already_warm` when that node used or loaded it in the last five minutes. ' +
+          'Same errors as a completion, in OpenAI\'s shape: 404 model_not_found, 503 cynodeai_inference_unavailable.',
+        querystring: Type.Object({ model: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
+        body: Type.Optional(Type.Object({ model: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true })),
+        response: { 200: Type.Object({ status: Type.Literal('already_warm'), model: Type.String() }), 202: Type.Object({ status: Type.Literal('warming'), model: Type.String() }) },
+      },
+    },
+    async (request, reply) => {
+      const given = request.body?.model ?? request.query.model;
+      const model = given !== undefined && given.trim() !== '' ? given : PM_MODEL;
+      const status = await chat.warm(request.principal!, model);
+      reply.code(status === 'warming' ? 202 : 200);
+      return { status, model };
+    },
+  );
+
+  app.post(
     '/v1/chat/threads',
     {
       schema: {
@@ -135,6 +159,29 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
     '/v1/chat/threads/:id',
     { schema: { tags: ['chat'], summary: 'One of your chat threads', params: IdParams, response: { 200: ThreadResponse, ...errors(400, 401, 404) } } },
     async (request) => threadView(await chat.thread(request.principal!, request.params.id)),
+  );
+
+  app.post(
+    '/v1/chat/threads/:id/messages',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Append a user message to one of your threads (stored redacted)',
+        description: 'Clients may only append `user` messages; secrets in `content` are replaced by SECRET_REDACTED before it is stored. The thread becomes your active one in its project.',
+        params: IdParams,
+        body: Strict({
+          role: Type.String({ description: 'Must be `user`' }),
+          content: Type.String({ maxLength: 1_048_576 }),
+        }),
+        response: { 201: MessageResponse, ...errors(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      if (request.body.role !== 'user') throw new HttpProblem(400, `Clients may only append user messages (got role "${request.body.role.slice(0, 40)}")`);
+      const { message } = await chat.postMessage(request.principal!, request.params.id, request.body.content);
+      reply.code(201);
+      return messageView(message);
+    },
   );
 
   app.get(

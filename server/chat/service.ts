@@ -39,6 +39,12 @@ export interface ChatSettings {
 export const chatError = (status: number, code: string, message: string) => new HttpProblem(status, message, { code });
 
 export const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
+
+/** The project manager agent's model id (spec §1.7), served by a PMA a node runs, not by Ollama. */
+export const PM_MODEL = 'cynodeai.pm';
+
+/** Ollama keeps a model loaded five minutes after its last use by default. */
+const WARM_FOR_MS = 5 * 60_000;
 export type Role = (typeof ROLES)[number];
 
 export interface ChatRequest {
@@ -57,7 +63,9 @@ export function parseChatRequest(body: unknown): ChatRequest {
   const bad = (message: string) => chatError(400, 'invalid_request', message);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('The request body must be a JSON object');
   const b = body as Record<string, unknown>;
-  if (typeof b.model !== 'string' || b.model.trim() === '') throw bad('model is required: one of the ids GET /v1/models lists');
+  if (b.model !== undefined && b.model !== null && typeof b.model !== 'string') throw bad('model must be a string: one of the ids GET /v1/models lists');
+  // Spec §1.7: no model means the project manager agent.
+  const model = typeof b.model === 'string' && b.model.trim() !== '' ? b.model : PM_MODEL;
   if (!Array.isArray(b.messages) || b.messages.length === 0) throw bad('messages must be a non-empty array');
   const messages = b.messages.map((m: unknown, i) => {
     if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`);
@@ -84,7 +92,7 @@ export function parseChatRequest(body: unknown): ChatRequest {
   num('presence_penalty', 'presence_penalty');
   if (typeof b.stop === 'string') options.stop = [b.stop];
   else if (Array.isArray(b.stop) && b.stop.every((s) => typeof s === 'string')) options.stop = b.stop;
-  return { model: b.model, messages, stream: b.stream === true, includeUsage: typeof so === 'object' && so !== null && so.include_usage === true, options };
+  return { model, messages, stream: b.stream === true, includeUsage: typeof so === 'object' && so !== null && so.include_usage === true, options };
 }
 
 /** A string, or OpenAI content parts of which the text parts are joined (images are not supported). */
@@ -151,9 +159,9 @@ export class ChatService {
    * message of a pair, or one after the two-hour rotation, asks the database to choose.
    */
   private readonly activeThreads = new Map<string, string>();
-  private readonly messageWrites = new GroupCommit<NewMessage, boolean>(async (messages) => {
+  private readonly messageWrites = new GroupCommit<NewMessage, MessageRow | null>(async (messages) => {
     const stored = await appendMessages(this.db, messages);
-    return messages.map((m) => stored.has(m.id));
+    return messages.map((m) => stored.get(m.id) ?? null);
   });
   private readonly auditWrites = new GroupCommit<ChatAuditEntry, void>(async (entries) => {
     await appendChatAudits(this.db, entries);
@@ -224,8 +232,8 @@ export class ChatService {
     return this.markActive(pair, named.id);
   }
 
-  /** Appends to an existing thread; false when the thread is gone. */
-  private append(m: Omit<NewMessage, 'id'>): Promise<boolean> {
+  /** Appends to an existing thread; null when the thread is gone (or, with activeWithinHours, idle). */
+  private append(m: Omit<NewMessage, 'id'>): Promise<MessageRow | null> {
     return this.messageWrites.submit({ id: randomUUID(), ...m });
   }
 
@@ -235,8 +243,14 @@ export class ChatService {
     return threadId;
   }
 
-  /** The nodes that can answer `model`, best first; 503 when no node serves inference at all, 404 when none has it. */
+  /**
+   * The nodes that can answer `model`; 503 when no node serves inference at all (or, for the
+   * project manager agent, none runs one yet), 404 when none has the model.
+   */
   async candidates(principal: Principal, model: string): Promise<InferenceNode[]> {
+    if (model === PM_MODEL) {
+      throw chatError(503, 'cynodeai_inference_unavailable', `The project manager agent (${PM_MODEL}) does not run on any node yet; choose a model from GET /v1/models`);
+    }
     const nodes = await this.servingNodes();
     if (nodes.length === 0) throw chatError(503, 'cynodeai_inference_unavailable', 'No node serves inference now: a node must be registered, enabled, and running Ollama');
     const having = nodes.filter((n) => n.models.includes(model));
@@ -256,17 +270,14 @@ export class ChatService {
     for (let attempt = 1; attempt <= this.settings.retries + 1; attempt++) {
       if (signal.aborted) break;
       const pool = candidates.filter((n) => !failed.has(n.id));
-      const node = [...(pool.length > 0 ? pool : candidates)].sort((a, b) => {
-        const [la, ra] = rank(a, this.busy);
-        const [lb, rb] = rank(b, this.busy);
-        return la - lb || ra - rb;
-      })[0]!;
+      const node = this.best(pool.length > 0 ? pool : candidates);
       opts.onAttempt?.(node);
       try {
         const target = await this.target(node);
         this.busy.set(node.id, (this.busy.get(node.id) ?? 0) + 1);
         try {
           const outcome = await this.client.chat(target, { model: body.model, messages: body.messages, stream: true, ...(Object.keys(body.options).length > 0 ? { options: body.options } : {}) }, { signal, onToken: opts.onToken });
+          this.warmed.set(`${node.id}|${body.model}`, Date.now());
           return { outcome, node, attempts: attempt };
         } finally {
           const n = (this.busy.get(node.id) ?? 1) - 1;
@@ -285,6 +296,37 @@ export class ChatService {
     if (opts.signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
     if (this.closing.signal.aborted) throw chatError(503, 'cynodeai_inference_unavailable', 'The server is shutting down; retry shortly');
     throw chatError(502, 'cynodeai_inference_failed', `Inference failed: ${last instanceof Error ? last.message : 'the node gave no answer'}`);
+  }
+
+  /** The node a call goes to first: the desktop's own, else the least loaded. */
+  private best(nodes: InferenceNode[]): InferenceNode {
+    return [...nodes].sort((a, b) => {
+      const [la, ra] = rank(a, this.busy);
+      const [lb, rb] = rank(b, this.busy);
+      return la - lb || ra - rb;
+    })[0]!;
+  }
+
+  /** When this process last had each (node, model) loaded: a completion or a warm call. */
+  private readonly warmed = new Map<string, number>();
+
+  /**
+   * POST /v1/chat/warm: asks the node that would answer `model` to load it, without waiting for
+   * it (a chat never waits on this). Debounced: a model that node used or loaded in the last five
+   * minutes is already warm. Same 404/503 as a completion for a model nobody can serve.
+   */
+  async warm(principal: Principal, model: string): Promise<'warming' | 'already_warm'> {
+    const node = this.best(await this.candidates(principal, model));
+    const key = `${node.id}|${model}`;
+    if (Date.now() - (this.warmed.get(key) ?? 0) < WARM_FOR_MS) return 'already_warm';
+    if (this.warmed.size > 10_000) this.warmed.clear();
+    this.warmed.set(key, Date.now());
+    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.settings.timeoutSeconds * 1000)]);
+    // Ollama loads a model when asked to chat with no messages.
+    this.target(node)
+      .then((target) => this.client.chat(target, { model, messages: [], stream: true }, { signal }))
+      .catch(() => this.warmed.delete(key));
+    return 'warming';
   }
 
   private servingNodes(): Promise<InferenceNode[]> {
@@ -344,6 +386,19 @@ export class ChatService {
   async messages(principal: Principal, id: string, limit: number, offset: number): Promise<MessageRow[]> {
     const t = await this.thread(principal, id);
     return listMessages(this.db, t.id, limit, offset);
+  }
+
+  /**
+   * POST /v1/chat/threads/{id}/messages: a user message appended by a client, redacted like a
+   * completion's. The thread becomes the active one of its project.
+   */
+  async postMessage(principal: Principal, id: string, content: string): Promise<{ message: MessageRow; redacted: Redacted }> {
+    const t = await this.thread(principal, id);
+    const redacted = await this.redact({ model: PM_MODEL, messages: [{ role: 'user', content }], stream: false, includeUsage: false, options: {} });
+    const message = await this.append({ threadId: t.id, role: 'user', content: redacted.request.messages[0]!.content, metadata: redacted.count > 0 ? { redaction_kinds: redacted.kinds } : null });
+    if (!message) throw new HttpProblem(404, 'Thread not found');
+    if (t.project_id !== null) this.markActive(`${principal.userId}|${t.project_id}`, t.id);
+    return { message, redacted };
   }
 
   /** Problem-details flavour of project(): the thread routes are native endpoints. */

@@ -89,8 +89,8 @@ export interface NewMessage {
  * those as just used, in one statement. Answers the ids stored: a message whose thread is gone, or
  * idle for longer than its `activeWithinHours`, is not.
  */
-export async function appendMessages(q: Queryable, messages: NewMessage[]): Promise<Set<string>> {
-  const rows = await q.query<{ id: string }>(
+export async function appendMessages(q: Queryable, messages: NewMessage[]): Promise<Map<string, MessageRow>> {
+  const rows = await q.query<MessageRow>(
     `WITH given AS (
        SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id uuid, thread_id uuid, role text, content text, metadata jsonb, active_within_hours integer))
          WITH ORDINALITY AS m(id, thread_id, role, content, metadata, active_within_hours, n)
@@ -102,10 +102,10 @@ export async function appendMessages(q: Queryable, messages: NewMessage[]): Prom
      )
      INSERT INTO chat_messages (id, thread_id, role, content, metadata)
      SELECT g.id, g.thread_id, g.role, g.content, g.metadata FROM given g WHERE g.thread_id IN (SELECT id FROM touched) ORDER BY g.n
-     RETURNING id`,
+     RETURNING *`,
     [JSON.stringify(messages.map((m) => ({ id: m.id, thread_id: m.threadId, role: m.role, content: m.content, metadata: m.metadata, active_within_hours: m.activeWithinHours ?? null })))],
   );
-  return new Set(rows.map((r) => r.id));
+  return new Map(rows.map((r) => [r.id, r]));
 }
 
 export async function listMessages(q: Queryable, threadId: string, limit: number, offset: number): Promise<MessageRow[]> {

@@ -83,6 +83,25 @@ describe.each(DB_KINDS)('chat threads on %s', (kind) => {
     expect((await s.api.call(`/v1/chat/threads/${first.id}/messages`, { token: carol.token })).body.messages).toHaveLength(2);
   });
 
+  it('appends a client\'s user message to a thread, redacted; other roles 400; another user\'s thread 404', async () => {
+    const dan = await s.createUser('dan');
+    const older = (await s.api.call('/v1/chat/threads', { token: dan.token, body: { title: 'older' } })).body;
+    await s.api.call('/v1/chat/threads', { token: dan.token, body: { title: 'newer' } });
+    const posted = await s.api.call(`/v1/chat/threads/${older.id}/messages`, { token: dan.token, body: { role: 'user', content: 'deploy with token ghp_abcdefghijklmnopqrstuvwxyz0123456789 please' } });
+    expect(posted.status).toBe(201);
+    expect(posted.body).toMatchObject({ thread_id: older.id, role: 'user', content: 'deploy with token SECRET_REDACTED please', metadata: { redaction_kinds: ['token'] } });
+
+    // That thread is now the active one: the next completion lands there.
+    await sdk(dan.token).chat.completions.create({ model: 'llama3:8b', messages: [{ role: 'user', content: 'and then?' }] }).catch(() => {});
+    expect((await s.api.call(`/v1/chat/threads/${older.id}/messages`, { token: dan.token })).body.messages.map((m: any) => m.content)).toEqual(['deploy with token SECRET_REDACTED please', 'and then?']);
+
+    const assistant = await s.api.call(`/v1/chat/threads/${older.id}/messages`, { token: dan.token, body: { role: 'assistant', content: 'I am the model' } });
+    expect(assistant.status).toBe(400);
+    expect(assistant.body.detail).toMatch(/only append user messages/);
+    expect((await s.api.call(`/v1/chat/threads/${older.id}/messages`, { token: ada.token, body: { role: 'user', content: 'hi' } })).status).toBe(404);
+    expect((await s.api.call(`/v1/chat/threads/${older.id}/messages`, { token: dan.token, body: { role: 'user' } })).status).toBe(400);
+  });
+
   it('takes X-Cynode-Thread-Id for one of your threads; another user\'s answers 404 thread_not_found', async () => {
     const adaThread = (await s.api.call('/v1/chat/threads', { token: ada.token, body: { title: 'named' } })).body;
     // A newer thread becomes the active one; the header still picks the named one.

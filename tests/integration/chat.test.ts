@@ -177,8 +177,11 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
     const empty = await client.chat.completions.create({ model: MODEL, messages: [] }).catch((e: unknown) => e);
     expect(empty).toBeInstanceOf(OpenAI.BadRequestError);
     expect(empty).toMatchObject({ status: 400, code: 'invalid_request' });
+    // No model means the project manager agent (spec §1.7), which no node runs yet: a clear 503.
     const noModel = await client.chat.completions.create({ model: '', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
-    expect(noModel).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(noModel).toMatchObject({ status: 503, code: 'cynodeai_inference_unavailable', message: expect.stringContaining('cynodeai.pm') });
+    const pm = await client.chat.completions.create({ model: 'cynodeai.pm', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
+    expect(pm).toMatchObject({ status: 503, code: 'cynodeai_inference_unavailable' });
     const badRole = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'wizard' as 'user', content: 'x' }] }).catch((e: unknown) => e);
     expect(badRole).toBeInstanceOf(OpenAI.BadRequestError);
 
@@ -189,6 +192,21 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
     const noAuth = await s.api.call('/v1/models');
     expect(noAuth.status).toBe(401);
     expect(noAuth.body.error).toMatchObject({ type: 'cynodeai_error', code: 'authentication_required' });
+  });
+
+  it('warms a model on the node that would answer it: 202 warming, then already_warm; unknown models 404', async () => {
+    const loads = () => ollama.requestsTo('/api/chat').filter((r) => Array.isArray(r.body?.messages) && r.body.messages.length === 0 && r.body.model === OTHER_MODEL);
+    const before = loads().length;
+    const first = await s.api.call('/v1/chat/warm', { token: s.adminToken, body: { model: OTHER_MODEL } });
+    expect(first).toMatchObject({ status: 202, body: { status: 'warming', model: OTHER_MODEL } });
+    await until('the node was asked to load the model', async () => loads().length > before);
+    expect((await s.api.call(`/v1/chat/warm?model=${encodeURIComponent(OTHER_MODEL)}`, { token: s.adminToken, body: {} })).body).toEqual({ status: 'already_warm', model: OTHER_MODEL });
+    expect(loads().length).toBe(before + 1);
+
+    const unknown = await s.api.call('/v1/chat/warm', { token: s.adminToken, body: { model: 'no-such-model' } });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error).toMatchObject({ type: 'cynodeai_error', code: 'model_not_found' });
+    expect((await s.api.call('/v1/chat/warm', { body: { model: OTHER_MODEL } })).body.error).toMatchObject({ code: 'authentication_required' });
   });
 
   it('takes a personal API key as the credential', async () => {
