@@ -78,13 +78,17 @@ export async function insertRun(q: Queryable, r: NewRun): Promise<RunRow> {
   return { ...run, last_seq: last.lastSeq };
 }
 
+/** Events for one run, with the status they set (if any), for `appendBatches`. */
+export interface RunAppend {
+  runId: string;
+  events: readonly NewRunEvent[];
+  status?: RunStatus;
+  error?: string | null;
+}
+
 /**
- * Appends events to a run's ledger in the caller's transaction: locks the run row (which
- * serialises writers of one run across processes), drops events whose idempotency key the run
- * already has (or that repeat one within the batch), numbers the rest densely after `last_seq`,
- * moves `last_seq`, and queues the NOTIFY, which PostgreSQL delivers only at commit. `status`
- * also sets `runs.status` (with started_at/ended_at) in the same statement as its event.
- * Returns the seq given to each input event (null for a dropped duplicate).
+ * Appends events to a run's ledger in the caller's transaction; see `appendBatches`. Returns the
+ * seq given to each input event (null for a dropped duplicate).
  */
 export async function appendEvents(
   q: Queryable,
@@ -92,54 +96,100 @@ export async function appendEvents(
   events: readonly NewRunEvent[],
   opts: { status?: RunStatus; error?: string | null } = {},
 ): Promise<{ lastSeq: number; seqs: Array<number | null> }> {
-  const locked = await q.query<{ last_seq: number }>('SELECT last_seq FROM runs WHERE id = $1 FOR UPDATE', [runId]);
-  if (!locked[0]) throw new Error(`run ${runId} does not exist`);
-  if (events.length === 0) return { lastSeq: locked[0].last_seq, seqs: [] };
-  const input = events.map((e, i) => ({
-    ord: i,
-    kind: e.kind,
-    stream: e.stream ?? null,
-    message: e.message ?? null,
-    data: e.data === undefined ? null : e.data,
-    idempotency_key: e.idempotencyKey ?? null,
-  }));
-  // One statement after the lock: its snapshot sees every event committed before we got the
-  // row, so the duplicate check cannot race another writer and no insert can conflict (a
-  // conflict would leave a hole in the sequence).
-  const rows = await q.query<{ ord: number; seq: number }>(
-    `WITH input AS (
-       SELECT * FROM jsonb_to_recordset($2::jsonb) AS x(ord int, kind text, stream text, message text, data jsonb, idempotency_key text)
-     ), first_of_key AS (
-       SELECT DISTINCT ON (COALESCE(idempotency_key, 'ord:' || ord)) * FROM input ORDER BY COALESCE(idempotency_key, 'ord:' || ord), ord
-     ), fresh AS (
-       SELECT f.*, row_number() OVER (ORDER BY f.ord) AS n FROM first_of_key f
-       WHERE f.idempotency_key IS NULL
-          OR NOT EXISTS (SELECT 1 FROM run_events e WHERE e.run_id = $1 AND e.idempotency_key = f.idempotency_key)
-     ), inserted AS (
-       INSERT INTO run_events (run_id, seq, kind, stream, message, data, idempotency_key)
-       SELECT $1, $3::bigint + n, kind, stream, message, data, idempotency_key FROM fresh ORDER BY n
-       RETURNING seq
-     ), moved AS (
-       UPDATE runs SET last_seq = $3::bigint + (SELECT count(*) FROM fresh), updated_at = now(),
-              status = COALESCE($4, status),
-              started_at = CASE WHEN $4 IS NOT NULL AND $4 <> 'pending' THEN COALESCE(started_at, now()) ELSE started_at END,
-              ended_at = CASE WHEN $4 IN ('completed', 'failed', 'canceled') THEN COALESCE(ended_at, now()) WHEN $4 IS NOT NULL THEN NULL ELSE ended_at END,
-              error = CASE WHEN $4 IS NOT NULL THEN $5 ELSE error END
-       WHERE id = $1
-       RETURNING last_seq
-     ), told AS (
-       SELECT pg_notify('${RUN_EVENTS_CHANNEL}', $1 || ':' || (SELECT last_seq FROM moved)) WHERE (SELECT count(*) FROM fresh) > 0
-     )
-     SELECT f.ord, ($3::bigint + f.n)::int8 AS seq FROM fresh f, (SELECT count(*) FROM inserted) i, (SELECT count(*) FROM told) t`,
-    [runId, JSON.stringify(input), locked[0].last_seq, opts.status ?? null, opts.error ?? null],
+  const [r] = await appendBatches(q, [{ runId, events, ...opts }]);
+  if (!r) throw new Error(`run ${runId} does not exist`);
+  return r;
+}
+
+/**
+ * Appends events to several runs' ledgers in the caller's transaction, in two statements
+ * whatever the number of runs: first the runs' rows are locked (in id order, so two writers never
+ * wait on each other in a circle), which serialises writers of one run across processes; then one
+ * statement, whose snapshot therefore sees every event committed before, drops events whose
+ * idempotency key the run already has (or that repeat one within the batch), numbers the rest
+ * densely after each run's `last_seq`, inserts them, moves `last_seq` (and `status` with
+ * started_at/ended_at/error when given) and queues a NOTIFY per run, which PostgreSQL delivers
+ * only at commit. No insert can conflict, so the sequence never gets a hole.
+ * Answers per input batch, in order; null for a run that does not exist (nothing of it is written).
+ */
+export async function appendBatches(q: Queryable, batches: readonly RunAppend[]): Promise<Array<{ lastSeq: number; seqs: Array<number | null> } | null>> {
+  const runIds = [...new Set(batches.map((b) => b.runId))].sort();
+  const heads = new Map(
+    (await q.query<{ id: string; last_seq: number }>('SELECT id, last_seq FROM runs WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE', [runIds])).map((r) => [r.id, Number(r.last_seq)]),
   );
-  const seqs: Array<number | null> = events.map(() => null);
-  let lastSeq = locked[0].last_seq;
+  const input: Array<Record<string, unknown>> = [];
+  const statuses = new Map<string, { run_id: string; status: RunStatus; error: string | null }>();
+  const origin: Array<{ batch: number; index: number }> = [];
+  batches.forEach((b, batch) => {
+    if (!heads.has(b.runId)) return;
+    if (b.status) statuses.set(b.runId, { run_id: b.runId, status: b.status, error: b.error ?? null });
+    b.events.forEach((e, index) => {
+      input.push({
+        ord: origin.length,
+        run_id: b.runId,
+        kind: e.kind,
+        stream: e.stream ?? null,
+        message: e.message ?? null,
+        data: e.data === undefined ? null : e.data,
+        idempotency_key: e.idempotencyKey ?? null,
+      });
+      origin.push({ batch, index });
+    });
+  });
+  const rows =
+    input.length === 0
+      ? []
+      : await q.query<{ ord: number; seq: number }>(
+          `WITH input AS (
+             SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(ord int, run_id uuid, kind text, stream text, message text, data jsonb, idempotency_key text)
+           ), statuses AS (
+             SELECT * FROM jsonb_to_recordset($2::jsonb) AS s(run_id uuid, status text, error text)
+           ), first_of_key AS (
+             SELECT DISTINCT ON (run_id, COALESCE(idempotency_key, 'ord:' || ord)) * FROM input
+             ORDER BY run_id, COALESCE(idempotency_key, 'ord:' || ord), ord
+           ), fresh AS (
+             SELECT f.*, row_number() OVER (PARTITION BY f.run_id ORDER BY f.ord) AS n FROM first_of_key f
+             WHERE f.idempotency_key IS NULL
+                OR NOT EXISTS (SELECT 1 FROM run_events e WHERE e.run_id = f.run_id AND e.idempotency_key = f.idempotency_key)
+           ), numbered AS (
+             SELECT f.*, r.last_seq + f.n AS seq FROM fresh f JOIN runs r ON r.id = f.run_id
+           ), inserted AS (
+             INSERT INTO run_events (run_id, seq, kind, stream, message, data, idempotency_key)
+             SELECT run_id, seq, kind, stream, message, data, idempotency_key FROM numbered ORDER BY run_id, seq
+             RETURNING 1
+           ), heads AS (
+             SELECT h.run_id, h.last_seq, s.status, s.error
+             FROM (SELECT run_id, max(seq) AS last_seq FROM numbered GROUP BY run_id) h LEFT JOIN statuses s ON s.run_id = h.run_id
+           ), moved AS (
+             UPDATE runs r SET last_seq = h.last_seq, updated_at = now(),
+                    status = COALESCE(h.status, r.status),
+                    started_at = CASE WHEN h.status IS NOT NULL AND h.status <> 'pending' THEN COALESCE(r.started_at, now()) ELSE r.started_at END,
+                    ended_at = CASE WHEN h.status IN ('completed', 'failed', 'canceled') THEN COALESCE(r.ended_at, now()) WHEN h.status IS NOT NULL THEN NULL ELSE r.ended_at END,
+                    error = CASE WHEN h.status IS NOT NULL THEN h.error ELSE r.error END
+             FROM heads h WHERE r.id = h.run_id
+             RETURNING r.id, r.last_seq
+           ), told AS (
+             SELECT pg_notify('${RUN_EVENTS_CHANNEL}', id::text || ':' || last_seq) FROM moved
+           )
+           SELECT n.ord, n.seq FROM numbered n, (SELECT count(*) FROM inserted) i, (SELECT count(*) FROM told) t`,
+          [JSON.stringify(input), JSON.stringify([...statuses.values()])],
+        );
+  const answers = batches.map((b) => (heads.has(b.runId) ? { lastSeq: heads.get(b.runId)!, seqs: b.events.map((): number | null => null) } : null));
   for (const r of rows) {
-    seqs[r.ord] = Number(r.seq);
-    lastSeq = Math.max(lastSeq, Number(r.seq));
+    const o = origin[r.ord]!;
+    answers[o.batch]!.seqs[o.index] = Number(r.seq);
   }
-  return { lastSeq, seqs };
+  // Every batch of a run answers with the run's new head.
+  const last = new Map<string, number>();
+  for (const r of rows) {
+    const runId = batches[origin[r.ord]!.batch]!.runId;
+    last.set(runId, Math.max(last.get(runId) ?? 0, Number(r.seq)));
+  }
+  batches.forEach((b, i) => {
+    const head = last.get(b.runId);
+    if (answers[i] && head !== undefined) answers[i].lastSeq = head;
+  });
+  return answers;
 }
 
 /** Events after `after`, oldest first. */

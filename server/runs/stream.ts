@@ -69,6 +69,20 @@ export const eventView = (e: RunEventRow) => ({
   created_at: e.created_at.toISOString(),
 });
 
+/**
+ * The SSE frame of an event, serialised once however many streams send it: the hub hands the
+ * same row objects to every listener of a run.
+ */
+const frames = new WeakMap<RunEventRow, string>();
+function frameOf(e: RunEventRow): string {
+  let frame = frames.get(e);
+  if (frame === undefined) {
+    frame = `id: ${e.seq}\nevent: run.event\ndata: ${JSON.stringify({ run_id: e.run_id, seq: e.seq, event: eventView(e) })}\n\n`;
+    frames.set(e, frame);
+  }
+  return frame;
+}
+
 const terminalStatusEvent = (e: RunEventRow) =>
   e.kind === 'status' && typeof e.data === 'object' && e.data !== null && isTerminal((e.data as { status?: RunStatus }).status as RunStatus);
 
@@ -86,7 +100,7 @@ export async function streamRunEvents(o: { db: Db; ledger: Ledger; hub: RunEvent
   let chain = Promise.resolve();
 
   const write = (e: RunEventRow) => {
-    sse.send('run.event', { run_id: runId, seq: e.seq, event: eventView(e) }, e.seq);
+    sse.write(frameOf(e));
     sent = e.seq;
   };
   /** Ends with `done` when the run has ended and nothing is left to send. */

@@ -64,6 +64,18 @@ describe.each(DB_KINDS)('run ledger on %s', (kind) => {
     expect((await ledger.read(run.id, 1, 10)).map((e) => e.message)).toEqual(['a', 'b', 'c']);
   });
 
+  it('appends to many runs at once stay dense per run; an append to a run that does not exist fails alone', async () => {
+    const runs = await Promise.all(Array.from({ length: 10 }, () => newRun()));
+    const missing = ledger.append('00000000-0000-4000-8000-000000000000', [{ kind: 'event', data: {} }]);
+    const writes = runs.flatMap((r) => Array.from({ length: 10 }, (_, i) => ledger.append(r.id, [{ kind: 'log', stream: 'stdout', message: `line ${i}` }])));
+    await expect(missing).rejects.toThrow(/does not exist/);
+    await Promise.all(writes);
+    for (const r of runs) {
+      const events = await ledger.read(r.id, 1, 100);
+      expect(events.map((e) => [e.seq, e.message])).toEqual(Array.from({ length: 10 }, (_, i) => [i + 2, `line ${i}`]));
+    }
+  });
+
   it('a status change is an event and the run status in one write', async () => {
     const run = await newRun();
     await ledger.setStatus(run.id, 'running');
