@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
@@ -8,7 +9,7 @@ import { createHttpServer, type HttpServer } from './http/server';
 import { MasterKey } from './vault/master-key';
 import { AccessTokens } from './auth/tokens';
 import { LoginLimiter } from './auth/login-limiter';
-import { AuthService } from './auth/service';
+import { AuthService, type TokenPair } from './auth/service';
 import { Authorizer } from './rbac/service';
 import { firstRun, type FirstRunResult } from './bootstrap/first-run';
 import { healthRoutes, type Readiness } from './health/routes';
@@ -54,6 +55,11 @@ export interface Cynode {
   db: Db;
   database: string;
   firstRun: FirstRunResult;
+  /**
+   * Desktop only: a session for the local owner (`admin` unless named) without a password. The
+   * Electron main process calls it and hands the access token to its own window; no route reaches it.
+   */
+  localSession(handle?: string): Promise<TokenPair & { user_id: string; handle: string }>;
   close(): Promise<void>;
 }
 
@@ -157,6 +163,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       db,
       database: database.description,
       firstRun: setup,
+      localSession: (handle = 'admin') => auth.localSession(handle, { requestId: `desktop-${randomUUID()}`, ip: 'local', userAgent: 'CyNode desktop' }),
       close: closeAll,
     };
   } catch (err) {

@@ -78,6 +78,23 @@ export class AuthService {
   }
 
   /**
+   * A session for the operator at this machine, without a password: only the desktop's main
+   * process calls it (through the composition root), never an HTTP route. Audited like a sign-in.
+   */
+  async localSession(handle: string, ctx: RequestContext): Promise<TokenPair & { user_id: string; handle: string }> {
+    const user = await findLoginCandidate(this.db, handle);
+    if (!user || !user.is_active || user.is_system) throw new Error(`no active user "${handle}" to sign in locally`);
+    const refreshToken = newOpaqueToken(REFRESH_TOKEN_PREFIX);
+    const sessionId = await this.db.transaction(async (tx) => {
+      const id = await store.insertSession(tx, { userId: user.id, ttlSeconds: this.sessionTtlSeconds, ip: ctx.ip, userAgent: ctx.userAgent });
+      await store.insertRefreshToken(tx, id, tokenHash(refreshToken));
+      await appendAudit(tx, { category: 'auth', action: 'login_success', outcome: 'success', actorId: user.id, actorHandle: user.handle, resourceType: 'session', resourceId: id, details: { method: 'desktop' } }, ctx);
+      return id;
+    });
+    return { ...(await this.pair(user.id, user.handle, sessionId, refreshToken)), user_id: user.id, handle: user.handle };
+  }
+
+  /**
    * Rotates the refresh token. A token that was already rotated means someone kept a copy:
    * the session is revoked for everyone holding it.
    */
