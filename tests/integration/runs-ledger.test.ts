@@ -105,4 +105,29 @@ describe.each(DB_KINDS)('run ledger on %s', (kind) => {
       await hub.stop();
     }
   });
+
+  it('the hub finds events whose notification never came (its poll), and delivers them once', async () => {
+    const hub = new RunEventHub(db, { pollMs: 200 });
+    await hub.start();
+    try {
+      const run = await newRun();
+      const got: RunEventRow[] = [];
+      const off = await hub.subscribe(run.id, (events) => got.push(...events));
+      // Written as a writer would, but without the NOTIFY (as if the LISTEN connection was down).
+      await db.transaction(async (tx) => {
+        await tx.query(`INSERT INTO run_events (run_id, seq, kind, message) VALUES ($1, 2, 'event', 'silent')`, [run.id]);
+        await tx.query('UPDATE runs SET last_seq = 2 WHERE id = $1', [run.id]);
+      });
+      await until('the polled event', async () => got.length > 0);
+      await ledger.append(run.id, [{ kind: 'event', message: 'notified' }]);
+      await until('the notified event', async () => got.length > 1);
+      expect(got.map((e) => [e.seq, e.message])).toEqual([
+        [2, 'silent'],
+        [3, 'notified'],
+      ]);
+      off();
+    } finally {
+      await hub.stop();
+    }
+  });
 });

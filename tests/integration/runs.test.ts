@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 import { openSse, type SseFrame } from '../support/sse';
+import { until } from '../support/until';
 
 /*
  * The runs API over HTTP: create, list with filters, children, status changes as events, logs
@@ -116,6 +117,8 @@ describe.each(DB_KINDS)('runs API on %s', (kind) => {
     expect(sse.status).toBe(200);
     expect(sse.headers.get('content-type')).toContain('text/event-stream');
     while (frames.length < 2) await new Promise((res) => setTimeout(res, 20));
+    // Idle: heartbeat comments keep the connection alive.
+    await until('a heartbeat', async () => sse.comments.includes('heartbeat'), 10_000, 50);
     await call(alice.token, `/v1/runs/${r.id}/logs`, { entries: [{ stream: 'stdout', message: 'live' }] });
     await call(alice.token, `/v1/runs/${r.id}`, { status: 'completed' }, 'PATCH');
     await sse.ended;
