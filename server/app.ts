@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Type } from '@sinclair/typebox';
-import type { FastifyBaseLogger } from 'fastify';
 import { dataFiles, type ServerConfig } from './config/config';
 import type { Db } from './db';
 import { openDatabase } from './bootstrap/database';
@@ -45,16 +44,6 @@ import { RunService } from './runs/service';
 import { runRoutes } from './runs/routes';
 import { SessionService } from './sessions/service';
 import { sessionRoutes } from './sessions/routes';
-import { CommandService } from './commands/service';
-import { CommandRunner } from './commands/runner';
-import { NodeSandboxControl } from './commands/sandbox-control';
-import { commandRoutes } from './commands/routes';
-import { WorkerClient } from './dispatch/worker-client';
-import { TranscriptService } from './transcripts/service';
-import { transcriptRoutes } from './transcripts/routes';
-import { RetentionJob, RetentionService } from './retention/service';
-import { retentionRoutes } from './retention/routes';
-import { consoleRoutes } from './console/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -104,9 +93,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault) };
 
     // Runs: the event ledger, and one hub per process fanning new events out to live streams.
-    let runLog: FastifyBaseLogger | undefined;
-    const runHub = new RunEventHub(db, { onError: (err) => runLog?.warn({ err }, 'run event fan-out failed; the next notification or poll retries') });
-    await runHub.start();
+    const runHub = new RunEventHub(db);
     closers.push(() => runHub.stop());
     const runs = new RunService(db, deps.authz, new Ledger(db), runHub);
 
@@ -117,10 +104,6 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger: runs.ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
-    // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
-    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, new WorkerClient(), (id) => workerTokenFor(db, vault, id)) });
-    closers.push(() => commandRunner.stop());
-    const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
 
     // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, inference, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
@@ -128,8 +111,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await dropOnChange(db, 'nodes_changed', [chat.serving]));
 
-    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs, commands);
-    runLog = gateway.log.child({ module: 'runs' });
+    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs);
     closers.push(() => gateway.close());
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => runs.close());
@@ -148,9 +130,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
     const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
+    // Before the gateway serves a stream; its errors go to the gateway's log.
+    await runHub.start(gateway.log.child({ module: 'runs' }));
     await dispatcher.start(gateway.log.child({ module: 'dispatch' }));
-    // Its first round applies what was accepted but not applied before a crash.
-    await commandRunner.start(gateway.log.child({ module: 'commands' }));
     // A node going stale ends the leases of its jobs: handle that now, not at the next poll.
     nodeLiveness.onStale(() => dispatcher.wake());
 
@@ -200,7 +182,6 @@ async function buildGateway(
   jobs: JobControl,
   chat: ChatService,
   runs: RunService,
-  commands: CommandService,
 ): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'gateway',
@@ -223,16 +204,7 @@ async function buildGateway(
   taskRoutes(app, deps, jobs, runs);
   runRoutes(app, deps.db, runs);
   sessionRoutes(app, new SessionService(deps.db), runs);
-  commandRoutes(app, commands);
-  transcriptRoutes(app, new TranscriptService(deps.db, deps.authz));
-  const retention = new RetentionService(deps.db, deps.authz);
-  retentionRoutes(app, retention);
-  // Purges from this process; closing the gateway (before the database) waits for one in flight.
-  const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));
-  retentionJob.start();
-  app.addHook('onClose', () => retentionJob.stop());
   chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
-  await consoleRoutes(app, deps, { version: VERSION });
   app.get(
     '/v1/openapi.json',
     { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },

@@ -43,7 +43,9 @@ export class RunEventHub {
     private readonly opts: { pollMs?: number; onError?: (err: unknown) => void } = {},
   ) {}
 
-  async start(): Promise<void> {
+  /** Starts listening; from now on errors go to `log` (the gateway's logger in the app). */
+  async start(log?: { warn(obj: object, msg: string): void }): Promise<void> {
+    if (log) this.opts.onError ??= (err) => log.warn({ err }, 'run event fan-out failed; the next notification or poll retries');
     this.unlisten = await this.db.listen(RUN_EVENTS_CHANNEL, (payload) => this.notified(payload));
     this.poll = setInterval(() => void this.pollHeads(), this.opts.pollMs ?? 1000);
     this.poll.unref();
