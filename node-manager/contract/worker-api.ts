@@ -124,3 +124,25 @@ export const INFERENCE_PATHS = {
   /** GET: the models the node has (Ollama's /api/tags). */
   models: '/v1/worker/inference/models',
 } as const;
+
+/**
+ * Freezing a running job (run commands `pause` / `resume`): `POST /v1/worker/jobs:pause` and
+ * `jobs:resume` with `{version, job_id}`. A paused job's sandbox keeps its processes and memory
+ * but none of them runs, and its timeout clock stands still. Both are idempotent: pausing a
+ * paused job answers `paused`, resuming a running one answers `running`; `not_running` when the
+ * job is not running on this node (not started, or already ended).
+ */
+export const JOB_CONTROL_PATHS = { pause: '/v1/worker/jobs:pause', resume: '/v1/worker/jobs:resume' } as const;
+
+export const JobControlRequest = Type.Object(
+  { version: Type.Literal(1), task_id: Type.Optional(Type.String({ pattern: JOB_ID_PATTERN })), job_id: Type.String({ pattern: JOB_ID_PATTERN }) },
+  { additionalProperties: false },
+);
+export type JobControlRequest = Static<typeof JobControlRequest>;
+
+export const JobControlResult = Type.Object({
+  version: Type.Literal(1),
+  job_id: Type.String(),
+  status: Type.Union([Type.Literal('paused'), Type.Literal('running'), Type.Literal('not_running')]),
+});
+export type JobControlResult = Static<typeof JobControlResult>;

@@ -43,6 +43,9 @@ interface RunningJob {
   /** Set by whoever ends the job early; decides the status whatever the exit code says. */
   stopReason?: 'timeout' | 'canceled';
   exited?: boolean;
+  /** Frozen by pause(); its timeout clock stands still meanwhile. */
+  paused?: boolean;
+  timeout?: { timer?: NodeJS.Timeout; deadline: number; leftMs: number; fire: () => void };
 }
 
 /**
@@ -171,20 +174,23 @@ export class DockerRunner implements SandboxRunner {
       // stop() may have come while start() was on its way, when there was nothing to kill yet.
       if (job.stopReason) await this.kill(container);
 
-      const timer = setTimeout(
-        () => {
+      job.timeout = {
+        deadline: 0,
+        leftMs: Math.min(spec.timeoutSeconds * 1000, MAX_TIMER_MS),
+        fire: () => {
           job.stopReason ??= 'timeout';
           void this.kill(container);
         },
-        Math.min(spec.timeoutSeconds * 1000, MAX_TIMER_MS),
-      );
+      };
+      // A job paused while it was starting gets its clock when it resumes.
+      if (!job.paused) armTimeout(job.timeout);
       let exitCode: number;
       try {
         exitCode = ((await container.wait()) as { StatusCode: number }).StatusCode;
       } catch (err) {
         return notStarted(`lost track of the sandbox: ${engineMessage(err)}`);
       } finally {
-        clearTimeout(timer);
+        clearTimeout(job.timeout.timer);
         job.exited = true;
       }
       await Promise.race([drained, delay(OUTPUT_DRAIN_MS)]);
@@ -228,7 +234,48 @@ export class DockerRunner implements SandboxRunner {
     const job = this.running.get(jobId);
     if (!job || job.exited) return false;
     job.stopReason ??= 'canceled';
-    if (job.container) await this.kill(job.container);
+    if (job.container) {
+      // Some engines refuse to kill a frozen container.
+      if (job.paused) await job.container.unpause().catch(() => {});
+      await this.kill(job.container);
+    }
+    return true;
+  }
+
+  async pause(jobId: string): Promise<boolean> {
+    const job = this.running.get(jobId);
+    if (!job?.container || job.exited || job.stopReason) return false;
+    if (job.paused) return true;
+    try {
+      await job.container.pause();
+    } catch (err) {
+      // 409: not running (not started yet, or already exited); 404: gone.
+      const status = engineStatus(err);
+      if (status === 409 || status === 404) return false;
+      throw err;
+    }
+    job.paused = true;
+    if (job.timeout?.timer) {
+      clearTimeout(job.timeout.timer);
+      job.timeout.timer = undefined;
+      job.timeout.leftMs = Math.max(0, job.timeout.deadline - Date.now());
+    }
+    return true;
+  }
+
+  async resume(jobId: string): Promise<boolean> {
+    const job = this.running.get(jobId);
+    if (!job?.container || job.exited) return false;
+    if (!job.paused) return true;
+    try {
+      await job.container.unpause();
+    } catch (err) {
+      const status = engineStatus(err);
+      if (status === 409 || status === 404) return false;
+      throw err;
+    }
+    job.paused = false;
+    if (job.timeout && !job.timeout.timer) armTimeout(job.timeout);
     return true;
   }
 
@@ -382,6 +429,11 @@ function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
     stream.once('close', resolve);
     stream.once('error', () => resolve());
   });
+}
+
+function armTimeout(t: NonNullable<RunningJob['timeout']>): void {
+  t.deadline = Date.now() + t.leftMs;
+  t.timer = setTimeout(t.fire, t.leftMs);
 }
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());

@@ -46,6 +46,13 @@ export interface SandboxRunner {
   run(spec: SandboxRunSpec, onOutput?: (stream: 'stdout' | 'stderr', chunk: Buffer) => void): Promise<SandboxOutcome>;
   /** Stops a running job (its run() resolves with status `canceled`); false when not running. */
   stop(jobId: string): Promise<boolean>;
+  /**
+   * Freezes a running job's sandbox (every process in it stops being scheduled; nothing is
+   * lost) and stops its timeout clock; false when the job is not running here.
+   */
+  pause?(jobId: string): Promise<boolean>;
+  /** Lets a paused job's sandbox run on, with the timeout it had left; false when not running here. */
+  resume?(jobId: string): Promise<boolean>;
   /** Stops every running job (shutdown). */
   stopAll(): Promise<void>;
   /** Resolves once finished jobs' containers and directories are removed (they go after the answer). */

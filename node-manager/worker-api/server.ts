@@ -18,6 +18,7 @@ import type { SandboxRunner } from '../sandbox/runner';
 import { DEFAULT_OLLAMA_URL } from '../inference/ollama-host';
 import { bearerToken, tokensMatch } from './bearer';
 import { inferenceRoutes } from './inference-routes';
+import { jobControlRoutes } from './job-control-routes';
 import { AtCapacityError, ClosedError, JobTable, type FollowedJob } from './job-table';
 import type { JobLogLimits } from './log-lines';
 import { ResultStore } from './result-store';
@@ -163,6 +164,8 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     request.log.info({ job_id: request.body.job_id, status }, 'job stop requested');
     return { version: 1, job_id: request.body.job_id, status };
   });
+
+  jobControlRoutes(app, o.runner);
 
   app.post('/v1/worker/admin/stop-all-orchestrator-directed', { schema: { body: Strict({ version: Type.Literal(1) }) } }, async (request) => {
     const stopped = await jobs.stopAll();

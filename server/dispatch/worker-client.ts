@@ -3,10 +3,13 @@ import https from 'node:https';
 import { Value } from '@sinclair/typebox/value';
 import type { TSchema, Static } from '@sinclair/typebox';
 import {
+  JOB_CONTROL_PATHS,
   JOB_STREAM_CONTENT_TYPE,
+  JobControlResult,
   JobRunResult,
   JobStopResult,
   JobStreamEntry,
+  type JobControlRequest,
   type JobRunRequest,
   type JobStopRequest,
   type LogLine,
@@ -86,6 +89,16 @@ export class WorkerClient {
   /** Asks the node to stop a job; the open jobs:run then answers `canceled`. */
   stop(target: WorkerTarget, body: JobStopRequest, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<JobStopResult> {
     return this.post(target, '/v1/worker/jobs:stop', body, JobStopResult, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 15_000 });
+  }
+
+  /** Freezes a running job's sandbox (its timeout clock stands still); `not_running` when it is not running there. */
+  pause(target: WorkerTarget, body: JobControlRequest, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<JobControlResult> {
+    return this.post(target, JOB_CONTROL_PATHS.pause, body, JobControlResult, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 15_000 });
+  }
+
+  /** Lets a paused job run on. */
+  resume(target: WorkerTarget, body: JobControlRequest, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<JobControlResult> {
+    return this.post(target, JOB_CONTROL_PATHS.resume, body, JobControlResult, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 15_000 });
   }
 
   private post<S extends TSchema>(target: WorkerTarget, path: string, body: unknown, schema: S, opts: Post): Promise<Static<S>> {
