@@ -36,7 +36,11 @@ const NOT_RUNNING = 'inference is not running on this node';
 /** Registers the inference routes on the Worker API (bearer-checked like every /v1 route there). */
 export function inferenceRoutes(app: HttpServer, o: InferenceRoutesOptions): InferenceProxy {
   // One connection per stream is set up once and reused: no TCP handshake before each first token.
-  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 256 }), https: new https.Agent({ keepAlive: true, maxSockets: 256 }) };
+  // `timeout` lets the agent honour a server's Keep-Alive hint: an idle socket is dropped a second
+  // before the server would close it, instead of being reused as it closes (ECONNRESET, a retry).
+  // Sockets in use are not affected: nothing here listens for their 'timeout'.
+  const agentOptions = { keepAlive: true, maxSockets: 256, timeout: 60_000 };
+  const agents = { http: new http.Agent(agentOptions), https: new https.Agent(agentOptions) };
 
   /**
    * Sends the call to Ollama and answers with its response as a stream. The caller going away

@@ -49,8 +49,9 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDO
  * request, which the node turns into an abort of the generation.
  */
 export class InferenceClient {
-  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000 });
-  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000 });
+  // `timeout` lets the agent honour the node's Keep-Alive hint (see node-manager/worker-api/inference-routes.ts).
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000, timeout: 60_000 });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000, timeout: 60_000 });
 
   chat(target: InferenceTarget, body: OllamaChatRequest, opts: { signal: AbortSignal; onToken?: (content: string) => void }): Promise<ChatOutcome> {
     let url: URL;

@@ -19,8 +19,9 @@ export class GroupCommit<T, R> {
       this.queue.push({ item, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
-        // Writes submitted in the same tick join the first batch.
-        queueMicrotask(() => void this.drain());
+        // After the I/O callbacks already due: requests that arrived together join the first batch.
+        // (A PGlite statement runs synchronously, so nothing can join while one is in flight.)
+        setImmediate(() => void this.drain());
       }
     });
   }
@@ -34,6 +35,8 @@ export class GroupCommit<T, R> {
       } catch (err) {
         for (const b of batch) b.reject(err);
       }
+      // Let the requests that came in meanwhile reach the queue before the next batch is cut.
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
     this.flushing = false;
   }
