@@ -1,10 +1,20 @@
-// The only surface the console may call in the desktop window. Kept deliberately small and typed.
-import { contextBridge } from 'electron';
+// The only surface the console may call in the desktop window: window.cynode, typed by
+// preload/api.ts. Runs sandboxed (no Node), so it holds nothing but IPC calls.
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import type { AppInfo, CynodeDesktopApi, DesktopSession, DesktopStatus } from './api';
+import { CHANNELS } from './channels';
 
-export interface CynodeDesktopBridge {
-  readonly platform: string;
-  readonly desktop: true;
-}
+const api: CynodeDesktopApi = {
+  desktop: true,
+  getSession: () => ipcRenderer.invoke(CHANNELS.getSession) as Promise<DesktopSession>,
+  onStatus(callback) {
+    const listener = (_event: IpcRendererEvent, status: DesktopStatus) => callback(status);
+    ipcRenderer.on(CHANNELS.status, listener);
+    void (ipcRenderer.invoke(CHANNELS.getStatus) as Promise<DesktopStatus>).then(callback, () => {});
+    return () => void ipcRenderer.removeListener(CHANNELS.status, listener);
+  },
+  openExternal: (url) => ipcRenderer.invoke(CHANNELS.openExternal, String(url)) as Promise<boolean>,
+  appInfo: () => ipcRenderer.invoke(CHANNELS.appInfo) as Promise<AppInfo>,
+};
 
-const bridge: CynodeDesktopBridge = { platform: process.platform, desktop: true };
-contextBridge.exposeInMainWorld('cynode', bridge);
+contextBridge.exposeInMainWorld('cynode', api);
