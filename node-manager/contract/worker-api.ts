@@ -146,3 +146,64 @@ export const JobControlResult = Type.Object({
   status: Type.Union([Type.Literal('paused'), Type.Literal('running'), Type.Literal('not_running')]),
 });
 export type JobControlResult = Static<typeof JobControlResult>;
+
+/**
+ * Background processes inside a running job's sandbox (a `docker exec` in its container). They
+ * end with the sandbox at the latest. `process_id` is the idempotency key of start: a node starts
+ * a process id at most once and answers a repeat with its state. A start for a job this node does
+ * not run (or whose container is not running) answers 409; an unknown process id 404.
+ */
+export const PROCESS_PATHS = {
+  start: '/v1/worker/processes:start',
+  /** Long-poll: answers at once when the process has ended, else after at most `wait_ms`. */
+  status: '/v1/worker/processes:status',
+  /** SIGTERM to the process group, SIGKILL after a grace; answers the state after that. */
+  terminate: '/v1/worker/processes:terminate',
+} as const;
+
+/** Most processes one job's sandbox runs at once; more are refused with 429. */
+export const MAX_PROCESSES_PER_JOB = 16;
+/** Longest a status call may wait for the process to end. */
+export const MAX_PROCESS_WAIT_MS = 30_000;
+
+export const ProcessStartRequest = Type.Object(
+  {
+    version: Type.Literal(1),
+    job_id: Type.String({ pattern: JOB_ID_PATTERN }),
+    process_id: Type.String({ pattern: JOB_ID_PATTERN }),
+    command: Type.Array(Type.String({ maxLength: 100_000 }), { minItems: 1, maxItems: 64 }),
+    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 100_000 }), { maxProperties: 64, additionalProperties: false })),
+  },
+  { additionalProperties: false },
+);
+export type ProcessStartRequest = Static<typeof ProcessStartRequest>;
+
+export const ProcessStatusRequest = Type.Object(
+  { version: Type.Literal(1), process_id: Type.String({ pattern: JOB_ID_PATTERN }), wait_ms: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_PROCESS_WAIT_MS })) },
+  { additionalProperties: false },
+);
+export type ProcessStatusRequest = Static<typeof ProcessStatusRequest>;
+
+export const ProcessTerminateRequest = Type.Object({ version: Type.Literal(1), process_id: Type.String({ pattern: JOB_ID_PATTERN }) }, { additionalProperties: false });
+export type ProcessTerminateRequest = Static<typeof ProcessTerminateRequest>;
+
+export const ProcessStatus = Type.Union([Type.Literal('running'), Type.Literal('exited'), Type.Literal('terminated'), Type.Literal('failed')]);
+export type ProcessStatus = Static<typeof ProcessStatus>;
+
+/** A process as the node knows it, with its output so far (capped at OUTPUT_CAP_BYTES per stream). */
+export const ProcessState = Type.Object({
+  version: Type.Literal(1),
+  process_id: Type.String(),
+  job_id: Type.String(),
+  status: ProcessStatus,
+  /** Once ended, when the engine reports one (a process killed with its sandbox may have none). */
+  exit_code: Type.Optional(Type.Integer()),
+  /** Why a process ended other than by itself: terminated on request, its sandbox ended, it could not start. */
+  reason: Type.Optional(Type.String()),
+  started_at: Type.String(),
+  ended_at: Type.Optional(Type.String()),
+  stdout: Type.String(),
+  stderr: Type.String(),
+  truncated: Type.Object({ stdout: Type.Boolean(), stderr: Type.Boolean() }),
+});
+export type ProcessState = Static<typeof ProcessState>;

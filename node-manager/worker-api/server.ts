@@ -20,6 +20,7 @@ import { bearerToken, tokensMatch } from './bearer';
 import { inferenceRoutes } from './inference-routes';
 import { jobControlRoutes } from './job-control-routes';
 import { AtCapacityError, ClosedError, JobTable, type FollowedJob } from './job-table';
+import { processRoutes } from './process-routes';
 import type { JobLogLimits } from './log-lines';
 import { ResultStore } from './result-store';
 
@@ -173,6 +174,8 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     // No managed services run on nodes yet; the field is part of the contract (spec D-23).
     return { version: 1, node_slug: o.nodeSlug, stopped_jobs: stopped, stopped_services: [] };
   });
+
+  processRoutes(app, { runningJobIds: () => jobs.runningJobIds() });
 
   const inference = inferenceRoutes(app, { ollamaUrl: o.ollamaUrl ?? (() => DEFAULT_OLLAMA_URL) });
 
