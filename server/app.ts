@@ -42,6 +42,8 @@ import { Ledger } from './runs/ledger';
 import { RunEventHub } from './runs/hub';
 import { RunService } from './runs/service';
 import { runRoutes } from './runs/routes';
+import { ProcessService, workerTargets } from './processes/service';
+import { processRoutes } from './processes/routes';
 import { SessionService } from './sessions/service';
 import { sessionRoutes } from './sessions/routes';
 import type { RouteDeps } from './routes';
@@ -113,6 +115,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs);
     closers.push(() => gateway.close());
+    // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
+    // is at hand; their watchers stop before the gateway closes (closers run in reverse).
+    const processes = new ProcessService({ db, authz: deps.authz, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
+    processRoutes(gateway, processes);
+    closers.push(() => processes.close());
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => runs.close());
     // Before the gateway closes (closers run in reverse): open generations would hold it open.

@@ -9,10 +9,15 @@ import {
   JobRunResult,
   JobStopResult,
   JobStreamEntry,
+  PROCESS_PATHS,
+  ProcessState,
   type JobControlRequest,
   type JobRunRequest,
   type JobStopRequest,
   type LogLine,
+  type ProcessStartRequest,
+  type ProcessStatusRequest,
+  type ProcessTerminateRequest,
 } from '../../node-manager/contract/worker-api';
 
 /** Where a node's Worker API is and the bearer token it expects from us. */
@@ -99,6 +104,21 @@ export class WorkerClient {
   /** Lets a paused job run on. */
   resume(target: WorkerTarget, body: JobControlRequest, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<JobControlResult> {
     return this.post(target, JOB_CONTROL_PATHS.resume, body, JobControlResult, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 15_000 });
+  }
+
+  /** Starts a background process in a running job's sandbox (409: the job runs no sandbox there). */
+  startProcess(target: WorkerTarget, body: ProcessStartRequest, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ProcessState> {
+    return this.post(target, PROCESS_PATHS.start, body, ProcessState, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 30_000 });
+  }
+
+  /** A process's state and output; with body.wait_ms, answered once it ends or after that long. */
+  processStatus(target: WorkerTarget, body: ProcessStatusRequest, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ProcessState> {
+    return this.post(target, PROCESS_PATHS.status, body, ProcessState, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? (body.wait_ms ?? 0) + 15_000 });
+  }
+
+  /** Ends a process (SIGTERM, then SIGKILL after the node's grace) and answers its state after that. */
+  terminateProcess(target: WorkerTarget, body: ProcessTerminateRequest, opts: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ProcessState> {
+    return this.post(target, PROCESS_PATHS.terminate, body, ProcessState, { signal: opts.signal, timeoutMs: opts.timeoutMs ?? 30_000 });
   }
 
   private post<S extends TSchema>(target: WorkerTarget, path: string, body: unknown, schema: S, opts: Post): Promise<Static<S>> {
