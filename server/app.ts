@@ -46,6 +46,10 @@ import { ProcessService, workerTargets } from './processes/service';
 import { processRoutes } from './processes/routes';
 import { SessionService } from './sessions/service';
 import { sessionRoutes } from './sessions/routes';
+import { TranscriptService } from './transcripts/service';
+import { transcriptRoutes } from './transcripts/routes';
+import { RetentionJob, RetentionService } from './retention/service';
+import { retentionRoutes } from './retention/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -211,6 +215,13 @@ async function buildGateway(
   taskRoutes(app, deps, jobs, runs);
   runRoutes(app, deps.db, runs);
   sessionRoutes(app, new SessionService(deps.db), runs);
+  transcriptRoutes(app, new TranscriptService(deps.db, deps.authz));
+  const retention = new RetentionService(deps.db, deps.authz);
+  retentionRoutes(app, retention);
+  // Purges from this process; closing the gateway (before the database) waits for one in flight.
+  const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));
+  retentionJob.start();
+  app.addHook('onClose', () => retentionJob.stop());
   chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
   app.get(
     '/v1/openapi.json',

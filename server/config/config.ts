@@ -46,6 +46,8 @@ export interface ServerConfig {
   embeddedNodeMaxJobs: number;
   /** Inference: the image a node runs when it starts its own Ollama (its config says so). */
   ollamaImage: string;
+  /** Retention: how often the gateway purges expired run logs and transcript segments. */
+  retentionIntervalSeconds: number;
   /** Embedded node: OLLAMA_HOST as given (host:port or URL); unset: 127.0.0.1:11434, or a container. */
   ollamaHost: string | undefined;
   /** Embedded node: allow, disabled or require inference. */
@@ -81,6 +83,7 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_OLLAMA_IMAGE', default: 'ollama/ollama', description: 'Image a node runs when it starts its own Ollama (no Ollama on the host, inference allowed). Never pulled automatically.' },
   { name: 'OLLAMA_HOST', default: '127.0.0.1:11434', description: 'The local node\'s Ollama (host:port or URL, as the Ollama CLI reads it). Set: used, never started. Unset: used when one answers there, else started as a container.' },
   { name: 'CYNODE_INFERENCE_MODE', default: 'allow', description: 'The local node\'s inference: allow, disabled (sandboxes only) or require.' },
+  { name: 'CYNODE_RETENTION_INTERVAL_SECONDS', default: '3600', description: 'How often the gateway purges run log lines and transcript segments older than their retention policy (60 to 604800).' },
   { name: 'CYNODE_NODE_STALE_SECONDS', default: '45', description: 'A node silent for this long turns stale and its running jobs are moved elsewhere (2 to 90, more than the heartbeat; default 3 heartbeats).' },
 ];
 
@@ -156,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ollamaImage: env.CYNODE_OLLAMA_IMAGE || 'ollama/ollama',
     ollamaHost: env.OLLAMA_HOST?.trim() || undefined,
     inferenceMode: inferenceMode(env.CYNODE_INFERENCE_MODE),
+    retentionIntervalSeconds: int(env, 'CYNODE_RETENTION_INTERVAL_SECONDS', 3600, 60, 7 * 86_400),
     ...overrides,
   };
   // After the overrides, so that `--database-url` is checked as well.

@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       ollamaImage: 'ollama/ollama',
       ollamaHost: undefined,
       inferenceMode: 'allow',
+      retentionIntervalSeconds: 3600,
     });
     expect(defaultDataDir()).toMatch(/cynode$/);
   });
@@ -94,6 +95,7 @@ describe('loadConfig', () => {
       CYNODE_OLLAMA_IMAGE: 'ollama/ollama:rocm',
       OLLAMA_HOST: 'gpu-box.lan:11434',
       CYNODE_INFERENCE_MODE: 'disabled',
+      CYNODE_RETENTION_INTERVAL_SECONDS: '600',
     };
     // A variable added to ENVIRONMENT must be added here too, or this test cannot vouch for it.
     expect(Object.keys(env).sort()).toEqual(ENVIRONMENT.map((e) => e.name).sort());
@@ -126,6 +128,7 @@ describe('loadConfig', () => {
       ollamaImage: 'ollama/ollama:rocm',
       ollamaHost: 'gpu-box.lan:11434',
       inferenceMode: 'disabled',
+      retentionIntervalSeconds: 600,
     });
   });
 
@@ -162,6 +165,7 @@ describe('loadConfig', () => {
     ['CYNODE_NODE_HEARTBEAT_SECONDS', '0'],
     ['CYNODE_NODE_STALE_SECONDS', '91'],
     ['CYNODE_NODE_MAX_JOBS', '0'],
+    ['CYNODE_RETENTION_INTERVAL_SECONDS', '59'],
     ['CYNODE_WORKER_PORT', '70000'],
   ])('refuses %s=%s, naming the variable, the allowed range and the value', (name, value) => {
     let err: unknown;
