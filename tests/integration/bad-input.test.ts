@@ -41,6 +41,8 @@ const VALID_EMPTY_OBJECT: Record<string, Expected> = {
   'POST /v1/nodes/join/rotate': { status: [200] },
   // A new chat thread in the caller's default project, untitled.
   'POST /v1/chat/threads': { status: [201] },
+  // Purges what expired now (nothing, with the default keep-forever policy) and says what it did.
+  'POST /v1/retention/purge': { status: [200] },
 };
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
