@@ -38,8 +38,11 @@ export interface AppInfo {
  */
 export interface CynodeDesktopApi {
   readonly desktop: true;
-  /** A valid session for the local owner (refreshed by the main process when it nears expiry). */
-  getSession(): Promise<DesktopSession>;
+  /**
+   * A valid session for the local owner (refreshed by the main process when it nears expiry).
+   * After the gateway refused the token (401), ask with `{ renew: true }` for a new one.
+   */
+  getSession(options?: { renew?: boolean }): Promise<DesktopSession>;
   /** Calls back with every status change, starting with the current one; returns an unsubscribe function. */
   onStatus(callback: (status: DesktopStatus) => void): () => void;
   /** Opens an http(s) link in the OS browser; resolves false when the URL was refused. */

@@ -6,7 +6,7 @@ import { CHANNELS } from './channels';
 
 const api: CynodeDesktopApi = {
   desktop: true,
-  getSession: () => ipcRenderer.invoke(CHANNELS.getSession) as Promise<DesktopSession>,
+  getSession: (options) => ipcRenderer.invoke(CHANNELS.getSession, { renew: options?.renew === true }) as Promise<DesktopSession>,
   onStatus(callback) {
     const listener = (_event: IpcRendererEvent, status: DesktopStatus) => callback(status);
     ipcRenderer.on(CHANNELS.status, listener);

@@ -14,7 +14,7 @@ export interface IpcInvokeEvent {
 export interface IpcDeps {
   /** The console's origin; null until the server listens. */
   appOrigin(): string | null;
-  getSession(): Promise<DesktopSession>;
+  getSession(options: { renew: boolean }): Promise<DesktopSession>;
   getStatus(): DesktopStatus;
   appInfo(): AppInfo;
   openExternal(url: string): Promise<void> | void;
@@ -33,7 +33,7 @@ export function registerIpc(ipc: IpcMainLike, deps: IpcDeps): void {
       if (!trustedSender(event, deps.appOrigin())) throw new Error('refused: not the CyNode console');
       return fn(...(args as A));
     };
-  ipc.handle(CHANNELS.getSession, guard(() => deps.getSession()));
+  ipc.handle(CHANNELS.getSession, guard((options: unknown) => deps.getSession({ renew: (options as { renew?: unknown } | undefined)?.renew === true })));
   ipc.handle(CHANNELS.getStatus, guard(() => deps.getStatus()));
   ipc.handle(CHANNELS.appInfo, guard(() => deps.appInfo()));
   ipc.handle(

@@ -169,17 +169,18 @@ describe('IPC: the preload API answers only the console frame', () => {
   function setup() {
     const handlers = new Map<string, (event: IpcInvokeEvent, ...args: unknown[]) => unknown>();
     const opened: string[] = [];
+    const asked: Array<{ renew: boolean }> = [];
     registerIpc(
       { handle: (channel, fn) => handlers.set(channel, fn) },
       {
         appOrigin: () => ORIGIN,
-        getSession: async () => ({ access_token: 'tok', token_type: 'Bearer', expires_at: 1, user: { id: 'u', handle: 'admin' } }),
+        getSession: async (options) => (asked.push(options), { access_token: 'tok', token_type: 'Bearer', expires_at: 1, user: { id: 'u', handle: 'admin' } }),
         getStatus: () => ({ server: 'running', gatewayUrl: ORIGIN }),
         appInfo: () => ({ name: 'CyNode', version: '0', platform: 'linux', versions: { electron: '', chrome: '', node: '' }, dataDir: '/d' }),
         openExternal: (url) => void opened.push(url),
       },
     );
-    return { handlers, opened };
+    return { handlers, opened, asked };
   }
   const console = { senderFrame: { url: `${ORIGIN}/chat` } };
 
@@ -188,9 +189,11 @@ describe('IPC: the preload API answers only the console frame', () => {
   });
 
   it('hands the session to the console and refuses any other sender', async () => {
-    const { handlers } = setup();
+    const { handlers, asked } = setup();
     const get = handlers.get(CHANNELS.getSession)!;
     await expect(get(console)).resolves.toMatchObject({ access_token: 'tok' });
+    await expect(get(console, { renew: true })).resolves.toMatchObject({ access_token: 'tok' });
+    expect(asked).toEqual([{ renew: false }, { renew: true }]);
     for (const event of [{ senderFrame: { url: 'https://evil.example/' } }, { senderFrame: { url: 'http://127.0.0.1:9999/' } }, { senderFrame: null }, {}]) {
       expect(() => get(event)).toThrow(/refused/);
     }
