@@ -6,7 +6,7 @@ import { requestContext } from '../http/server';
 import { HttpProblem } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, errors } from '../http/schemas';
 import type { ChatAuditEntry, MessageRow, ThreadRow } from './store';
-import { PM_MODEL, parseChatRequest, type ChatService, type Generated } from './service';
+import { parseChatRequest, type ChatService, type Generated } from './service';
 
 export interface ChatRouteOptions {
   /** `: keepalive` comments this often while a stream waits for its first token. */
@@ -40,6 +40,8 @@ const OffsetPage = {
   limit: Type.Integer({ minimum: 1, maximum: 200, default: 50 }),
   offset: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 0 }),
 };
+
+const ModelId = Type.String({ minLength: 1, maxLength: 200, pattern: '^[^\\u0000-\\u001f]+$', description: 'A model id from GET /v1/models' });
 
 /** When the models were "created", for OpenAI's list shape: we do not know, so the process start. */
 const CREATED = Math.floor(Date.now() / 1000);
@@ -102,16 +104,16 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
         tags: ['chat'],
         summary: 'Load a model ahead of a chat (best effort, never waits for the load)',
         description:
-          'Asks the node that would answer `model` (body or query) to load it. 202 `warming`, or 200 `already_warm` when that node used or loaded it in the last five minutes. ' +
+          'Asks the node that would answer `model` (body or query; required) to load it. 202 `warming`, or 200 `already_warm` when that node used or loaded it in the last five minutes. ' +
           'Same errors as a completion, in OpenAI\'s shape: 404 model_not_found, 503 cynodeai_inference_unavailable.',
-        querystring: Type.Object({ model: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true }),
-        body: Type.Optional(Type.Object({ model: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: true })),
+        querystring: Strict({ model: Type.Optional(ModelId) }),
+        body: Type.Optional(Strict({ model: Type.Optional(ModelId) })),
         response: { 200: Type.Object({ status: Type.Literal('already_warm'), model: Type.String() }), 202: Type.Object({ status: Type.Literal('warming'), model: Type.String() }) },
       },
     },
     async (request, reply) => {
-      const given = request.body?.model ?? request.query.model;
-      const model = given !== undefined && given.trim() !== '' ? given : PM_MODEL;
+      const model = request.body?.model ?? request.query.model;
+      if (model === undefined) throw new HttpProblem(400, 'model is required (in the body or the query): one of the ids GET /v1/models lists', { code: 'invalid_request' });
       const status = await chat.warm(request.principal!, model);
       reply.code(status === 'warming' ? 202 : 200);
       return { status, model };
@@ -177,8 +179,7 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
       },
     },
     async (request, reply) => {
-      if (request.body.role !== 'user') throw new HttpProblem(400, `Clients may only append user messages (got role "${request.body.role.slice(0, 40)}")`);
-      const { message } = await chat.postMessage(request.principal!, request.params.id, request.body.content);
+      const { message } = await chat.postMessage(request.principal!, request.params.id, request.body.role, request.body.content);
       reply.code(201);
       return messageView(message);
     },

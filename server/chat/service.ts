@@ -366,7 +366,9 @@ export class ChatService {
 
   async createThread(principal: Principal, projectRef: string | undefined, title: string | undefined, ctx: RequestContext): Promise<ThreadRow> {
     const project = await this.threadProject(principal, projectRef, ctx);
-    const thread = await insertThread(this.db, { userId: principal.userId, projectId: project.id, title: title ?? null });
+    // A title is often the first words of a message (the console does that): redacted like one.
+    const clean = title === undefined ? null : (await redactAll([title])).texts[0]!;
+    const thread = await insertThread(this.db, { userId: principal.userId, projectId: project.id, title: clean });
     // Creating a thread makes it the active one (spec §1.7).
     this.markActive(`${principal.userId}|${project.id}`, thread.id);
     return thread;
@@ -392,8 +394,9 @@ export class ChatService {
    * POST /v1/chat/threads/{id}/messages: a user message appended by a client, redacted like a
    * completion's. The thread becomes the active one of its project.
    */
-  async postMessage(principal: Principal, id: string, content: string): Promise<{ message: MessageRow; redacted: Redacted }> {
+  async postMessage(principal: Principal, id: string, role: string, content: string): Promise<{ message: MessageRow; redacted: Redacted }> {
     const t = await this.thread(principal, id);
+    if (role !== 'user') throw new HttpProblem(400, `Clients may only append user messages (got role "${role.slice(0, 40)}")`);
     const redacted = await this.redact({ model: PM_MODEL, messages: [{ role: 'user', content }], stream: false, includeUsage: false, options: {} });
     const message = await this.append({ threadId: t.id, role: 'user', content: redacted.request.messages[0]!.content, metadata: redacted.count > 0 ? { redaction_kinds: redacted.kinds } : null });
     if (!message) throw new HttpProblem(404, 'Thread not found');
