@@ -16,7 +16,7 @@ export const SandboxSpec = Type.Object(
   {
     image: Type.Optional(Type.String({ minLength: 1, maxLength: 500 })),
     command: Type.Array(Type.String({ maxLength: 1_000_000 }), { minItems: 1, maxItems: 1000 }),
-    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 100_000 }))),
+    env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 100_000 }), { additionalProperties: false })),
     timeout_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
     /** Only deny-all policies exist so far; anything else is refused with 400 (spec D-14). */
     network_policy: Type.Optional(Type.String({ maxLength: 50 })),
