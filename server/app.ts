@@ -50,6 +50,7 @@ import { TranscriptService } from './transcripts/service';
 import { transcriptRoutes } from './transcripts/routes';
 import { RetentionJob, RetentionService } from './retention/service';
 import { retentionRoutes } from './retention/routes';
+import { consoleRoutes } from './console/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -223,6 +224,7 @@ async function buildGateway(
   retentionJob.start();
   app.addHook('onClose', () => retentionJob.stop());
   chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
+  await consoleRoutes(app, deps, { version: VERSION });
   app.get(
     '/v1/openapi.json',
     { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },
