@@ -32,6 +32,8 @@ export default defineConfig({
     plugins: [react()],
     build: {
       outDir: resolve(__dirname, 'out/renderer'),
+      // The console is also served to LAN browsers: ship it minified (electron-vite does not by default).
+      minify: true,
       rollupOptions: { input: resolve(__dirname, 'renderer/index.html') },
     },
   },
