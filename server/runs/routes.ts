@@ -192,15 +192,14 @@ export function runRoutes(app: HttpServer, db: Db, runs: RunService): void {
       schema: {
         tags: ['runs'],
         summary: "Change a run's status (recorded as a status event) or metadata",
-        description: 'A run that has ended (completed, failed, canceled) keeps its status: 409.',
+        description: 'A run that has ended (completed, failed, canceled) keeps its status: 409. Without status or metadata it answers the run unchanged.',
         params: IdParams,
-        body: Strict({ status: Type.Optional(RunStatusEnum), metadata: Type.Optional(Metadata), error: Type.Optional(Type.String({ maxLength: 4000 })) }),
+        body: Type.Optional(Strict({ status: Type.Optional(RunStatusEnum), metadata: Type.Optional(Metadata), error: Type.Optional(Type.String({ maxLength: 4000 })) })),
         response: { 200: RunResponse, ...errors(400, 401, 403, 404, 409) },
       },
     },
     async (request) => {
-      if (request.body.status === undefined && request.body.metadata === undefined) throw badRequest('Give status or metadata');
-      return runView(await runs.update(request.principal!, request.params.id, request.body, requestContext(request)));
+      return runView(await runs.update(request.principal!, request.params.id, request.body ?? {}, requestContext(request)));
     },
   );
 

@@ -43,6 +43,8 @@ const VALID_EMPTY_OBJECT: Record<string, Expected> = {
   'POST /v1/chat/threads': { status: [201] },
   // Purges what expired now (nothing, with the default keep-forever policy) and says what it did.
   'POST /v1/retention/purge': { status: [200] },
+  // A new session of the caller's, untitled and top-level.
+  'POST /v1/sessions': { status: [201] },
 };
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -359,7 +361,7 @@ describe.each(DB_KINDS)('bad input on every route (%s)', (kind) => {
       // otherwise create things (or count failed sign-ins against this client).
       const bodyInput = op.body ? json(op.pathParams.length > 0 ? sampleOf(op.body.schema) : {}) : {};
       // Routes that take no limit or cursor refuse them as unknown; the rest refuse the values.
-      for (const query of ['limit=0', 'limit=999', 'limit=abc', 'limit=1.5', 'limit=1&limit=2', 'cursor=garbage!!', `cursor=${'x'.repeat(600)}`, 'zz_unknown=1', 'q=%00']) {
+      for (const query of ['limit=0', 'limit=99999', 'limit=abc', 'limit=1.5', 'limit=1&limit=2', 'cursor=garbage!!', `cursor=${'x'.repeat(600)}`, 'zz_unknown=1', 'q=%00']) {
         // A cursor is opaque: only the handler decodes it, and one that first finds the parent
         // resource (the random id) missing rightly answers 404 before looking at the cursor.
         const cursorBehindId = query.startsWith('cursor=garbage') && op.queryParams.includes('cursor') && op.pathParams.length > 0;

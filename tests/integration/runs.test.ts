@@ -85,6 +85,8 @@ describe.each(DB_KINDS)('runs API on %s', (kind) => {
     expect(appended.body).toEqual({ appended: 3 });
     const done = await call(alice.token, `/v1/runs/${r.id}`, { status: 'failed', error: 'it broke' }, 'PATCH');
     expect(done.body).toMatchObject({ status: 'failed', terminal: true, error: 'it broke', last_seq: 6, ended_at: expect.any(String) });
+    // Nothing to change: the run as it is.
+    expect((await call(alice.token, `/v1/runs/${r.id}`, {}, 'PATCH')).body).toMatchObject({ status: 'failed', last_seq: 6 });
     const again = await call(alice.token, `/v1/runs/${r.id}`, { status: 'running' }, 'PATCH');
     expect(again.status).toBe(409);
     expect(again.headers.get('content-type')).toContain('application/problem+json');
@@ -171,7 +173,6 @@ describe.each(DB_KINDS)('runs API on %s', (kind) => {
       [`/v1/runs/${r.id}/logs`, { entries: [] }],
       [`/v1/runs/${r.id}/logs`, { entries: [{ stream: 'stdlog', message: 'x' }] }],
       [`/v1/runs/${r.id}/logs`, { entries: [{ message: 'x' }] }],
-      [`/v1/runs/${r.id}`, {}, 'PATCH'],
       ['/v1/runs?status=sleeping', undefined],
       ['/v1/runs?limit=0', undefined],
       ['/v1/runs?cursor=garbage', undefined],
