@@ -5,9 +5,9 @@
 export const CSP_DIRECTIVES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['default-src', ["'self'"]],
   ['script-src', ["'self'"]],
-  // React sets styles through the DOM, but sanitised Markdown and libraries may use style
-  // attributes; styles cannot run code. Same as the gateway's policy.
-  ['style-src', ["'self'", "'unsafe-inline'"]],
+  // No inline styles either: React sets styles through the DOM, which CSP allows (as the
+  // gateway's console policy).
+  ['style-src', ["'self'"]],
   ['img-src', ["'self'", 'data:', 'blob:']],
   ['font-src', ["'self'", 'data:']],
   ['connect-src', ["'self'"]],
