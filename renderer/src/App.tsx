@@ -1,15 +1,17 @@
-import { useEffect } from 'react';
+import { Suspense, lazy, useEffect } from 'react';
 import { useSession } from './store/session';
 import { useUi } from './store/ui';
 import { Layout } from './components/Layout';
 import { Spinner } from './components/common';
 import { SignIn } from './pages/SignIn';
 import { ChatPage } from './pages/Chat';
-import { TasksPage } from './pages/Tasks';
-import { RunsPage } from './pages/Runs';
-import { NodesPage } from './pages/Nodes';
-import { AdminPage } from './pages/Admin';
-import { SettingsPage } from './pages/Settings';
+
+// Chat is the first page people see: it ships in the entry bundle; the others load on first visit.
+const TasksPage = lazy(() => import('./pages/Tasks').then((m) => ({ default: m.TasksPage })));
+const RunsPage = lazy(() => import('./pages/Runs').then((m) => ({ default: m.RunsPage })));
+const NodesPage = lazy(() => import('./pages/Nodes').then((m) => ({ default: m.NodesPage })));
+const AdminPage = lazy(() => import('./pages/Admin').then((m) => ({ default: m.AdminPage })));
+const SettingsPage = lazy(() => import('./pages/Settings').then((m) => ({ default: m.SettingsPage })));
 
 function Page({ path }: { path: string }) {
   const [, section = '', ...rest] = path.split('/');
@@ -56,7 +58,9 @@ export function App() {
   if (status === 'signed-out') return <SignIn />;
   return (
     <Layout>
-      <Page path={path} />
+      <Suspense fallback={<Spinner />}>
+        <Page path={path} />
+      </Suspense>
     </Layout>
   );
 }
