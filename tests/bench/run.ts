@@ -3,10 +3,11 @@
  * side in one run on this machine. Timing goals live here, never in the tests.
  */
 import { chatBench } from './chat';
+import { consoleBench } from './console';
 import { ledgerBench } from './ledger';
 import { sandboxBench } from './sandbox';
 
-const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, chat: chatBench, ledger: ledgerBench };
+const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, chat: chatBench, ledger: ledgerBench, console: consoleBench };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !suites[w]);
