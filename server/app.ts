@@ -46,6 +46,11 @@ import { ProcessService, workerTargets } from './processes/service';
 import { processRoutes } from './processes/routes';
 import { SessionService } from './sessions/service';
 import { sessionRoutes } from './sessions/routes';
+import { CommandService } from './commands/service';
+import { CommandRunner } from './commands/runner';
+import { NodeSandboxControl } from './commands/sandbox-control';
+import { commandRoutes } from './commands/routes';
+import { WorkerClient } from './dispatch/worker-client';
 import { TranscriptService } from './transcripts/service';
 import { transcriptRoutes } from './transcripts/routes';
 import { RetentionJob, RetentionService } from './retention/service';
@@ -111,6 +116,10 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger: runs.ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
+    // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
+    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, new WorkerClient(), (id) => workerTokenFor(db, vault, id)) });
+    closers.push(() => commandRunner.stop());
+    const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
 
     // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, inference, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
@@ -118,7 +127,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await dropOnChange(db, 'nodes_changed', [chat.serving]));
 
-    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs);
+    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs, commands);
     closers.push(() => gateway.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
     // is at hand; their watchers stop before the gateway closes (closers run in reverse).
@@ -145,6 +154,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Before the gateway serves a stream; its errors go to the gateway's log.
     await runHub.start(gateway.log.child({ module: 'runs' }));
     await dispatcher.start(gateway.log.child({ module: 'dispatch' }));
+    // Its first round applies what was accepted but not applied before a crash.
+    await commandRunner.start(gateway.log.child({ module: 'commands' }));
     // A node going stale ends the leases of its jobs: handle that now, not at the next poll.
     nodeLiveness.onStale(() => dispatcher.wake());
 
@@ -194,6 +205,7 @@ async function buildGateway(
   jobs: JobControl,
   chat: ChatService,
   runs: RunService,
+  commands: CommandService,
 ): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'gateway',
@@ -216,6 +228,7 @@ async function buildGateway(
   taskRoutes(app, deps, jobs, runs);
   runRoutes(app, deps.db, runs);
   sessionRoutes(app, new SessionService(deps.db), runs);
+  commandRoutes(app, commands);
   transcriptRoutes(app, new TranscriptService(deps.db, deps.authz));
   const retention = new RetentionService(deps.db, deps.authz);
   retentionRoutes(app, retention);
