@@ -187,6 +187,44 @@ describe('console in Chromium', () => {
     }
   });
 
+  it('in the desktop window, signs its owner in through the preload bridge (no password page) and renews a refused token', async () => {
+    const first = await fetch(`${env.base}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle: 'admin', password: ADMIN_PASSWORD }) }).then((r) => r.json());
+    const second = await apiLogin(env.base, 'admin', ADMIN_PASSWORD);
+    const desk = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    try {
+      // What preload/index.ts exposes, played by the page (no Electron here): the first token,
+      // then, asked to renew, the second.
+      await desk.addInitScript(`
+        window.__calls = [];
+        window.cynode = {
+          desktop: true,
+          getSession: async (o) => {
+            window.__calls.push(o && o.renew ? 'renew' : 'get');
+            const token = o && o.renew ? ${JSON.stringify(second)} : ${JSON.stringify(first.access_token)};
+            return { access_token: token, token_type: 'Bearer', expires_at: Date.now() + 600000, user: { id: 'x', handle: 'admin' } };
+          },
+          onStatus: () => () => {},
+          openExternal: async () => false,
+          appInfo: async () => ({}),
+        };
+      `);
+      const win = await desk.newPage();
+      await win.goto(`${env.base}/`);
+      await win.getByRole('textbox', { name: 'Message' }).waitFor({ timeout: 10_000 });
+      expect(await win.getByLabel('Password').count()).toBe(0);
+      expect(await win.getByRole('button', { name: 'Sign out' }).count()).toBe(0);
+      // The first token's session ends; the next request is refused, and the console asks the shell again.
+      await fetch(`${env.base}/v1/auth/logout`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refresh_token: first.refresh_token }) });
+      await win.getByRole('link', { name: 'Tasks' }).click();
+      await win.getByRole('heading', { level: 1, name: 'Tasks' }).waitFor();
+      await expect.poll(() => win.evaluate(() => (window as any).__calls)).toContain('renew');
+      await win.locator('.loading').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+      expect(await win.getByRole('alert').count()).toBe(0);
+    } finally {
+      await desk.close();
+    }
+  });
+
   it('renders every page at a wide and a narrow size (screenshots as artifacts)', async () => {
     const token = await apiLogin(env.base, 'admin', ADMIN_PASSWORD);
     const { tasks } = await apiCall(env.base, token, 'GET', '/v1/tasks');

@@ -278,22 +278,12 @@ export interface SystemInfo {
   initial_admin_password_file: boolean;
 }
 
-/** What the desktop shell's preload exposes (absent in LAN browsers). */
-export interface DesktopSession {
-  access_token: string;
-  refresh_token?: string;
-  expires_in?: number;
-  handle?: string;
-}
-
-export interface CynodeBridge {
-  desktop?: boolean;
-  platform?: string;
-  getSession?: () => Promise<DesktopSession | null>;
-}
+/** The desktop shell's bridge (absent in LAN browsers): its contract lives with the preload. */
+export type { CynodeDesktopApi, DesktopSession } from '../../../preload/api';
+import type { CynodeDesktopApi } from '../../../preload/api';
 
 declare global {
   interface Window {
-    cynode?: CynodeBridge;
+    cynode?: CynodeDesktopApi;
   }
 }

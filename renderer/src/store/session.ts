@@ -41,10 +41,10 @@ let refreshToken: string | undefined;
 async function renew(): Promise<{ accessToken: string; refreshToken?: string } | null> {
   const bridge = window.cynode;
   if (useSession.getState().desktop && bridge?.getSession) {
-    const s = await bridge.getSession().catch(() => null);
+    // The gateway refused the token: the shell mints a new one.
+    const s = await bridge.getSession({ renew: true }).catch(() => null);
     if (!s) return null;
-    refreshToken = s.refresh_token;
-    return { accessToken: s.access_token, refreshToken: s.refresh_token };
+    return { accessToken: s.access_token };
   }
   if (!refreshToken) return null;
   try {
@@ -57,9 +57,9 @@ async function renew(): Promise<{ accessToken: string; refreshToken?: string } |
 }
 
 function adopt(pair: TokenPair | DesktopSession, persist = true): void {
-  refreshToken = pair.refresh_token;
-  if (persist) keepRefresh(pair.refresh_token);
-  configureAuth({ accessToken: pair.access_token, refreshToken: pair.refresh_token }, renew, () => {
+  refreshToken = 'refresh_token' in pair ? pair.refresh_token : undefined;
+  if (persist) keepRefresh(refreshToken);
+  configureAuth({ accessToken: pair.access_token, refreshToken }, renew, () => {
     keepRefresh(undefined);
     useSession.setState({ status: 'signed-out', me: null, error: 'Your session ended. Sign in again.' });
   });
