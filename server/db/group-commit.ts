@@ -1,17 +1,22 @@
 /**
  * Group commit: writes submitted while a flush is in flight wait for it and then go together in
  * one statement, so many concurrent requests cost a few round trips instead of one each (on PGlite
- * every statement runs one at a time). A lone write goes at once. Each caller's promise settles
- * only when its write is committed: nothing is acknowledged before it is durable.
+ * every statement runs one at a time). A lone write goes at once. Batches are cut in submission
+ * order and flushed one at a time, so writes reach the database in the order they were made.
+ * Each caller's promise settles only when its write is committed: nothing is acknowledged before
+ * it is durable.
  */
 export class GroupCommit<T, R> {
   private queue: Array<{ item: T; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
   private flushing = false;
 
   constructor(
-    /** Writes the items in one statement; answers one result per item, in order. */
+    /** Writes the items in one statement (or transaction); answers one result per item, in order. */
     private readonly flush: (items: T[]) => Promise<R[]>,
+    /** Most weight per batch (a batch always takes at least one item). */
     private readonly maxBatch = 500,
+    /** An item's weight: 1 each by default; e.g. the number of rows it writes. */
+    private readonly weight: (item: T) => number = () => 1,
   ) {}
 
   submit(item: T): Promise<R> {
@@ -28,7 +33,11 @@ export class GroupCommit<T, R> {
 
   private async drain(): Promise<void> {
     while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.maxBatch);
+      let take = 0;
+      for (let size = 0; take < this.queue.length && (take === 0 || size + this.weight(this.queue[take]!.item) <= this.maxBatch); take++) {
+        size += this.weight(this.queue[take]!.item);
+      }
+      const batch = this.queue.splice(0, take);
       try {
         const results = await this.flush(batch.map((b) => b.item));
         batch.forEach((b, i) => b.resolve(results[i]!));

@@ -21,30 +21,29 @@
  * (structured, data), `command`, `process`, `transcript` (for the domains that add them).
  */
 import type { Db } from '../db';
+import { GroupCommit } from '../db/group-commit';
 import { appendBatches, appendEvents, eventsAfter, type NewRunEvent, type RunEventRow, type RunStatus } from './store';
 
-interface Pending {
-  runId: string;
-  events: readonly NewRunEvent[];
-  resolve(r: { lastSeq: number; seqs: Array<number | null> }): void;
-  reject(err: unknown): void;
-}
+type Appended = { lastSeq: number; seqs: Array<number | null> };
 
 /** Most events written in one transaction; more waits for the next flush. */
 const MAX_BATCH = 5000;
 
 export class Ledger {
-  /** Appends waiting for the flush in flight. */
-  private queue: Pending[] = [];
-  private flushing = false;
+  /**
+   * Appends queued while a flush is in flight go together in the next transaction, whole appends
+   * only, so each caller's events stay contiguous and all-or-nothing.
+   */
+  private readonly commits: GroupCommit<{ runId: string; events: readonly NewRunEvent[] }, Appended | null>;
 
-  constructor(private readonly db: Db) {}
+  constructor(private readonly db: Db) {
+    this.commits = new GroupCommit((batch) => db.transaction((tx) => appendBatches(tx, batch)), MAX_BATCH, (a) => a.events.length);
+  }
 
-  append(runId: string, events: readonly NewRunEvent[]): Promise<{ lastSeq: number; seqs: Array<number | null> }> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ runId, events, resolve, reject });
-      if (!this.flushing) void this.flush();
-    });
+  async append(runId: string, events: readonly NewRunEvent[]): Promise<Appended> {
+    const appended = await this.commits.submit({ runId, events });
+    if (!appended) throw new Error(`run ${runId} does not exist`);
+    return appended;
   }
 
   /** A status change: the run's status and its `status` event together. */
@@ -55,34 +54,5 @@ export class Ledger {
 
   read(runId: string, after: number, limit: number): Promise<RunEventRow[]> {
     return eventsAfter(this.db, runId, after, limit);
-  }
-
-  /**
-   * One flush at a time, so appends to a run reach the ledger in the order they were made; each
-   * takes whatever queued meanwhile. Whole appends only, so each caller's events stay contiguous
-   * and all-or-nothing.
-   */
-  private async flush(): Promise<void> {
-    this.flushing = true;
-    try {
-      while (this.queue.length > 0) {
-        let size = 0;
-        let take = 0;
-        while (take < this.queue.length && (take === 0 || size + this.queue[take]!.events.length <= MAX_BATCH)) size += this.queue[take++]!.events.length;
-        const batch = this.queue.splice(0, take);
-        try {
-          const answers = await this.db.transaction((tx) => appendBatches(tx, batch.map((p) => ({ runId: p.runId, events: p.events }))));
-          batch.forEach((p, i) => {
-            const a = answers[i];
-            if (a) p.resolve(a);
-            else p.reject(new Error(`run ${p.runId} does not exist`));
-          });
-        } catch (err) {
-          for (const p of batch) p.reject(err);
-        }
-      }
-    } finally {
-      this.flushing = false;
-    }
   }
 }
