@@ -51,9 +51,11 @@ export async function consoleRoutes(app: HttpServer, deps: RouteDeps, opts: { ve
   systemInfoRoute(app, deps, opts.version);
   const root = opts.root ?? consoleDir();
   if (!root) {
-    app.get('/', { config: { auth: 'none' }, schema: { hide: true } }, async (_request, reply) =>
-      reply.code(503).type('text/plain; charset=utf-8').send('The console is not built: run `npm run build` (or `npm start`, which builds first).\n'),
-    );
+    // A browser asking for the console of a checkout that was never built learns why.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.routeOptions.url || request.method !== 'GET' || NOT_CONSOLE.test(request.url) || !/text\/html/.test(request.headers.accept ?? '')) return;
+      return reply.code(503).type('text/plain; charset=utf-8').send('The console is not built: run `npm run build` (or `npm start`, which builds first).\n');
+    });
     return;
   }
   // Read per request (a small file the OS caches): a rebuild under a running server stays consistent.
@@ -72,9 +74,9 @@ export async function consoleRoutes(app: HttpServer, deps: RouteDeps, opts: { ve
     if (!/^[\w.-]+$/.test(file) || !existsSync(join(root, 'assets', file))) throw new HttpProblem(404, 'No such console file');
     return reply.sendFile(join('assets', file), { maxAge: 31_536_000_000, immutable: true });
   });
-  app.get('/', { config: { auth: 'none' }, schema: { hide: true } }, (_request, reply) => sendIndex(reply));
-
-  // The fallback: a GET nothing else matched, outside the API, from something that takes HTML.
+  // The page itself, `/` included: a GET nothing else matched, outside the API, from a browser
+  // (a navigation asks for text/html). Anything else keeps the API's 404 problem document, so
+  // scripts and probes see the same answers as before the console existed.
   app.addHook('onRequest', async (request, reply) => {
     if (request.routeOptions.url || (request.method !== 'GET' && request.method !== 'HEAD')) return;
     const path = request.url.split('?')[0] ?? '/';
@@ -85,7 +87,7 @@ export async function consoleRoutes(app: HttpServer, deps: RouteDeps, opts: { ve
       if (!name.includes('/') && existsSync(join(root, name))) return reply.sendFile(name, { maxAge: 3_600_000 });
       return;
     }
-    if (!(request.headers.accept ?? '*/*').match(/text\/html|\*\/\*/)) return;
+    if (!/text\/html/.test(request.headers.accept ?? '')) return;
     return sendIndex(reply);
   });
 }

@@ -23,16 +23,22 @@ describe('console in Chromium', () => {
   }, 60_000);
 
   it('serves the console at / with a strict CSP, deep links too, and never shadows the API', async () => {
-    const root = await fetch(`${env.base}/`);
+    const html = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
+    const root = await fetch(`${env.base}/`, { headers: html });
     expect(root.status).toBe(200);
     expect(root.headers.get('content-type')).toMatch(/text\/html/);
     const csp = root.headers.get('content-security-policy') ?? '';
     expect(csp).toContain("default-src 'self'");
     expect(csp).not.toContain('unsafe-eval');
     expect(csp).not.toContain('unsafe-inline');
-    const deep = await fetch(`${env.base}/chat/some-thread`, { headers: { accept: 'text/html' } });
+    const deep = await fetch(`${env.base}/chat/some-thread`, { headers: html });
     expect(deep.status).toBe(200);
     expect(await deep.text()).toContain('<div id="root">');
+    // Only browsers (asking for HTML) get the page; a script keeps the API's 404 problem.
+    const plain = await fetch(`${env.base}/chat/some-thread`);
+    expect(plain.status).toBe(404);
+    expect(plain.headers.get('content-type')).toMatch(/problem\+json/);
+    expect((await fetch(`${env.base}/`, { method: 'POST', headers: { ...html, 'content-type': 'application/json' }, body: '{}' })).status).toBe(404);
     // The API keeps its own answers: unknown API paths are problems, not the console.
     const api = await fetch(`${env.base}/v1/no-such-thing`, { headers: { accept: 'text/html' } });
     expect(api.status).toBe(404);
