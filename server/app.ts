@@ -56,6 +56,8 @@ import { transcriptRoutes } from './transcripts/routes';
 import { RetentionJob, RetentionService } from './retention/service';
 import { retentionRoutes } from './retention/routes';
 import { consoleRoutes } from './console/routes';
+import { LanSharing } from './system/lan-sharing';
+import { systemRoutes } from './system/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -127,8 +129,12 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await dropOnChange(db, 'nodes_changed', [chat.serving]));
 
-    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs, commands);
+    // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
+    const lanSharing = new LanSharing(db, config.host);
+    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs, commands, lanSharing);
     closers.push(() => gateway.close());
+    // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
+    closers.push(() => lanSharing.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
     // is at hand; their watchers stop before the gateway closes (closers run in reverse).
     const processes = new ProcessService({ db, authz: deps.authz, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
@@ -145,6 +151,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => nodeLiveness.stop());
 
     await listen(gateway, 'gateway', 'CYNODE_GATEWAY_PORT', config.host, config.gatewayPort);
+    // The stored "share on LAN" choice, on the gateway's port (unless CYNODE_HOST decides).
+    await lanSharing.start();
     await listen(control, 'control plane', 'CYNODE_CONTROL_PORT', config.host, config.controlPort);
     controlPort = (control.server.address() as AddressInfo).port;
     nodeLiveness.start();
@@ -206,13 +214,15 @@ async function buildGateway(
   chat: ChatService,
   runs: RunService,
   commands: CommandService,
+  lanSharing: LanSharing,
 ): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'gateway',
     logLevel: config.logLevel,
     maxBodyBytes: config.maxBodyBytes,
     maxConcurrentRequests: config.maxConcurrentRequests,
-    allowedOrigins: config.allowedOrigins,
+    // CYNODE_ALLOWED_ORIGINS, and the pages this gateway serves on the LAN while it shares.
+    allowedOrigins: () => [...config.allowedOrigins, ...lanSharing.origins()],
     authenticate: (request) => auth.authenticate(request.headers.authorization),
     openapi: { title: 'CyNode User API Gateway', version: VERSION, description: 'Tasks, runs, chat, nodes, users and audit of a CyNode installation.' },
   });
@@ -237,7 +247,9 @@ async function buildGateway(
   retentionJob.start();
   app.addHook('onClose', () => retentionJob.stop());
   chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
-  await consoleRoutes(app, deps, { version: VERSION });
+  lanSharing.attach(app);
+  systemRoutes(app, deps, lanSharing);
+  await consoleRoutes(app, deps, { version: VERSION, lanSharing });
   app.get(
     '/v1/openapi.json',
     { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -14,6 +13,8 @@ import { requestContext } from '../http/server';
 import { errors } from '../http/schemas';
 import { HttpProblem } from '../http/problem';
 import type { RouteDeps } from '../routes';
+import type { LanSharing } from '../system/lan-sharing';
+import { LanSharingStatus } from '../system/routes';
 
 /** Paths the console never answers: the API, health, and the API docs. */
 const NOT_CONSOLE = /^\/(v1|healthz|readyz|docs)(\/|$)/;
@@ -47,8 +48,8 @@ export function consoleDir(): string | undefined {
  * single-page-app fallback: any other GET that is not the API answers index.html and the
  * console's router takes it from there. Also `GET /v1/system/info` for its settings page.
  */
-export async function consoleRoutes(app: HttpServer, deps: RouteDeps, opts: { version: string; root?: string }): Promise<void> {
-  systemInfoRoute(app, deps, opts.version);
+export async function consoleRoutes(app: HttpServer, deps: RouteDeps, opts: { version: string; lanSharing: LanSharing; root?: string }): Promise<void> {
+  systemInfoRoute(app, deps, opts.version, opts.lanSharing);
   const root = opts.root ?? consoleDir();
   if (!root) {
     // A browser asking for the console of a checkout that was never built learns why.
@@ -99,20 +100,17 @@ const SystemInfo = Type.Object({
   gateway: Type.Object({
     bind_host: Type.String(),
     port: Type.Integer(),
-    shared_on_lan: Type.Boolean({ description: 'Bound to a non-loopback address (CYNODE_HOST / --host)' }),
+    shared_on_lan: Type.Boolean({ description: 'LAN clients can reach the gateway (the LAN sharing setting, or a non-loopback CYNODE_HOST)' }),
     lan_urls: Type.Array(Type.String(), { description: 'The URLs LAN browsers and OpenAI clients use (empty when not shared)' }),
     local_url: Type.String(),
   }),
+  lan_sharing: LanSharingStatus,
   embedded_node: Type.Boolean(),
   initial_admin_password_file: Type.Boolean({ description: 'The generated first-run password file still exists in the data directory' }),
 });
 
-function isLoopback(host: string): boolean {
-  return host === '127.0.0.1' || host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 /** Read-only facts for the console's settings page (who may read settings: admins, operators). */
-function systemInfoRoute(app: HttpServer, { authz, config }: RouteDeps, version: string): void {
+function systemInfoRoute(app: HttpServer, { authz, config }: RouteDeps, version: string, lanSharing: LanSharing): void {
   app.get(
     '/v1/system/info',
     { schema: { tags: ['system'], summary: 'Where this installation keeps its data and how LAN clients reach it', response: { 200: SystemInfo, ...errors(401, 403) } } },
@@ -120,24 +118,17 @@ function systemInfoRoute(app: HttpServer, { authz, config }: RouteDeps, version:
       await authz.require(request.principal!, 'settings.read', requestContext(request), { resourceType: 'settings' });
       const port = (app.server.address() as AddressInfo | null)?.port ?? config.gatewayPort;
       const host = config.host;
-      const shared = !isLoopback(host);
+      const lan = lanSharing.status();
       const wildcard = host === '0.0.0.0' || host === '::' || host === '';
-      const lanHosts = !shared
-        ? []
-        : wildcard
-          ? Object.values(networkInterfaces())
-              .flat()
-              .filter((a) => a !== undefined && a.family === 'IPv4' && !a.internal)
-              .map((a) => a!.address)
-          : [host];
-      const urlOf = (h: string) => `http://${h.includes(':') ? `[${h}]` : h}:${port}`;
+      const local = wildcard || host === 'localhost' ? '127.0.0.1' : host;
       return {
         version,
         database: config.databaseUrl
           ? { kind: 'postgres' as const, description: describeDbTarget({ kind: 'postgres', url: config.databaseUrl }) }
           : { kind: 'pglite' as const, description: describeDbTarget({ kind: 'pglite', dataDir: dataFiles.pglite(config.dataDir) }) },
         data_dir: config.dataDir,
-        gateway: { bind_host: host, port, shared_on_lan: shared, lan_urls: lanHosts.map(urlOf), local_url: urlOf(wildcard || !shared ? '127.0.0.1' : host) },
+        gateway: { bind_host: host, port, shared_on_lan: lan.enabled, lan_urls: lan.urls, local_url: `http://${local.includes(':') ? `[${local}]` : local}:${port}` },
+        lan_sharing: lan,
         embedded_node: config.embeddedNode,
         initial_admin_password_file: existsSync(dataFiles.initialAdminPassword(config.dataDir)),
       };

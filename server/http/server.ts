@@ -28,7 +28,8 @@ export interface HttpServerOptions {
   logLevel: string;
   maxBodyBytes: number;
   maxConcurrentRequests: number;
-  allowedOrigins: readonly string[];
+  /** Browser origins allowed besides the request's own (Origin equal to http(s)://Host); a function when they change while running. */
+  allowedOrigins: readonly string[] | (() => readonly string[]);
   /** Resolves the bearer credential; null when absent or not valid. */
   authenticate(request: FastifyRequest): Promise<Principal | null>;
   openapi?: { title: string; version: string; description: string };
@@ -148,7 +149,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
     if (closing) throw new HttpProblem(503, 'The server is shutting down; retry shortly', {}, { 'retry-after': '1', connection: 'close' });
 
     const origin = request.headers.origin;
-    if (origin !== undefined && !originAllowed(origin, request, opts.allowedOrigins)) {
+    if (origin !== undefined && !originAllowed(origin, request, typeof opts.allowedOrigins === 'function' ? opts.allowedOrigins() : opts.allowedOrigins)) {
       throw forbidden('Origin not allowed');
     }
 
