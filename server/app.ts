@@ -56,6 +56,8 @@ import { transcriptRoutes } from './transcripts/routes';
 import { RetentionJob, RetentionService } from './retention/service';
 import { retentionRoutes } from './retention/routes';
 import { consoleRoutes } from './console/routes';
+import { setupRoutes } from './setup/routes';
+import { reconcileFirstRunPassword } from './users/first-run-password';
 import { LanSharing } from './system/lan-sharing';
 import { systemRoutes } from './system/routes';
 import type { RouteDeps } from './routes';
@@ -159,6 +161,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
     const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
+    // A generated-password file whose password was changed elsewhere (another gateway) goes now.
+    await reconcileFirstRunPassword(db, dataFiles.initialAdminPassword(config.dataDir));
     // Before the gateway serves a stream; its errors go to the gateway's log.
     await runHub.start(gateway.log.child({ module: 'runs' }));
     await dispatcher.start(gateway.log.child({ module: 'dispatch' }));
@@ -227,7 +231,9 @@ async function buildGateway(
     openapi: { title: 'CyNode User API Gateway', version: VERSION, description: 'Tasks, runs, chat, nodes, users and audit of a CyNode installation.' },
   });
   healthRoutes(app, readiness);
-  authRoutes(app, deps.db, auth);
+  const firstRunPasswordFile = dataFiles.initialAdminPassword(config.dataDir);
+  authRoutes(app, deps.db, auth, firstRunPasswordFile);
+  setupRoutes(app, deps.db, { firstRunPasswordFile });
   apiKeyRoutes(app, deps.db);
   userRoutes(app, deps);
   groupRoutes(app, deps);

@@ -40,7 +40,7 @@ async function resetPasswordCommand(flags: ServeFlags & { handle: string }): Pro
   const config = configFrom(flags);
   const database = await openDatabase(config);
   try {
-    const password = await resetPasswordOffline(database.db, flags.handle, process.env.CYNODE_NEW_PASSWORD || undefined);
+    const password = await resetPasswordOffline(database.db, flags.handle, process.env.CYNODE_NEW_PASSWORD || undefined, dataFiles.initialAdminPassword(config.dataDir));
     process.stdout.write(
       process.env.CYNODE_NEW_PASSWORD
         ? `Password of "${flags.handle}" set from CYNODE_NEW_PASSWORD; their sessions have ended.\n`

@@ -8,6 +8,7 @@ import { Nullable, Password, Strict, errors } from '../http/schemas';
 import { findDefaultProject } from '../projects/store';
 import { systemRoleNames } from '../rbac/store';
 import { findUserById, getPasswordHash, setPasswordHash } from '../users/store';
+import { removeFirstRunPasswordFile } from '../users/first-run-password';
 import { hashPassword, verifyPassword } from './passwords';
 import type { AuthService } from './service';
 import { revokeUserSessions } from './store';
@@ -31,7 +32,8 @@ const Me = Type.Object({
   auth_method: Type.Union([Type.Literal('session'), Type.Literal('api_key')]),
 });
 
-export function authRoutes(app: HttpServer, db: Db, auth: AuthService): void {
+/** `firstRunPasswordFile`: removed when a password change replaces the generated first-run password. */
+export function authRoutes(app: HttpServer, db: Db, auth: AuthService, firstRunPasswordFile: string): void {
   app.post(
     '/v1/auth/login',
     {
@@ -127,12 +129,14 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService): void {
       const current = await getPasswordHash(db, p.userId);
       if (!current || !(await verifyPassword(current, request.body.current_password))) throw unauthorized('Current password is wrong');
       const hash = await hashPassword(request.body.new_password);
-      await db.transaction(async (tx) => {
-        await setPasswordHash(tx, p.userId, hash);
+      const replacedFirstRun = await db.transaction(async (tx) => {
+        const replaced = await setPasswordHash(tx, p.userId, hash);
         // The session that made the change stays; every other one ends.
         await revokeUserSessions(tx, p.userId, 'password_changed', p.sessionId ?? null);
         await appendAudit(tx, { category: 'auth', action: 'password_changed', outcome: 'success', actorId: p.userId, actorHandle: p.handle, resourceType: 'user', resourceId: p.userId }, requestContext(request));
+        return replaced;
       });
+      if (replacedFirstRun) await removeFirstRunPasswordFile(firstRunPasswordFile);
       reply.code(204).send(null);
     },
   );

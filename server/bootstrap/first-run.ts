@@ -5,6 +5,7 @@ import { appendAudit } from '../audit/store';
 import { hashPassword } from '../auth/passwords';
 import { bindRole } from '../rbac/store';
 import { findUserByHandle } from '../users/store';
+import { markFirstRunPasswordPending } from '../users/first-run-password';
 import { createUserWithDefaultProject } from '../users/service';
 
 export interface FirstRunResult {
@@ -41,6 +42,8 @@ export async function firstRun(db: Db, opts: { adminPassword: string | undefined
     // Written before the commit, under the lock: a crash after the commit cannot lose the only
     // copy of the password, and a crash before it leaves a stale file the next first run replaces.
     if (generated) {
+      // Until the admin chooses a password (GET /v1/setup says so; the console offers it at the machine).
+      await markFirstRunPasswordPending(tx, admin.id);
       await writeFile(opts.passwordFile, generated + '\n', { mode: 0o600 });
       await chmod(opts.passwordFile, 0o600); // a stale file keeps its old mode otherwise
       wroteFile = true;

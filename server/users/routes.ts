@@ -7,6 +7,8 @@ import { Handle, IdParams, Nullable, PageQuery, Password, Strict, Timestamp, dec
 import type { RouteDeps } from '../routes';
 import { createUser, disableUser, enableUser, resetPassword, revokeSessions, updateUser, type AdminAct } from './service';
 import { findUserView, listUserViews, type UserView } from './store';
+import { removeFirstRunPasswordFile } from './first-run-password';
+import { dataFiles } from '../config/config';
 
 const Email = Type.String({ format: 'email', maxLength: 254 });
 const DisplayName = Type.String({ minLength: 1, maxLength: 200 });
@@ -38,7 +40,7 @@ const view = (u: UserView) => ({
 const isHandleCursor = (v: unknown): v is { handle: string } => typeof v === 'object' && v !== null && typeof (v as { handle: unknown }).handle === 'string';
 
 /** Admin user management: every route needs `users.manage` (the `admin` role). */
-export function userRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
+export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): void {
   const admin = async (request: FastifyRequest, resourceId?: string): Promise<AdminAct> => {
     const ctx = requestContext(request);
     await authz.require(request.principal!, 'users.manage', ctx, { resourceType: 'user', resourceId });
@@ -149,7 +151,9 @@ export function userRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      await resetPassword(db, await admin(request, request.params.id), request.params.id, request.body.new_password);
+      if (await resetPassword(db, await admin(request, request.params.id), request.params.id, request.body.new_password)) {
+        await removeFirstRunPasswordFile(dataFiles.initialAdminPassword(config.dataDir));
+      }
       reply.code(204).send(null);
     },
   );

@@ -146,17 +146,21 @@ export async function enableUser(db: Db, act: AdminAct, id: string): Promise<Use
   });
 }
 
-/** Sets a new password and signs the user out everywhere: whoever knew the old one is out too. */
-export async function resetPassword(db: Db, act: AdminAct, id: string, newPassword: string): Promise<void> {
+/**
+ * Sets a new password and signs the user out everywhere: whoever knew the old one is out too.
+ * True when that replaced the generated first-run password (the caller removes its file).
+ */
+export async function resetPassword(db: Db, act: AdminAct, id: string, newPassword: string): Promise<boolean> {
   const target = await findUserById(db, id);
   if (!target) throw notFound('User');
   if (target.is_system) throw conflict('The system user never signs in and has no password to reset');
   const passwordHash = await hashPassword(newPassword);
-  await db.transaction(async (tx) => {
+  return db.transaction(async (tx) => {
     await lockedUser(tx, id);
-    await setPasswordHash(tx, id, passwordHash);
+    const replacedFirstRun = await setPasswordHash(tx, id, passwordHash);
     const sessionsRevoked = await revokeUserSessions(tx, id, 'password_reset');
     await auditUser(tx, act, 'password_reset', id, { sessions_revoked: sessionsRevoked });
+    return replacedFirstRun;
   });
 }
 

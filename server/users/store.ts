@@ -1,5 +1,6 @@
 import type { Queryable } from '../db';
 import { Conditions } from '../db/sql';
+import { clearFirstRunPassword } from './first-run-password';
 
 export interface UserRow {
   id: string;
@@ -50,12 +51,17 @@ export async function insertUser(
   return rows[0]!;
 }
 
-export async function setPasswordHash(q: Queryable, userId: string, hash: string): Promise<void> {
+/**
+ * Every password change goes through here. True when it replaced the generated first-run
+ * password of `admin` (no longer pending: the caller removes its file once committed).
+ */
+export async function setPasswordHash(q: Queryable, userId: string, hash: string): Promise<boolean> {
   await q.query(
     `INSERT INTO password_credentials (user_id, password_hash) VALUES ($1, $2)
      ON CONFLICT (user_id) DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()`,
     [userId, hash],
   );
+  return clearFirstRunPassword(q, userId);
 }
 
 export async function setUserActive(q: Queryable, userId: string, active: boolean): Promise<UserRow | null> {

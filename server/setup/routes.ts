@@ -1,0 +1,112 @@
+import { isIP } from 'node:net';
+import { Type } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import type { Db } from '../db';
+import { appendAudit } from '../audit/store';
+import { hashPassword } from '../auth/passwords';
+import { revokeUserSessions } from '../auth/store';
+import type { HttpServer } from '../http/server';
+import { requestContext } from '../http/server';
+import { conflict, forbidden } from '../http/problem';
+import { Password, Strict, errors } from '../http/schemas';
+import { firstRunPasswordUser, removeFirstRunPasswordFile } from '../users/first-run-password';
+import { findUserById, setPasswordHash } from '../users/store';
+
+const Setup = Type.Object({
+  first_run_password_pending: Type.Boolean({ description: 'The admin still has the password first run generated (nobody chose one yet)' }),
+});
+
+/** An address of this machine's loopback interface: 127.0.0.0/8 or ::1 (IPv4-mapped forms too). */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  const v4 = a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
+  if (isIP(v4) === 4) return v4.split('.')[0] === '127';
+  if (isIP(v4) !== 6) return false;
+  // ::1 however it is spelled (0:0:0:0:0:0:0:1, ::0001).
+  const groups = v4.split('::');
+  if (groups.length > 2) return false;
+  const head = groups[0] ? groups[0].split(':') : [];
+  const tail = groups.length === 2 && groups[1] ? groups[1].split(':') : [];
+  const all = groups.length === 2 ? [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail] : head;
+  return all.length === 8 && all.every((g: string, i: number) => parseInt(g, 16) === (i === 7 ? 1 : 0));
+}
+
+/** A Host header naming this machine's loopback (a DNS-rebound page names its own host instead). */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  return name.toLowerCase() === 'localhost' || isLoopbackAddress(name);
+}
+
+/**
+ * Who may set the first-run password: only someone at the machine. The client's address is the
+ * socket's own (no forwarding header is trusted), and the Host header must name loopback too, so
+ * a web page that rebinds its own domain to 127.0.0.1 in the owner's browser is refused as well.
+ * Null when allowed, otherwise why not.
+ */
+export function setupRefusal(remoteAddress: string | undefined, host: string | undefined): string | null {
+  if (!isLoopbackAddress(remoteAddress) || !isLoopbackHost(host)) {
+    return 'The first-run password can only be set at the machine running CyNode (from a loopback address such as http://127.0.0.1). Elsewhere, sign in with the generated password from initial-admin-password in its data folder.';
+  }
+  return null;
+}
+
+/**
+ * First-run setup: whether the generated admin password is still in use (public, says nothing
+ * else), and choosing the admin's password at the machine instead of reading the generated one.
+ */
+export function setupRoutes(app: HttpServer, db: Db, opts: { firstRunPasswordFile: string }): void {
+  app.get(
+    '/v1/setup',
+    {
+      config: { auth: 'none' },
+      schema: { tags: ['setup'], summary: 'Whether first-run setup is still to be done', security: [], response: { 200: Setup } },
+    },
+    async () => ({ first_run_password_pending: (await firstRunPasswordUser(db)) !== null }),
+  );
+
+  app.post(
+    '/v1/setup/admin-password',
+    {
+      config: { auth: 'none' },
+      // Before anything is read: a LAN client learns nothing but "not from here".
+      onRequest: async (request: FastifyRequest) => {
+        const refusal = setupRefusal(request.socket.remoteAddress, request.headers.host);
+        if (refusal) throw forbidden(refusal);
+      },
+      schema: {
+        tags: ['setup'],
+        summary: "Choose the admin's password instead of the generated first-run one",
+        description:
+          'Only from a loopback address of the machine running CyNode (403 otherwise), and only while the generated first-run password is still the admin password (409 once anyone chose one). Removes the initial-admin-password file.',
+        security: [],
+        body: Strict({ password: Password }),
+        response: { 204: Type.Null(), ...errors(400, 403, 409) },
+      },
+    },
+    async (request, reply) => {
+      const alreadySet = () => conflict('The admin password was already chosen; sign in with it');
+      if (!(await firstRunPasswordUser(db))) throw alreadySet();
+      // Hashed outside the transaction: it takes a while and needs no lock.
+      const hash = await hashPassword(request.body.password);
+      const ctx = requestContext(request);
+      await db.transaction(async (tx) => {
+        // Held until commit: of two requests at once, the second finds it gone.
+        const userId = await firstRunPasswordUser(tx, { lock: true });
+        const user = userId ? await findUserById(tx, userId) : null;
+        if (!user) throw alreadySet();
+        await setPasswordHash(tx, user.id, hash);
+        // Whoever signed in with the generated password is out.
+        const sessionsRevoked = await revokeUserSessions(tx, user.id, 'password_changed');
+        await appendAudit(
+          tx,
+          { category: 'auth', action: 'first_run_password_set', outcome: 'success', actorId: user.id, actorHandle: user.handle, resourceType: 'user', resourceId: user.id, details: { sessions_revoked: sessionsRevoked } },
+          ctx,
+        );
+      });
+      await removeFirstRunPasswordFile(opts.firstRunPasswordFile);
+      reply.code(204).send(null);
+    },
+  );
+}
