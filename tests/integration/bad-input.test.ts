@@ -11,7 +11,7 @@ import { ADMIN_PASSWORD, DB_KINDS, startTestServer, type TestServer } from '../s
  */
 
 /** Routes that need no credential; everything else must answer 401 without one. */
-const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'POST /v1/auth/login', 'POST /v1/auth/refresh', 'POST /v1/auth/logout']);
+const PUBLIC = new Set(['GET /healthz', 'GET /readyz', 'POST /v1/auth/login', 'POST /v1/auth/refresh', 'POST /v1/auth/logout', 'GET /v1/setup', 'POST /v1/setup/admin-password']);
 
 /** What the public routes answer to a request with no credential and no body. */
 const PUBLIC_WITHOUT_INPUT: Record<string, Expected> = {
@@ -21,6 +21,10 @@ const PUBLIC_WITHOUT_INPUT: Record<string, Expected> = {
   'POST /v1/auth/refresh': { status: [400] },
   // Every field is optional; with nothing to end, logging out still succeeds.
   'POST /v1/auth/logout': { status: [204] },
+  // Whether first-run setup is pending: nothing else, to anyone.
+  'GET /v1/setup': { status: [200] },
+  // From loopback (this suite), a body is still required; the 403 for LAN clients is in first-run-setup.test.ts.
+  'POST /v1/setup/admin-password': { status: [400] },
 };
 
 /**

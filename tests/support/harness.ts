@@ -80,12 +80,17 @@ export interface TestServer {
   api: ApiClient;
   /** Access token of `admin`. */
   adminToken: string;
+  /** `admin`'s password: ADMIN_PASSWORD, or the generated one when started with `adminPassword: undefined`. */
+  adminPassword: string;
   close(): Promise<void>;
   /** Creates a user through the admin API and signs them in. */
   createUser(handle: string, password?: string): Promise<{ id: string; token: string; refresh: string }>;
 }
 
-/** A real `cynode serve` (in-process) on ports chosen by the OS, on the given database. */
+/**
+ * A real `cynode serve` (in-process) on ports chosen by the OS, on the given database. With
+ * `{ adminPassword: undefined }` first run generates the admin password, as without CYNODE_ADMIN_PASSWORD.
+ */
 export async function startTestServer(kind: DbKind, overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cynode-test-'));
   const pgDb = kind === 'postgres' ? await createPostgresDatabase() : undefined;
@@ -106,13 +111,15 @@ export async function startTestServer(kind: DbKind, overrides: Partial<ServerCon
   );
   const cynode = await startCynode(config);
   const api = new ApiClient(cynode.gatewayUrl);
-  const admin = await api.login('admin', ADMIN_PASSWORD);
+  const adminPassword = cynode.firstRun.generatedPassword ?? config.adminPassword ?? ADMIN_PASSWORD;
+  const admin = await api.login('admin', adminPassword);
   return {
     kind,
     cynode,
     config,
     api,
     adminToken: admin.access_token,
+    adminPassword,
     async close() {
       await cynode.close();
       await pgDb?.drop();
