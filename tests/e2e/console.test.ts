@@ -290,5 +290,19 @@ describe('console in Chromium', () => {
     await page.getByTestId('database').waitFor();
     expect(await page.getByTestId('database').textContent()).toMatch(/PGlite at .*cynode-console-/);
     expect(await page.getByText('Share on LAN').count()).toBe(1);
+
+    // Share on LAN: the switch takes effect at once and shows what LAN clients use; off closes it.
+    const lanSwitch = page.getByRole('switch', { name: 'Share on LAN' });
+    expect(await lanSwitch.getAttribute('aria-checked')).toBe('false');
+    await lanSwitch.click();
+    await page.getByTestId('openai-base-url').waitFor();
+    const lanUrl = (await page.getByTestId('lan-url').first().locator('code').textContent())!;
+    expect(lanUrl).toMatch(/^http:\/\/.+:\d+$/);
+    expect(await page.getByTestId('openai-base-url').locator('code').textContent()).toBe(`${lanUrl}/v1`);
+    expect((await fetch(`${lanUrl}/healthz`)).status).toBe(200);
+    await screenshot(page, 'settings-lan-shared');
+    await lanSwitch.click();
+    await page.locator('[role="switch"][aria-checked="false"]').waitFor();
+    await expect(fetch(`${lanUrl}/healthz`)).rejects.toThrow();
   });
 });

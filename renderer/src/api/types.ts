@@ -269,11 +269,21 @@ export interface PullProgress {
   percent?: number;
 }
 
+/** "Share on LAN": `PUT /v1/system/lan-sharing {enabled}` (admins) answers the same shape. */
+export interface LanSharing {
+  enabled: boolean;
+  /** `http://<address>:<port>`: what LAN browsers open; the OpenAI base URL adds `/v1`. */
+  urls: string[];
+  /** CYNODE_HOST decides (a non-loopback address): the switch is read-only. */
+  managed_by_env: boolean;
+}
+
 export interface SystemInfo {
   version: string;
   database: { kind: 'pglite' | 'postgres'; description: string };
   data_dir: string;
   gateway: { bind_host: string; port: number; shared_on_lan: boolean; lan_urls: string[]; local_url: string };
+  lan_sharing: LanSharing;
   embedded_node: boolean;
   initial_admin_password_file: boolean;
 }

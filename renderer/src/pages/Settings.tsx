@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from 'react';
 import { api, errorText } from '../api/client';
-import type { SystemInfo } from '../api/types';
+import type { LanSharing, SystemInfo } from '../api/types';
 import { CopyButton, ErrorNote, Loadable, PageHeader, useLoad } from '../components/common';
 import { canOperate, useSession } from '../store/session';
 import { useUi, type Theme } from '../store/ui';
@@ -38,34 +38,7 @@ function System() {
               The generated first-run password file (<code>{s.data_dir}/initial-admin-password</code>) is still there. Choose your own password below, then delete the file.
             </div>
           )}
-          <section className="card">
-            <h2>Share on LAN</h2>
-            {s.gateway.shared_on_lan ? (
-              <>
-                <p>
-                  <span className="badge status-active">on</span> Browsers and OpenAI clients on your network reach this CyNode at:
-                </p>
-                {s.gateway.lan_urls.map((u) => (
-                  <div key={u} className="copy-row">
-                    <code className="command">{u}</code>
-                    <CopyButton text={u} />
-                  </div>
-                ))}
-                <p className="muted small">
-                  OpenAI base URL: <code>{s.gateway.lan_urls[0] ?? s.gateway.local_url}/v1</code> with an API key from Admin → API keys.
-                </p>
-              </>
-            ) : (
-              <>
-                <p>
-                  <span className="badge status-inactive">off</span> Only this machine can reach CyNode (<code>{s.gateway.local_url}</code>).
-                </p>
-                <p className="muted small">
-                  To share it, restart with <code>CYNODE_HOST=0.0.0.0</code> (or <code>cynode serve --host 0.0.0.0</code>). Sign-in stays required for everyone.
-                </p>
-              </>
-            )}
-          </section>
+          <ShareOnLan info={s} onChange={(lan_sharing) => info.setData({ ...s, lan_sharing, gateway: { ...s.gateway, shared_on_lan: lan_sharing.enabled, lan_urls: lan_sharing.urls } })} />
           <section className="card">
             <h2>Storage</h2>
             <dl className="facts">
@@ -86,6 +59,89 @@ function System() {
         </>
       )}
     </Loadable>
+  );
+}
+
+/**
+ * The "share on LAN" switch: effective at once (the gateway starts or stops listening on this
+ * machine's LAN addresses), kept across restarts. Admins flip it; operators see it.
+ */
+function ShareOnLan({ info, onChange }: { info: SystemInfo; onChange(lan: LanSharing): void }) {
+  const isAdmin = useSession((st) => st.isAdmin());
+  const toast = useUi((st) => st.toast);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const lan = info.lan_sharing;
+  const readOnly = lan.managed_by_env || !isAdmin;
+  const flip = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const next = await api.put<LanSharing>('/v1/system/lan-sharing', { enabled: !lan.enabled });
+      onChange(next);
+      toast(next.enabled ? 'Shared on the LAN' : 'No longer shared on the LAN');
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const first = lan.urls[0];
+  return (
+    <section className="card" aria-labelledby="share-on-lan">
+      <div className="card-head">
+        <h2 id="share-on-lan">Share on LAN</h2>
+        <button
+          type="button"
+          role="switch"
+          className="switch"
+          aria-checked={lan.enabled}
+          aria-labelledby="share-on-lan"
+          disabled={readOnly || busy}
+          onClick={() => void flip()}
+          title={lan.managed_by_env ? 'Set by CYNODE_HOST' : !isAdmin ? 'Only admins can change this' : undefined}
+        >
+          <span className="switch-knob" aria-hidden="true" />
+          <span className="switch-text">{lan.enabled ? 'On' : 'Off'}</span>
+        </button>
+      </div>
+      {lan.enabled ? (
+        first ? (
+          <>
+            <p>Browsers on your network open CyNode at:</p>
+            {lan.urls.map((u) => (
+              <div key={u} className="copy-row" data-testid="lan-url">
+                <code className="command">{u}</code>
+                <CopyButton text={u} />
+              </div>
+            ))}
+            <p>OpenAI-compatible clients (Open WebUI, editors, the OpenAI SDK) use the base URL:</p>
+            <div className="copy-row" data-testid="openai-base-url">
+              <code className="command">{first}/v1</code>
+              <CopyButton text={`${first}/v1`} />
+            </div>
+          </>
+        ) : (
+          <p>On, but this machine has no network address right now; CyNode listens on it as soon as it gets one.</p>
+        )
+      ) : (
+        <p>
+          Only this machine can reach CyNode (<code>{info.gateway.local_url}</code>). Turn this on to open it to browsers and OpenAI clients on your network, at once and
+          after restarts.
+        </p>
+      )}
+      <p className="muted small">
+        Sign-in stays required for everyone: browsers sign in with a user and password; OpenAI clients need an API key (Admin → API keys) as their key. Traffic is plain HTTP, so
+        share only on networks you trust.
+      </p>
+      {lan.managed_by_env && (
+        <p className="muted small">
+          Set by <code>CYNODE_HOST={info.gateway.bind_host}</code> (or <code>--host</code>): change or unset it and restart to use this switch.
+        </p>
+      )}
+      {!lan.managed_by_env && !isAdmin && <p className="muted small">Only admins can change this.</p>}
+      {error && <ErrorNote error={error} />}
+    </section>
   );
 }
 
