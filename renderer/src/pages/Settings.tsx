@@ -35,7 +35,7 @@ function System() {
         <>
           {s.initial_admin_password_file && (
             <div className="notice warn">
-              The generated first-run password file (<code>{s.data_dir}/initial-admin-password</code>) is still there. Choose your own password below, then delete the file.
+              The generated first-run password file (<code>{s.data_dir}/initial-admin-password</code>) is still there: the generated password is still the admin password. Choose your own below; the file is deleted when you do.
             </div>
           )}
           <ShareOnLan info={s} onChange={(lan_sharing) => info.setData({ ...s, lan_sharing, gateway: { ...s.gateway, shared_on_lan: lan_sharing.enabled, lan_urls: lan_sharing.urls } })} />
