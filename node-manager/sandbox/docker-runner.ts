@@ -423,7 +423,8 @@ function sink(name: 'stdout' | 'stderr', capture: OutputCapture, onOutput?: (str
   });
 }
 
-function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
+/** Resolves when a stream is done, however it ends. */
+export function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
   return new Promise((resolve) => {
     stream.once('end', resolve);
     stream.once('close', resolve);

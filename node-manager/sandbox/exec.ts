@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { MAX_PROCESSES_PER_JOB, OUTPUT_CAP_BYTES, type ProcessState } from '../contract/worker-api';
-import { LABEL_JOB, LABEL_MANAGED } from './docker-runner';
+import { LABEL_JOB, LABEL_MANAGED, streamEnded } from './docker-runner';
 import { engineMessage, engineStatus, resolveEngine } from './engine';
 import { OutputCapture } from './output-capture';
 
@@ -217,13 +217,6 @@ function capture(into: OutputCapture): Writable {
   });
 }
 
-function streamEnded(stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve) => {
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-    stream.once('error', () => resolve());
-  });
-}
 
 async function settledWithin(p: Promise<void>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;

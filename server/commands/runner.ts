@@ -4,6 +4,7 @@ import { appendAudit } from '../audit/store';
 import { appendEvents, isTerminal, type NewRunEvent, type RunRow } from '../runs/store';
 import { cancelQueuedJobs, lockTask, markTaskCanceled } from '../tasks/store';
 import type { JobControl } from '../tasks/service';
+import { Wakeup } from '../lib/wakeup';
 import { COMMANDS_CHANNEL, claimCommands, openRunTree, releaseCommandClaims, runningJobOf, setRunPaused, settleCommand, type ClaimedCommand } from './store';
 
 /** How long a runner's claim on a command holds; one that dies mid-way delays the command this long. */
@@ -57,8 +58,7 @@ export class CommandRunner {
   private log: RunnerLogger = silent;
   private running = false;
   private loop: Promise<void> | undefined;
-  private woken = false;
-  private wakeUp: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
   private unlisten: (() => Promise<void>) | undefined;
 
   constructor(private readonly o: CommandRunnerOptions) {
@@ -84,13 +84,12 @@ export class CommandRunner {
   }
 
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.wakeup.wake();
   }
 
   private async run(): Promise<void> {
     while (this.running) {
-      this.woken = false;
+      this.wakeup.begin();
       let applied = 0;
       try {
         applied = await this.round();
@@ -98,16 +97,7 @@ export class CommandRunner {
         this.log.error({ err: message(err) }, 'command round failed; retrying');
       }
       // A run's next command is claimable only now that this round settled the one before it.
-      if (!this.running || this.woken || applied > 0) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.pollIntervalMs);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wakeUp = done;
-      });
-      this.wakeUp = undefined;
+      if (this.running && applied === 0) await this.wakeup.pause(this.pollIntervalMs);
     }
   }
 

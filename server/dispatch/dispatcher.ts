@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as timeout } from 'node:timers/promises';
+import { Wakeup } from '../lib/wakeup';
 import type { Db, Queryable } from '../db';
 import type { JobRunRequest, JobRunResult, SandboxSpec } from '../../node-manager/contract/worker-api';
 import { JOBS_CHANNEL, type JobControl } from '../tasks/service';
@@ -122,8 +123,7 @@ export class Dispatcher implements JobControl {
 
   private running = false;
   private loop: Promise<void> | undefined;
-  private woken = false;
-  private wakeUp: (() => void) | undefined;
+  private readonly wakeup = new Wakeup();
   private unlisten: (() => Promise<void>) | undefined;
   private renewTimer: NodeJS.Timeout | undefined;
   private readonly inflight = new Map<string, InFlight>();
@@ -174,8 +174,7 @@ export class Dispatcher implements JobControl {
 
   /** Run a dispatch round now rather than at the next poll. */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.wakeup.wake();
   }
 
   /** JobControl: asks the nodes running these jobs to stop them (best effort, asynchronous). */
@@ -189,22 +188,13 @@ export class Dispatcher implements JobControl {
 
   private async run(): Promise<void> {
     while (this.running) {
-      this.woken = false;
+      this.wakeup.begin();
       try {
         await this.tick();
       } catch (err) {
         this.log.error({ err: message(err) }, 'dispatch round failed; retrying');
       }
-      if (!this.running || this.woken) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.pollIntervalMs);
-        function done() {
-          clearTimeout(timer);
-          resolve();
-        }
-        this.wakeUp = done;
-      });
-      this.wakeUp = undefined;
+      if (this.running) await this.wakeup.pause(this.pollIntervalMs);
     }
   }
 
@@ -255,7 +245,7 @@ export class Dispatcher implements JobControl {
       }
     });
     for (const id of ended) this.inflight.get(id)?.abort.abort();
-    if (requeued) this.woken = true;
+    if (requeued) this.wakeup.wake();
   }
 
   /**
@@ -344,7 +334,7 @@ export class Dispatcher implements JobControl {
       }
     });
     for (const job of started) this.launch(job);
-    if (full && progressed) this.woken = true;
+    if (full && progressed) this.wakeup.wake();
   }
 
   private launch(job: RunningJob): void {
