@@ -1,9 +1,13 @@
 import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Dockerode from 'dockerode';
 import { MAX_PROCESSES_PER_JOB, OUTPUT_CAP_BYTES, type ProcessState } from '../contract/worker-api';
 import { LABEL_JOB, LABEL_MANAGED, streamEnded } from './docker-runner';
 import { engineMessage, engineStatus, resolveEngine } from './engine';
 import { OutputCapture } from './output-capture';
+
+/** How long a process start waits for the sandbox of a job that is starting. */
+const SANDBOX_START_WAIT_MS = 10_000;
 
 /** The job has no running sandbox container on this node. */
 export class NoSandboxError extends Error {}
@@ -69,7 +73,7 @@ export class SandboxProcesses {
     const running = [...this.processes.values()].filter((p) => p.jobId === jobId && p.status === 'running').length;
     if (running >= MAX_PROCESSES_PER_JOB) throw new TooManyProcessesError(`job ${jobId} already runs ${running} processes, its limit`);
 
-    const container = await this.containerOf(jobId);
+    const container = await this.containerOf(jobId, SANDBOX_START_WAIT_MS);
     if (!container) throw new NoSandboxError(`job ${jobId} has no running sandbox on this node`);
     let exec: Dockerode.Exec;
     let stream: NodeJS.ReadWriteStream;
@@ -131,9 +135,20 @@ export class SandboxProcesses {
     for (const wake of this.waiters) wake();
   }
 
-  private async containerOf(jobId: string): Promise<Dockerode.Container | null> {
-    const list = await this.docker.listContainers({ filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_JOB}=${jobId}`], status: ['running'] } });
-    return list[0] ? this.docker.getContainer(list[0].Id) : null;
+  /**
+   * The job's running container. A job handed to this node a moment ago may still be creating
+   * it: wait up to `waitMs` for it rather than answer "no sandbox" to a caller who is on time.
+   */
+  private async containerOf(jobId: string, waitMs = 0): Promise<Dockerode.Container | null> {
+    const deadline = Date.now() + waitMs;
+    for (;;) {
+      const list = await this.docker.listContainers({ all: true, filters: { label: [`${LABEL_MANAGED}=true`, `${LABEL_JOB}=${jobId}`] } });
+      const running = list.find((c) => c.State === 'running');
+      if (running) return this.docker.getContainer(running.Id);
+      // Exited or dead: it will not come back. Created, or none yet: it may be starting.
+      if (list.some((c) => c.State === 'exited' || c.State === 'dead') || Date.now() >= deadline) return null;
+      await sleep(100);
+    }
   }
 
   /** Signals the whole process group; waits a little for a pid file the wrapper may not have written yet. */
