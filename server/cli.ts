@@ -89,7 +89,8 @@ async function serve(flags: ServeFlags): Promise<void> {
   const cynode = await startCynode(config);
   const lines = [
     `CyNode ${VERSION}`,
-    `  gateway        ${cynode.gatewayUrl}  (API at /v1)`,
+    `  console        ${cynode.gatewayUrl}/  (open it in a browser)`,
+    `  gateway        ${cynode.gatewayUrl}  (API at /v1; OpenAI-compatible at /v1)`,
     `  control plane  ${cynode.controlUrl}  (nodes join here)`,
     `  database       ${cynode.database}`,
     `  data directory ${config.dataDir}`,
