@@ -77,16 +77,21 @@ async function node(flags: NodeFlags): Promise<void> {
     logLevel: process.env.CYNODE_LOG_LEVEL || 'warn',
     log: (message) => process.stdout.write(`${new Date().toISOString()} ${message}\n`),
   });
+  // Before the banner: whoever reads it may signal at once, and until a handler is installed a
+  // SIGTERM kills the process without a clean stop.
+  exitOnSignal(() => manager.close());
   process.stdout.write(
     [`CyNode node ${manager.nodeSlug}`, `  joined         ${settings.controlUrl}`, `  Worker API     ${manager.workerUrl}`, `  state          ${settings.stateDir}`].join('\n') + '\n',
   );
-  exitOnSignal(() => manager.close());
 }
 
 async function serve(flags: ServeFlags): Promise<void> {
   const config = configFrom(flags);
 
   const cynode = await startCynode(config);
+  // In-flight requests finish; new connections are refused. Installed before the banner: whoever
+  // reads it may signal at once, and until a handler exists a SIGTERM kills without a clean stop.
+  exitOnSignal(() => cynode.close());
   const lines = [
     `CyNode ${VERSION}`,
     `  console        ${cynode.gatewayUrl}/  (open it in a browser)`,
@@ -108,9 +113,6 @@ async function serve(flags: ServeFlags): Promise<void> {
     lines.push('  First run: created user "admin" with the password from CYNODE_ADMIN_PASSWORD.');
   }
   process.stdout.write(lines.join('\n') + '\n');
-
-  // In-flight requests finish; new connections are refused.
-  exitOnSignal(() => cynode.close());
 }
 
 const program = new Command()
