@@ -322,11 +322,11 @@ export async function jobRunId(q: Queryable, jobId: string): Promise<string | nu
  * the caller's transaction. A run that has already ended keeps its end.
  */
 export async function recordJobStatus(q: Queryable, jobId: string, status: RunStatus, data: Record<string, unknown>, opts: { error?: string | null; before?: NewRunEvent[] } = {}): Promise<void> {
-  const runId = await jobRunId(q, jobId);
-  if (!runId) return;
-  const [run] = await q.query<{ status: RunStatus }>('SELECT status FROM runs WHERE id = $1', [runId]);
+  // One query for the usual case (the run exists) on the dispatcher's critical path.
+  const [found] = await q.query<{ id: string; status: RunStatus }>('SELECT id, status FROM runs WHERE job_id = $1 AND parent_run_id IS NULL ORDER BY created_at, id LIMIT 1', [jobId]);
+  const run = found ?? (await jobRunId(q, jobId).then((id) => (id ? { id, status: 'pending' as RunStatus } : null)));
   if (!run || isTerminal(run.status)) return;
-  await appendEvents(q, runId, [...(opts.before ?? []), { kind: 'status', data: { ...data, status } }], { status, error: opts.error ?? null });
+  await appendEvents(q, run.id, [...(opts.before ?? []), { kind: 'status', data: { ...data, status } }], { status, error: opts.error ?? null });
 }
 
 /** A job's output as log events, one per line (the job's result, when lines were not streamed). */
