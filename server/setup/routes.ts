@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Db } from '../db';
@@ -7,6 +6,7 @@ import { hashPassword } from '../auth/passwords';
 import { revokeUserSessions } from '../auth/store';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
+import { isLoopbackAddress, isLoopbackHost } from '../http/addresses';
 import { conflict, forbidden } from '../http/problem';
 import { Password, Strict, errors } from '../http/schemas';
 import { firstRunPasswordUser, removeFirstRunPasswordFile } from '../users/first-run-password';
@@ -15,29 +15,6 @@ import { findUserById, setPasswordHash } from '../users/store';
 const Setup = Type.Object({
   first_run_password_pending: Type.Boolean({ description: 'The admin still has the password first run generated (nobody chose one yet)' }),
 });
-
-/** An address of this machine's loopback interface: 127.0.0.0/8 or ::1 (IPv4-mapped forms too). */
-export function isLoopbackAddress(address: string | undefined): boolean {
-  if (!address) return false;
-  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
-  const v4 = a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
-  if (isIP(v4) === 4) return v4.split('.')[0] === '127';
-  if (isIP(v4) !== 6) return false;
-  // ::1 however it is spelled (0:0:0:0:0:0:0:1, ::0001).
-  const groups = v4.split('::');
-  if (groups.length > 2) return false;
-  const head = groups[0] ? groups[0].split(':') : [];
-  const tail = groups.length === 2 && groups[1] ? groups[1].split(':') : [];
-  const all = groups.length === 2 ? [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail] : head;
-  return all.length === 8 && all.every((g: string, i: number) => parseInt(g, 16) === (i === 7 ? 1 : 0));
-}
-
-/** A Host header naming this machine's loopback (a DNS-rebound page names its own host instead). */
-export function isLoopbackHost(host: string | undefined): boolean {
-  if (!host) return false;
-  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
-  return name.toLowerCase() === 'localhost' || isLoopbackAddress(name);
-}
 
 /**
  * Who may set the first-run password: only someone at the machine. The client's address is the

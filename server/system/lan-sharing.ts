@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Db, Queryable } from '../db';
 import { appendAudit } from '../audit/store';
 import type { Principal, RequestContext } from '../http/principal';
+import { isLoopbackHost } from '../http/addresses';
 import { conflict } from '../http/problem';
 import type { HttpServer } from '../http/server';
 
@@ -23,9 +24,6 @@ export interface LanSharingStatus {
 /** How often, while sharing, addresses that appeared (DHCP, Wi-Fi) or went away are followed. */
 const RESCAN_MS = 15_000;
 
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
 
 const isWildcard = (host: string) => host === '0.0.0.0' || host === '::' || host === '';
 const hostInUrl = (address: string) => (address.includes(':') ? `[${address}]` : address);

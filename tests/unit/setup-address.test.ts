@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isLoopbackAddress, isLoopbackHost, setupRefusal } from '../../server/setup/routes';
+import { isLoopbackAddress, isLoopbackHost } from '../../server/http/addresses';
+import { setupRefusal } from '../../server/setup/routes';
 
 // Who may choose the first-run admin password: only a client at the machine (loopback), asking
 // for a loopback host name (a DNS-rebound page in the owner's browser names its own).

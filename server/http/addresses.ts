@@ -1,0 +1,24 @@
+import { isIP } from 'node:net';
+
+/** An address of this machine's loopback interface: 127.0.0.0/8 or ::1 (IPv4-mapped forms too). */
+export function isLoopbackAddress(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  const v4 = a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
+  if (isIP(v4) === 4) return v4.split('.')[0] === '127';
+  if (isIP(v4) !== 6) return false;
+  // ::1 however it is spelled (0:0:0:0:0:0:0:1, ::0001).
+  const groups = v4.split('::');
+  if (groups.length > 2) return false;
+  const head = groups[0] ? groups[0].split(':') : [];
+  const tail = groups.length === 2 && groups[1] ? groups[1].split(':') : [];
+  const all = groups.length === 2 ? [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail] : head;
+  return all.length === 8 && all.every((g: string, i: number) => parseInt(g, 16) === (i === 7 ? 1 : 0));
+}
+
+/** A Host header naming this machine's loopback (a DNS-rebound page names its own host instead). */
+export function isLoopbackHost(host: string | undefined): boolean {
+  if (!host) return false;
+  const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
+  return name.toLowerCase() === 'localhost' || isLoopbackAddress(name);
+}
