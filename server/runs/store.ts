@@ -30,6 +30,8 @@ export interface RunRow {
   ended_at: Date | null;
   created_at: Date;
   updated_at: Date;
+  /** Read with the run where people look at it (get, lists); absent on rows just written. */
+  task_name?: string;
 }
 
 export interface RunEventRow {
@@ -241,8 +243,11 @@ export async function logLines(q: Queryable, runIds: readonly string[], f: LogFi
 /** SQL true when `$1` (the caller) may see run `r`: the rule of its task (creator, or task.read in the project). */
 const visibleSql = `EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND (t.created_by = $1::uuid OR ${grantsActionSql('$1::uuid', "'task.read'", 't.project_id')}))`;
 
+/** The run's task name, for people (runs are listed by task, not by id). */
+const taskNameSql = '(SELECT t.name FROM tasks t WHERE t.id = r.task_id) AS task_name';
+
 export async function findVisibleRun(q: Queryable, userId: string, runId: string): Promise<RunRow | null> {
-  const rows = await q.query<RunRow>(`SELECT r.* FROM runs r WHERE r.id = $2 AND ${visibleSql}`, [userId, runId]);
+  const rows = await q.query<RunRow>(`SELECT r.*, ${taskNameSql} FROM runs r WHERE r.id = $2 AND ${visibleSql}`, [userId, runId]);
   return rows[0] ?? null;
 }
 
@@ -282,7 +287,7 @@ export async function listVisibleRuns(q: Queryable, f: RunFilter): Promise<{ run
   // Compared in the database: a JavaScript Date would round created_at to milliseconds.
   if (f.afterId) c.add('(r.created_at, r.id) < (SELECT a.created_at, a.id FROM runs a WHERE a.id = ?::uuid)', f.afterId);
   const limit = c.param(f.limit + 1);
-  const rows = await q.query<RunRow>(`SELECT r.* FROM runs r ${c.where()} ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit}`, c.params);
+  const rows = await q.query<RunRow>(`SELECT r.*, ${taskNameSql} FROM runs r ${c.where()} ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit}`, c.params);
   return { runs: rows.slice(0, f.limit), more: rows.length > f.limit };
 }
 

@@ -68,6 +68,9 @@ describe.each(DB_KINDS)('runs API on %s', (kind) => {
 
     const running = (await call(alice.token, `/v1/runs?task_id=${t.id}&status=running`)).body;
     expect(running.runs.map((r: any) => r.id)).toEqual([parent.id]);
+    // People see runs by their task's name, in lists and when reading one.
+    expect(running.runs[0].task_name).toBe(t.task_name);
+    expect((await call(alice.token, `/v1/runs/${parent.id}`)).body.task_name).toBe(t.task_name);
     const since = (await call(alice.token, `/v1/runs?task_id=${t.id}&since=${encodeURIComponent(before)}`)).body;
     expect(since.runs).toHaveLength(4);
     const untilBefore = (await call(alice.token, `/v1/runs?task_id=${t.id}&until=${encodeURIComponent(before)}`)).body;

@@ -188,6 +188,8 @@ export interface Run {
   id: string;
   run_id: string;
   task_id: string;
+  /** In lists and single reads. */
+  task_name?: string;
   job_id: string | null;
   session_id: string | null;
   parent_run_id: string | null;

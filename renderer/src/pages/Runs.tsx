@@ -95,7 +95,7 @@ function RunNode({ run, activeRun }: { run: Run; activeRun?: string }) {
           {open ? '▾' : '▸'}
         </button>
         <Link to={`/runs/${run.id}`} className="grow">
-          run {run.id.slice(0, 8)}
+          {run.task_name ?? 'run'} <span className="muted">{run.id.slice(0, 8)}</span>
         </Link>
         <StatusBadge status={run.status} />
       </div>
@@ -180,7 +180,7 @@ function RunDetail({ id }: { id: string }) {
           <dl className="facts compact">
             <dt>Task</dt>
             <dd>
-              <Link to={`/tasks/${r.task_id}`}>{r.task_id.slice(0, 8)}</Link>
+              <Link to={`/tasks/${r.task_id}`}>{r.task_name ?? r.task_id.slice(0, 8)}</Link>
             </dd>
             {r.parent_run_id && (
               <>
