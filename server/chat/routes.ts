@@ -163,6 +163,37 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
     async (request) => threadView(await chat.thread(request.principal!, request.params.id)),
   );
 
+  app.patch(
+    '/v1/chat/threads/:id',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Rename one of your chat threads (the title is stored redacted)',
+        params: IdParams,
+        body: Strict({ title: Nullable(Type.String({ maxLength: 200 })) }),
+        response: { 200: ThreadResponse, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => threadView(await chat.renameThread(request.principal!, request.params.id, request.body.title)),
+  );
+
+  app.delete(
+    '/v1/chat/threads/:id',
+    {
+      schema: {
+        tags: ['chat'],
+        summary: 'Delete one of your chat threads and its messages, for good',
+        description: 'Audited without content; chat audit rows keep the thread id. A completion that named the thread afterwards answers 404; the next one without a name opens a new active thread.',
+        params: IdParams,
+        response: { 204: Type.Null(), ...errors(400, 401, 404) },
+      },
+    },
+    async (request, reply) => {
+      await chat.deleteThread(request.principal!, request.params.id, requestContext(request));
+      reply.code(204).send(null);
+    },
+  );
+
   app.post(
     '/v1/chat/threads/:id/messages',
     {

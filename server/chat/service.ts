@@ -1,5 +1,6 @@
 import type { Db } from '../db';
 import { Memo } from '../db/memo';
+import { appendAudit } from '../audit/store';
 import { setTimeout as timeout } from 'node:timers/promises';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
@@ -18,6 +19,8 @@ import {
   insertThread,
   listMessages,
   listOwnThreads,
+  renameOwnThread,
+  deleteOwnThread,
   projectForChat,
   type ChatAuditEntry,
   type MessageRow,
@@ -372,6 +375,28 @@ export class ChatService {
     // Creating a thread makes it the active one (spec §1.7).
     this.markActive(`${principal.userId}|${project.id}`, thread.id);
     return thread;
+  }
+
+  /** PATCH /v1/chat/threads/{id}: a new title (redacted like a message), or none. */
+  async renameThread(principal: Principal, id: string, title: string | null): Promise<ThreadRow> {
+    const clean = title === null ? null : (await redactAll([title])).texts[0]!;
+    const t = await renameOwnThread(this.db, principal.userId, id, clean);
+    if (!t) throw new HttpProblem(404, 'Thread not found');
+    return t;
+  }
+
+  /** DELETE /v1/chat/threads/{id}: the thread and its messages, for good; audited (without content). */
+  async deleteThread(principal: Principal, id: string, ctx: RequestContext): Promise<void> {
+    const messages = await this.db.transaction(async (tx) => {
+      const n = await deleteOwnThread(tx, principal.userId, id);
+      if (n !== null) {
+        await appendAudit(tx, { category: 'admin', action: 'chat_thread_deleted', outcome: 'success', actorId: principal.userId, actorHandle: principal.handle, resourceType: 'chat_thread', resourceId: id, details: { messages: n } }, ctx);
+      }
+      return n;
+    });
+    if (messages === null) throw new HttpProblem(404, 'Thread not found');
+    // A remembered active thread that is gone is found out at the next append anyway; forget it now.
+    for (const [pair, threadId] of this.activeThreads) if (threadId === id) this.activeThreads.delete(pair);
   }
 
   async listThreads(principal: Principal, projectRef: string | undefined, limit: number, offset: number, ctx: RequestContext): Promise<ThreadRow[]> {

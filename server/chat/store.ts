@@ -39,6 +39,28 @@ export async function findOwnThread(q: Queryable, userId: string, id: string): P
   return rows[0] ?? null;
 }
 
+/** Renames the user's own thread; null when it is not theirs (or gone). */
+export async function renameOwnThread(q: Queryable, userId: string, id: string, title: string | null): Promise<ThreadRow | null> {
+  const rows = await q.query<ThreadRow>('UPDATE chat_threads SET title = $3 WHERE id = $1 AND user_id = $2 RETURNING *', [id, userId, title]);
+  return rows[0] ?? null;
+}
+
+/**
+ * Deletes the user's own thread and its messages; answers how many messages went, or null when
+ * the thread is not theirs. Chat audit rows keep the thread's id (they have no reference to it).
+ */
+export async function deleteOwnThread(q: Queryable, userId: string, id: string): Promise<number | null> {
+  const rows = await q.query<{ messages: number }>(
+    `WITH thread AS (SELECT id FROM chat_threads WHERE id = $1 AND user_id = $2 FOR UPDATE),
+     gone AS (DELETE FROM chat_messages WHERE thread_id IN (SELECT id FROM thread) RETURNING 1)
+     SELECT (SELECT count(*)::int FROM gone) AS messages FROM thread`,
+    [id, userId],
+  );
+  if (!rows[0]) return null;
+  await q.query('DELETE FROM chat_threads WHERE id = $1 AND user_id = $2', [id, userId]);
+  return rows[0].messages;
+}
+
 export async function listOwnThreads(q: Queryable, f: { userId: string; projectId?: string; limit: number; offset: number }): Promise<ThreadRow[]> {
   const params: unknown[] = [f.userId, f.limit, f.offset];
   let where = 'user_id = $1';

@@ -132,6 +132,21 @@ describe('console in Chromium', () => {
     expect(await page.content()).not.toContain(secret);
   });
 
+  it('renames the open chat and deletes it (after a confirmation)', async () => {
+    await page.getByRole('button', { name: 'Rename' }).click();
+    const title = page.getByRole('textbox', { name: 'Chat title' });
+    await title.fill('Token question');
+    await title.press('Enter');
+    await page.locator('.thread-item', { hasText: 'Token question' }).waitFor({ timeout: 10_000 });
+    const before = await page.locator('.thread-item').count();
+
+    page.once('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.waitForURL((url) => url.pathname === '/chat', { timeout: 10_000 });
+    await page.waitForFunction((n) => document.querySelectorAll('.thread-item').length === n - 1, before, { timeout: 10_000 });
+    expect(await page.locator('.thread-item', { hasText: 'Token question' }).count()).toBe(0);
+  });
+
   it('runs a commands task to completion with its output in the log tail and the result', async () => {
     await page.goto(`${env.base}/tasks`);
     await page.getByRole('button', { name: '+ New task' }).click();

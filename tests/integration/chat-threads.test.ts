@@ -102,6 +102,36 @@ describe.each(DB_KINDS)('chat threads on %s', (kind) => {
     expect((await s.api.call(`/v1/chat/threads/${older.id}/messages`, { token: dan.token, body: { role: 'user' } })).status).toBe(400);
   });
 
+  it('renames and deletes your own threads; titles are redacted; others get 404; the next completion opens a new thread', async () => {
+    const erin = await s.createUser('erin');
+    await sdk(erin.token).chat.completions.create({ model: 'llama3:8b', messages: [{ role: 'user', content: 'plan the trip' }] }).catch(() => {});
+    const [t] = (await threads(erin.token)).body.threads;
+
+    const renamed = await s.api.call(`/v1/chat/threads/${t.id}`, { token: erin.token, method: 'PATCH', body: { title: 'Trip with key ghp_abcdefghijklmnopqrstuvwxyz0123456789' } });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body).toMatchObject({ id: t.id, title: 'Trip with key SECRET_REDACTED' });
+    expect((await s.api.call(`/v1/chat/threads/${t.id}`, { token: erin.token, method: 'PATCH', body: { title: null } })).body.title).toBeNull();
+    expect((await s.api.call(`/v1/chat/threads/${t.id}`, { token: ada.token, method: 'PATCH', body: { title: 'mine now' } })).status).toBe(404);
+    expect((await s.api.call(`/v1/chat/threads/${t.id}`, { token: erin.token, method: 'PATCH', body: {} })).status).toBe(400);
+
+    expect((await s.api.call(`/v1/chat/threads/${t.id}`, { token: ada.token, method: 'DELETE' })).status).toBe(404);
+    const deleted = await s.api.call(`/v1/chat/threads/${t.id}`, { token: erin.token, method: 'DELETE' });
+    expect(deleted.status).toBe(204);
+    expect((await s.api.call(`/v1/chat/threads/${t.id}`, { token: erin.token })).status).toBe(404);
+    expect((await s.api.call(`/v1/chat/threads/${t.id}/messages`, { token: erin.token })).status).toBe(404);
+    expect((await s.api.call(`/v1/chat/threads/${t.id}`, { token: erin.token, method: 'DELETE' })).status).toBe(404);
+    const audit = (await s.api.call('/v1/audit?action=chat_thread_deleted', { token: s.adminToken })).body;
+    expect(JSON.stringify(audit)).toContain(t.id);
+    expect(JSON.stringify(audit)).not.toContain('plan the trip');
+
+    // The deleted thread was the active one: the next completion opens a new thread.
+    await sdk(erin.token).chat.completions.create({ model: 'llama3:8b', messages: [{ role: 'user', content: 'start over' }] }).catch(() => {});
+    const after = (await threads(erin.token)).body.threads;
+    expect(after).toHaveLength(1);
+    expect(after[0].id).not.toBe(t.id);
+    expect((await s.api.call(`/v1/chat/threads/${after[0].id}/messages`, { token: erin.token })).body.messages.map((m: any) => m.content)).toEqual(['start over']);
+  });
+
   it('takes X-Cynode-Thread-Id for one of your threads; another user\'s answers 404 thread_not_found', async () => {
     const adaThread = (await s.api.call('/v1/chat/threads', { token: ada.token, body: { title: 'named' } })).body;
     // A newer thread becomes the active one; the header still picks the named one.

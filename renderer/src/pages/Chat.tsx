@@ -1,7 +1,7 @@
 import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { api, enc, errorText, qs, stream } from '../api/client';
 import type { ChatMessage, CompletionChunk, Model, Thread } from '../api/types';
-import { Empty, ErrorNote, Spinner, Time, useLoad } from '../components/common';
+import { ActionButton, Empty, ErrorNote, Spinner, Time, useLoad } from '../components/common';
 import { Link } from '../components/Layout';
 import { Markdown } from '../components/Markdown';
 import { Icon } from '../components/Icon';
@@ -26,6 +26,55 @@ function redactionKinds(m: ChatMessage): string[] {
 
 function threadTitle(t: Thread): string {
   return t.title?.trim() || `Chat of ${new Date(t.created_at).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' })}`;
+}
+
+/** The open thread's title, with rename (stored redacted) and delete (with its messages, for good). */
+function ThreadActions({ thread, onRenamed, onDeleted }: { thread: Thread | undefined; onRenamed: () => void; onDeleted: () => void }) {
+  const [editing, setEditing] = useState<string | null>(null);
+  const toast = useUi((s) => s.toast);
+  if (!thread) return null;
+  const save = async () => {
+    const title = editing?.trim() ?? '';
+    setEditing(null);
+    try {
+      await api.patch(`/v1/chat/threads/${enc(thread.id)}`, { title: title === '' ? null : title });
+      onRenamed();
+    } catch (err) {
+      toast(errorText(err), 'error');
+    }
+  };
+  if (editing !== null) {
+    return (
+      <form
+        className="thread-actions"
+        onSubmit={(e) => {
+          e.preventDefault();
+          void save();
+        }}
+      >
+        <input aria-label="Chat title" value={editing} maxLength={200} autoFocus onChange={(e) => setEditing(e.target.value)} onKeyDown={(e) => e.key === 'Escape' && setEditing(null)} />
+        <button type="submit" className="btn small">
+          Save
+        </button>
+      </form>
+    );
+  }
+  return (
+    <div className="thread-actions">
+      <span className="thread-heading" title={threadTitle(thread)}>
+        {threadTitle(thread)}
+      </span>
+      <button type="button" className="btn ghost small" onClick={() => setEditing(thread.title ?? '')}>
+        Rename
+      </button>
+      <ActionButton className="btn ghost small danger" confirm="Delete this chat and all its messages? This cannot be undone." onAction={async () => {
+        await api.del(`/v1/chat/threads/${enc(thread.id)}`);
+        onDeleted();
+      }}>
+        Delete
+      </ActionButton>
+    </div>
+  );
 }
 
 export function ChatPage({ threadId }: { threadId?: string }) {
@@ -196,6 +245,16 @@ export function ChatPage({ threadId }: { threadId?: string }) {
           <button type="button" className="btn ghost small threads-toggle" onClick={() => setListOpen(!listOpen)} aria-expanded={listOpen}>
             <Icon name="menu" size={16} /> Chats
           </button>
+          {threadId && (
+            <ThreadActions
+              thread={threads.data?.find((t) => t.id === threadId)}
+              onRenamed={threads.reload}
+              onDeleted={() => {
+                threads.reload();
+                navigate('/chat');
+              }}
+            />
+          )}
           <div className="model-picker">
             {models.data === undefined ? (
               models.error ? (
