@@ -32,6 +32,7 @@ export interface RunRow {
   updated_at: Date;
   /** Read with the run where people look at it (get, lists); absent on rows just written. */
   task_name?: string;
+  processes_running?: number;
 }
 
 export interface RunEventRow {
@@ -243,8 +244,12 @@ export async function logLines(q: Queryable, runIds: readonly string[], f: LogFi
 /** SQL true when `$1` (the caller) may see run `r`: the rule of its task (creator, or task.read in the project). */
 const visibleSql = `EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND (t.created_by = $1::uuid OR ${grantsActionSql('$1::uuid', "'task.read'", 't.project_id')}))`;
 
-/** The run's task name, for people (runs are listed by task, not by id). */
-const taskNameSql = '(SELECT t.name FROM tasks t WHERE t.id = r.task_id) AS task_name';
+/**
+ * Read with a run where people look at it: its task's name (runs are listed by task, not by id)
+ * and how many background processes run in its sandbox (run_processes, migration 0007).
+ */
+const taskNameSql = `(SELECT t.name FROM tasks t WHERE t.id = r.task_id) AS task_name,
+  (SELECT count(*)::int FROM run_processes p WHERE p.run_id = r.id AND p.status = 'running') AS processes_running`;
 
 export async function findVisibleRun(q: Queryable, userId: string, runId: string): Promise<RunRow | null> {
   const rows = await q.query<RunRow>(`SELECT r.*, ${taskNameSql} FROM runs r WHERE r.id = $2 AND ${visibleSql}`, [userId, runId]);

@@ -89,8 +89,9 @@ describe.each(DB_KINDS)('background processes in a run sandbox on %s', (kind) =>
   it('terminates a process: it is gone from the sandbox, and the job runs on', async () => {
     const pid = (await call(alice.token, processes(run.id), { command: ['sleep', '60'] })).body.process_id;
     await until('the process to run in the sandbox', async () => (await ps(run.job_id)).includes('sleep 60'));
-    // Still running: the output comes live from the node.
+    // Still running: the output comes live from the node, and the run shows it.
     expect((await call(alice.token, `${processes(run.id)}/${pid}`)).body.status).toBe('running');
+    expect((await call(alice.token, `/v1/runs/${run.id}`)).body.processes_running).toBe(1);
     expect((await call(alice.token, `${processes(run.id)}/${pid}/output`)).body).toEqual({ stdout: '', stderr: '', truncated: false });
 
     const res = await call(alice.token, `${processes(run.id)}/${pid}/terminate`, undefined, 'POST');
@@ -102,7 +103,7 @@ describe.each(DB_KINDS)('background processes in a run sandbox on %s', (kind) =>
     // Terminating again changes nothing.
     expect((await call(alice.token, `${processes(run.id)}/${pid}/terminate`, undefined, 'POST')).body).toEqual({ process_id: pid, status: 'terminated' });
 
-    expect((await call(alice.token, `/v1/runs/${run.id}`)).body.status).toBe('running');
+    expect((await call(alice.token, `/v1/runs/${run.id}`)).body).toMatchObject({ status: 'running', processes_running: 0 });
     expect((await ps(run.job_id)).includes('sleep 30')).toBe(true);
     const events = (await call(alice.token, `/v1/runs/${run.id}/events?limit=1000`)).body.items.filter((e: any) => e.kind === 'process' && e.data.process_id === pid);
     expect(events.map((e: any) => e.data.action)).toEqual(['started', 'terminated']);

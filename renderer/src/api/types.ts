@@ -190,6 +190,7 @@ export interface Run {
   task_id: string;
   /** In lists and single reads. */
   task_name?: string;
+  processes_running?: number;
   job_id: string | null;
   session_id: string | null;
   parent_run_id: string | null;

@@ -190,6 +190,12 @@ function RunDetail({ id }: { id: string }) {
                 </dd>
               </>
             )}
+            {r.processes_running ? (
+              <>
+                <dt>Processes</dt>
+                <dd>{r.processes_running} running in its sandbox</dd>
+              </>
+            ) : null}
             <dt>Started</dt>
             <dd>
               <Time iso={r.started_at ?? r.created_at} />
