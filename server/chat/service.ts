@@ -1,15 +1,15 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as timeout } from 'node:timers/promises';
 import type { Db } from '../db';
+import { GroupCommit } from '../db/group-commit';
 import { Memo } from '../db/memo';
 import { appendAudit } from '../audit/store';
-import { setTimeout as timeout } from 'node:timers/promises';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import type { ProjectRow } from '../projects/store';
 import { redactAll, type SecretKind } from './redaction';
 import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
-import { randomUUID } from 'node:crypto';
-import { GroupCommit } from '../db/group-commit';
 import {
   ACTIVE_THREAD_HOURS,
   appendChatAudits,
@@ -42,13 +42,13 @@ export interface ChatSettings {
 export const chatError = (status: number, code: string, message: string) => new HttpProblem(status, message, { code });
 
 export const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
+export type Role = (typeof ROLES)[number];
 
 /** The project manager agent's model id (spec §1.7), served by a PMA a node runs, not by Ollama. */
 export const PM_MODEL = 'cynodeai.pm';
 
 /** Ollama keeps a model loaded five minutes after its last use by default. */
 const WARM_FOR_MS = 5 * 60_000;
-export type Role = (typeof ROLES)[number];
 
 export interface ChatRequest {
   model: string;
