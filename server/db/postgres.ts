@@ -26,17 +26,53 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
   const probe = await pool.connect();
   probe.release();
 
-  // One dedicated connection carries every LISTEN of this process.
+  // One dedicated connection carries every LISTEN of this process. When it breaks (the server
+  // restarted, the connection was cut) it is replaced and every channel listened to again, with
+  // backoff; what was notified in between is lost, which is why listeners also poll or let their
+  // copies expire. A broken connection must never take the process down.
   let listener: pg.PoolClient | undefined;
+  let connecting: Promise<pg.PoolClient> | undefined;
+  let closed = false;
   const handlers = new Map<string, Set<(payload: string) => void>>();
 
-  async function listenerClient(): Promise<pg.PoolClient> {
-    if (listener) return listener;
-    listener = await pool.connect();
-    listener.on('notification', (msg) => {
-      for (const h of handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
+  function listenerClient(): Promise<pg.PoolClient> {
+    if (listener) return Promise.resolve(listener);
+    connecting ??= (async () => {
+      const client = await pool.connect();
+      let dropped = false;
+      const drop = () => {
+        if (dropped) return;
+        dropped = true;
+        if (listener === client) listener = undefined;
+        client.release(true);
+      };
+      client.on('notification', (msg) => {
+        for (const h of handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
+      });
+      client.on('error', () => {
+        drop();
+        reconnect(500);
+      });
+      try {
+        for (const name of handlers.keys()) await client.query(`LISTEN ${name}`);
+      } catch (err) {
+        drop();
+        throw err;
+      }
+      listener = client;
+      return client;
+    })().finally(() => {
+      connecting = undefined;
     });
-    return listener;
+    return connecting;
+  }
+
+  function reconnect(delayMs: number): void {
+    if (closed || listener || handlers.size === 0) return;
+    setTimeout(() => {
+      if (closed || listener) return;
+      listenerClient().catch(() => reconnect(Math.min(delayMs * 2, 30_000)));
+    }, delayMs).unref();
   }
 
   return {
@@ -70,7 +106,8 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
         set.delete(onPayload);
         if (set.size === 0 && handlers.get(name) === set) {
           handlers.delete(name);
-          await client.query(`UNLISTEN ${name}`).catch(() => {});
+          // The connection in use now: it may have been replaced since.
+          await listener?.query(`UNLISTEN ${name}`).catch(() => {});
         }
       };
     },
@@ -78,6 +115,7 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
       await pool.query('SELECT pg_notify($1, $2)', [assertIdentifier(channel), payload]);
     },
     async close() {
+      closed = true;
       listener?.release();
       listener = undefined;
       await pool.end();
