@@ -84,10 +84,7 @@ export class LanSharing {
     const stored = await readSetting(this.db);
     if (!stored) return;
     await this.serialised(async () => {
-      const failures = await this.open();
-      this.enabled = true;
-      this.startRescan();
-      for (const f of failures) this.log?.warn(`LAN sharing: cannot listen on ${f.address}: ${f.reason}`);
+      for (const f of await this.turnOn()) this.log?.warn(`LAN sharing: cannot listen on ${f.address}: ${f.reason}`);
     });
   }
 
@@ -113,18 +110,14 @@ export class LanSharing {
     return this.serialised(async () => {
       const before = this.enabled;
       if (enabled) {
-        const failures = await this.open();
-        const addresses = lanAddresses(this.interfaces());
-        if (addresses.length > 0 && this.servers.size === 0) {
+        const failures = await this.turnOn();
+        if (lanAddresses(this.interfaces()).length > 0 && this.servers.size === 0) {
+          await this.turnOff();
           throw conflict(`Cannot share on the LAN: ${failures.map((f) => `${f.address}: ${f.reason}`).join('; ')}`);
         }
         for (const f of failures) this.log?.warn(`LAN sharing: cannot listen on ${f.address}: ${f.reason}`);
-        this.enabled = true;
-        this.startRescan();
       } else {
-        this.enabled = false;
-        this.stopRescan();
-        await this.closeAll();
+        await this.turnOff();
       }
       const status = this.status();
       try {
@@ -138,15 +131,7 @@ export class LanSharing {
         });
       } catch (err) {
         // Not stored: put the listeners back as they were, so what runs matches what the next start does.
-        if (before) {
-          await this.open();
-          this.enabled = true;
-          this.startRescan();
-        } else {
-          this.enabled = false;
-          this.stopRescan();
-          await this.closeAll();
-        }
+        await (before ? this.turnOn() : this.turnOff());
         throw err;
       }
       return status;
@@ -158,6 +143,20 @@ export class LanSharing {
     this.closed = true;
     this.stopRescan();
     await this.serialised(() => this.closeAll());
+  }
+
+  /** Listens on the LAN addresses (those it can) and follows them; answers those it could not. */
+  private async turnOn(): Promise<Array<{ address: string; reason: string }>> {
+    const failures = await this.open();
+    this.enabled = true;
+    this.startRescan();
+    return failures;
+  }
+
+  private async turnOff(): Promise<void> {
+    this.enabled = false;
+    this.stopRescan();
+    await this.closeAll();
   }
 
   private serialised<T>(fn: () => Promise<T>): Promise<T> {
