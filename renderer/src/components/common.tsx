@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useRef, useState, type ReactNode } from 'react';
+import { useCallback, useEffect, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { errorText } from '../api/client';
 import { useUi } from '../store/ui';
 
@@ -201,4 +201,22 @@ export function ActionButton({ onAction, children, className = 'btn', confirm, d
       {children}
     </button>
   );
+}
+
+/**
+ * A form's submit handler: no page reload, the error of the last attempt (cleared when it is
+ * retried) for an <ErrorNote>, and whatever `action` throws turned into that error.
+ */
+export function useFormSubmit(action: () => Promise<void>): { error: string | null; onSubmit: (e: FormEvent) => Promise<void> } {
+  const [error, setError] = useState<string | null>(null);
+  const onSubmit = async (e: FormEvent) => {
+    e.preventDefault();
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  return { error, onSubmit };
 }

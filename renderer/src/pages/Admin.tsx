@@ -1,7 +1,7 @@
-import { useState, type FormEvent } from 'react';
-import { api, enc, errorText, qs } from '../api/client';
+import { useState } from 'react';
+import { api, enc, qs } from '../api/client';
 import type { ApiKey, AuditEvent, Group, GroupMember, User } from '../api/types';
-import { ActionButton, CopyButton, Empty, ErrorNote, Loadable, PageHeader, StatusBadge, Time, useLoad } from '../components/common';
+import { ActionButton, CopyButton, Empty, ErrorNote, Loadable, PageHeader, StatusBadge, Time, useFormSubmit, useLoad } from '../components/common';
 import { Link } from '../components/Layout';
 import { canOperate, useSession } from '../store/session';
 import { useUi } from '../store/ui';
@@ -40,20 +40,13 @@ export function AdminPage({ tab }: { tab?: string }) {
 function Users() {
   const users = useLoad((signal) => api.get<{ users: User[] }>('/v1/users?limit=200', signal).then((r) => r.users.filter((u) => !u.is_system)), []);
   const [form, setForm] = useState({ handle: '', password: '', display_name: '' });
-  const [error, setError] = useState<string | null>(null);
   const toast = useUi((s) => s.toast);
-  const create = async (e: FormEvent) => {
-    e.preventDefault();
-    setError(null);
-    try {
-      await api.post('/v1/users', { handle: form.handle.trim(), password: form.password, ...(form.display_name.trim() ? { display_name: form.display_name.trim() } : {}) });
-      toast(`User ${form.handle} created`);
-      setForm({ handle: '', password: '', display_name: '' });
-      users.reload();
-    } catch (err) {
-      setError(errorText(err));
-    }
-  };
+  const { error, onSubmit: create } = useFormSubmit(async () => {
+    await api.post('/v1/users', { handle: form.handle.trim(), password: form.password, ...(form.display_name.trim() ? { display_name: form.display_name.trim() } : {}) });
+    toast(`User ${form.handle} created`);
+    setForm({ handle: '', password: '', display_name: '' });
+    users.reload();
+  });
   return (
     <>
       <form className="card form row wrap" onSubmit={create} aria-label="New user">
@@ -136,19 +129,12 @@ function Users() {
 function Groups() {
   const groups = useLoad((signal) => api.get<{ groups: Group[] }>('/v1/groups?limit=200', signal).then((r) => r.groups), []);
   const [form, setForm] = useState({ slug: '', display_name: '' });
-  const [error, setError] = useState<string | null>(null);
   const [open, setOpen] = useState<string | null>(null);
-  const create = async (e: FormEvent) => {
-    e.preventDefault();
-    setError(null);
-    try {
-      await api.post('/v1/groups', { slug: form.slug.trim(), display_name: form.display_name.trim() || form.slug.trim() });
-      setForm({ slug: '', display_name: '' });
-      groups.reload();
-    } catch (err) {
-      setError(errorText(err));
-    }
-  };
+  const { error, onSubmit: create } = useFormSubmit(async () => {
+    await api.post('/v1/groups', { slug: form.slug.trim(), display_name: form.display_name.trim() || form.slug.trim() });
+    setForm({ slug: '', display_name: '' });
+    groups.reload();
+  });
   return (
     <>
       <form className="card form row wrap" onSubmit={create} aria-label="New group">
@@ -237,18 +223,11 @@ function ApiKeys() {
   const keys = useLoad((signal) => api.get<{ api_keys: ApiKey[] }>('/v1/api-keys', signal).then((r) => r.api_keys), []);
   const [name, setName] = useState('');
   const [created, setCreated] = useState<(ApiKey & { key: string }) | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  const create = async (e: FormEvent) => {
-    e.preventDefault();
-    setError(null);
-    try {
-      setCreated(await api.post<ApiKey & { key: string }>('/v1/api-keys', { name: name.trim() }));
-      setName('');
-      keys.reload();
-    } catch (err) {
-      setError(errorText(err));
-    }
-  };
+  const { error, onSubmit: create } = useFormSubmit(async () => {
+    setCreated(await api.post<ApiKey & { key: string }>('/v1/api-keys', { name: name.trim() }));
+    setName('');
+    keys.reload();
+  });
   return (
     <>
       <p className="muted">Personal keys for scripts, editors and OpenAI clients on your network (base URL <code>{location.origin}/v1</code>). They act as you.</p>
