@@ -191,6 +191,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       });
       // Closed first (closers run in reverse): its sandboxes end before the orchestrator does.
       closers.push(() => node.close());
+      // Chat and prompt tasks reach its Ollama without the loopback Worker API hop.
+      const stopInProcess = inference.addInProcessNode(node);
+      closers.push(async () => stopInProcess());
     }
 
     return {

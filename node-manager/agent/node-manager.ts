@@ -55,6 +55,11 @@ export interface NodeManagerOptions {
 export interface NodeManager {
   nodeSlug: string;
   workerUrl: string;
+  /**
+   * The Ollama behind this node's inference routes (INFERENCE_PATHS): what an orchestrator in the
+   * same process may call directly instead of its own Worker API over loopback.
+   */
+  ollamaUrl(): string;
   close(): Promise<void>;
 }
 
@@ -250,6 +255,7 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   return {
     nodeSlug,
     workerUrl: workerBaseUrl,
+    ollamaUrl: () => ollamaUrl,
     async close() {
       stopped = true;
       wake?.();

@@ -8,6 +8,15 @@ export interface InferenceTarget {
   token: string;
 }
 
+/**
+ * A node running in this process (the desktop's embedded node): its Worker API URL, as routing
+ * knows it, and the Ollama its inference routes forward to.
+ */
+export interface InProcessNode {
+  workerUrl: string;
+  ollamaUrl(): string;
+}
+
 /** An Ollama /api/chat request (what the node passes to its Ollama unchanged). */
 export interface OllamaChatRequest {
   model: string;
@@ -43,24 +52,45 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDO
 
 /**
  * The orchestrator's client for a node's inference route (INFERENCE_PATHS.chat): always streams
- * from the node and hands each content piece to `onToken` as soon as its NDJSON line is complete,
- * so the first token reaches the chat client without waiting for the rest. Keep-alive sockets
+ * from the node and hands the content to `onToken` as soon as it arrives, so the first token
+ * reaches the chat client without waiting for the rest. The tokens of one network read go
+ * together in one call: nothing waits for them, and a client reads one event instead of dozens
+ * when a fast model's tokens arrive in bursts. Keep-alive sockets
  * (one agent per client) spare a TCP handshake per completion. Aborting the signal destroys the
  * request, which the node turns into an abort of the generation.
+ *
+ * A node in this process is called without its Worker API: its chat route only pipes Ollama's
+ * answer, status and bytes, so the same request goes straight to that Ollama, and the loopback
+ * hop (an HTTP server and client in one process, about a third of the time to first token) is
+ * saved. A loopback URL names one listener on this machine, so a target with the embedded node's
+ * Worker API URL is that node, whatever row routing read it from.
  */
 export class InferenceClient {
+  private readonly inProcess = new Map<string, InProcessNode>();
   // `timeout` lets the agent honour the node's Keep-Alive hint (see node-manager/worker-api/inference-routes.ts).
   private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000, timeout: 60_000 });
   private readonly httpsAgent = new https.Agent({ keepAlive: true, maxSockets: Infinity, keepAliveMsecs: 10_000, timeout: 60_000 });
 
+  /** Calls `node` in process from now on; the returned function stops that (the node is closing). */
+  addInProcessNode(node: InProcessNode): () => void {
+    const key = trimSlashes(node.workerUrl);
+    this.inProcess.set(key, node);
+    return () => {
+      if (this.inProcess.get(key) === node) this.inProcess.delete(key);
+    };
+  }
+
   chat(target: InferenceTarget, body: OllamaChatRequest, opts: { signal: AbortSignal; onToken?: (content: string) => void }): Promise<ChatOutcome> {
+    const local = this.inProcess.get(trimSlashes(target.url));
     let url: URL;
     try {
-      url = new URL(target.url.replace(/\/+$/, '') + INFERENCE_PATHS.chat);
+      url = new URL(local ? `${trimSlashes(local.ollamaUrl())}/api/chat` : trimSlashes(target.url) + INFERENCE_PATHS.chat);
     } catch {
-      return Promise.reject(new InferenceError(`the node's Worker API URL is not valid`, false, false));
+      return Promise.reject(new InferenceError(local ? `the node's Ollama URL is not valid` : `the node's Worker API URL is not valid`, false, false));
     }
-    const where = `${url.origin}${INFERENCE_PATHS.chat}`;
+    const where = `${url.origin}${url.pathname}`;
+    const headers: http.OutgoingHttpHeaders = { 'content-type': 'application/json', accept: 'application/x-ndjson' };
+    if (!local) headers.authorization = `Bearer ${target.token}`;
     const payload = Buffer.from(JSON.stringify({ ...body, stream: true }));
 
     return new Promise<ChatOutcome>((resolve, reject) => {
@@ -81,7 +111,7 @@ export class InferenceClient {
       const req = (url.protocol === 'https:' ? https : http).request(url, {
         method: 'POST',
         agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
-        headers: { 'content-type': 'application/json', 'content-length': payload.length, accept: 'application/x-ndjson', authorization: `Bearer ${target.token}` },
+        headers: { ...headers, 'content-length': payload.length },
       });
       req.setNoDelay(true);
       req.on('response', (res) => {
@@ -95,16 +125,25 @@ export class InferenceClient {
         }
         res.setEncoding('utf8');
         let buffered = '';
+        let unsent = '';
+        const pass = () => {
+          if (unsent === '') return;
+          const text = unsent;
+          unsent = '';
+          opts.onToken?.(text);
+        };
         const line = (text: string): boolean => {
           if (text.trim() === '') return false;
           let chunk: { message?: { content?: unknown }; done?: unknown; error?: unknown; prompt_eval_count?: unknown; eval_count?: unknown; done_reason?: unknown };
           try {
             chunk = JSON.parse(text) as typeof chunk;
           } catch {
+            pass();
             finish(new InferenceError(`${where} sent a line that is not JSON`, !started, started));
             return true;
           }
           if (typeof chunk.error === 'string') {
+            pass();
             finish(new InferenceError(`the model failed: ${chunk.error.slice(0, 300)}`, false, started, 502));
             return true;
           }
@@ -112,9 +151,10 @@ export class InferenceClient {
           if (piece !== '') {
             started = true;
             content += piece;
-            opts.onToken?.(piece);
+            unsent += piece;
           }
           if (chunk.done === true) {
+            pass();
             finish(null, {
               content,
               promptTokens: typeof chunk.prompt_eval_count === 'number' ? chunk.prompt_eval_count : 0,
@@ -128,16 +168,19 @@ export class InferenceClient {
         res.on('data', (data: string) => {
           if (settled) return;
           buffered += data;
-          let nl: number;
-          while ((nl = buffered.indexOf('\n')) >= 0) {
-            const text = buffered.slice(0, nl);
-            buffered = buffered.slice(nl + 1);
+          let from = 0;
+          for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n', from)) {
+            const text = buffered.slice(from, nl);
+            from = nl + 1;
             if (line(text)) return;
           }
+          buffered = buffered.slice(from);
+          pass();
         });
         res.on('end', () => {
           if (settled) return;
           if (buffered !== '' && line(buffered)) return;
+          pass();
           finish(new InferenceError(`${where} closed the answer before it was done`, !started, started));
         });
         res.on('error', () => finish(new InferenceError(`${where} broke off the answer`, !started, started)));
@@ -161,6 +204,8 @@ export class InferenceClient {
     this.httpsAgent.destroy();
   }
 }
+
+const trimSlashes = (url: string) => url.replace(/\/+$/, '');
 
 /** The detail of a problem document or Ollama's `{error}`, clipped, for error messages. */
 function detailOf(text: string): string {
