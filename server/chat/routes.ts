@@ -399,15 +399,21 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
 /**
  * Server-sent events in OpenAI's chunk format. The response starts (status 200, headers, the
  * role chunk) with the first token, or with the first keep-alive while the model loads; until
- * then a failure can still answer with a real status. Every token is written at once.
+ * then a failure can still answer with a real status.
+ *
+ * Tokens leave at the end of the tick they arrived in: the tokens of one network read from the
+ * node (a fast model's burst) go in one event and one write. A token waits for nothing that is
+ * not already there, and the client reads one event instead of dozens.
  */
 class SseWriter {
   opened = false;
   private readonly keepalive: NodeJS.Timeout;
   private readonly prefix: string;
   private readonly suffix = '},"finish_reason":null}]}\n\n';
-  private corked = false;
   private readonly head: string;
+  private unsent = '';
+  private scheduled = false;
+  private stopped = false;
 
   constructor(
     private readonly reply: FastifyReply,
@@ -446,26 +452,37 @@ class SseWriter {
 
   token(t: string): void {
     clearInterval(this.keepalive);
-    this.open();
-    // Tokens that arrive in one chunk from the node leave in one write (one TCP segment, one read
-    // for the client) at the end of this tick: no added latency, far fewer syscalls and events.
-    const raw = this.reply.raw;
-    if (!this.corked) {
-      this.corked = true;
-      raw.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        raw.uncork();
-      });
+    this.unsent += t;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    process.nextTick(() => {
+      this.scheduled = false;
+      // Ended or abandoned meanwhile: finish() and error() wrote what there was.
+      if (!this.stopped) this.write(this.flush());
+    });
+  }
+
+  /** The role chunk when not sent yet, and the tokens not yet written, as one string. */
+  private flush(): string {
+    let out = '';
+    if (!this.opened) {
+      // open() writes the head itself; what follows goes out with it in one segment.
+      this.reply.raw.cork();
+      this.open();
+      process.nextTick(() => this.reply.raw.uncork());
     }
-    this.write(this.prefix + JSON.stringify(t) + this.suffix);
+    if (this.unsent !== '') {
+      out = this.prefix + JSON.stringify(this.unsent) + this.suffix;
+      this.unsent = '';
+    }
+    return out;
   }
 
   finish(reason: string, usage?: Record<string, number>): void {
     this.stop();
-    this.open();
     const base = { id: this.meta.id, object: 'chat.completion.chunk', created: this.meta.created, model: this.meta.model };
-    let out = `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: reason }] })}\n\n`;
+    let out = this.flush();
+    out += `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta: {}, finish_reason: reason }] })}\n\n`;
     if (usage) out += `data: ${JSON.stringify({ ...base, choices: [], usage })}\n\n`;
     out += 'data: [DONE]\n\n';
     this.end(out);
@@ -474,10 +491,12 @@ class SseWriter {
   error(problem: HttpProblem): void {
     this.stop();
     const code = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'cynodeai_internal_error';
-    this.end(`data: ${JSON.stringify({ error: { message: problem.detail, type: 'cynodeai_error', param: null, code } })}\n\n`);
+    // The tokens the client has not seen yet come before the error, as they came before it.
+    this.end(this.flush() + `data: ${JSON.stringify({ error: { message: problem.detail, type: 'cynodeai_error', param: null, code } })}\n\n`);
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.keepalive);
   }
 
