@@ -26,10 +26,12 @@ interface Stream {
 }
 
 /**
- * Reads a streamed answer, timing its first token: `separator` splits the body into messages
- * (NDJSON lines, SSE events), `contentOf` says whether one carries a token.
+ * A streamed answer, timed: `separator` splits the body into messages (NDJSON lines, SSE
+ * events); `read` says whether one carries content and how many tokens the model server counted
+ * for the whole answer (its last message). Tokens are the model's count, not messages: the
+ * gateway may pass several tokens in one event.
  */
-async function timeStream(t0: number, res: Response, separator: string, contentOf: (message: string) => string | undefined): Promise<Stream> {
+async function timeStream(t0: number, res: Response, separator: string, read: (message: string) => { content: boolean; tokens?: number }): Promise<Stream> {
   let ttft = 0;
   let tokens = 0;
   let rest = '';
@@ -39,20 +41,25 @@ async function timeStream(t0: number, res: Response, separator: string, contentO
     const messages = rest.split(separator);
     rest = messages.pop()!;
     for (const message of messages) {
-      if (!contentOf(message)) continue;
-      if (tokens === 0) ttft = performance.now() - t0;
-      tokens++;
+      const m = read(message);
+      if (m.content && ttft === 0) ttft = performance.now() - t0;
+      if (m.tokens !== undefined) tokens = m.tokens;
     }
   }
   return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
 }
 
-const BODY = { model: MODEL, messages: [{ role: 'user', content: PROMPT }], stream: true };
+const BODY = { model: MODEL, messages: [{ role: 'user' as const, content: PROMPT }], stream: true };
+const GATEWAY_BODY = { ...BODY, stream_options: { include_usage: true } };
 
 async function direct(fixtureUrl: string): Promise<Stream> {
   const t0 = performance.now();
   const res = await fetch(`${fixtureUrl}/api/chat`, { method: 'POST', body: JSON.stringify(BODY) });
-  return timeStream(t0, res, '\n', (line) => (line ? (JSON.parse(line) as { message?: { content?: string } }).message?.content : undefined));
+  return timeStream(t0, res, '\n', (line) => {
+    if (!line) return { content: false };
+    const m = JSON.parse(line) as { message?: { content?: string }; eval_count?: number };
+    return { content: !!m.message?.content, tokens: m.eval_count };
+  });
 }
 
 /** The gateway with the same bare client as `direct`: what the gateway adds, without the SDK's own cost. */
@@ -61,23 +68,23 @@ async function gatewayBare(url: string, token: string): Promise<Stream> {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(BODY),
+    body: JSON.stringify(GATEWAY_BODY),
   });
-  return timeStream(t0, res, '\n\n', (event) =>
-    event.startsWith('data: {') ? (JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }> }).choices?.[0]?.delta?.content : undefined,
-  );
+  return timeStream(t0, res, '\n\n', (event) => {
+    if (!event.startsWith('data: {')) return { content: false };
+    const m = JSON.parse(event.slice(6)) as { choices?: Array<{ delta?: { content?: string } }>; usage?: { completion_tokens: number } };
+    return { content: !!m.choices?.[0]?.delta?.content, tokens: m.usage?.completion_tokens };
+  });
 }
 
 async function gateway(client: OpenAI): Promise<Stream> {
   const t0 = performance.now();
-  const stream = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: PROMPT }], stream: true });
+  const stream = await client.chat.completions.create({ ...GATEWAY_BODY, stream: true });
   let ttft = 0;
   let tokens = 0;
   for await (const chunk of stream) {
-    if (chunk.choices[0]?.delta?.content) {
-      if (tokens === 0) ttft = performance.now() - t0;
-      tokens++;
-    }
+    if (chunk.choices[0]?.delta?.content && ttft === 0) ttft = performance.now() - t0;
+    if (chunk.usage) tokens = chunk.usage.completion_tokens;
   }
   return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
 }
