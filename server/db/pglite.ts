@@ -1,49 +1,120 @@
 import { mkdir } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
+import { Worker } from 'node:worker_threads';
 import type { Db, Queryable } from './db';
 import { assertIdentifier } from './db';
 
-function wrap(pg: Pick<PGlite, 'query' | 'exec'>): Queryable {
-  return {
-    async query<T extends object>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      const res = await pg.query(sql, params as unknown[]);
-      return res.rows as T[];
-    },
-    async exec(sql: string) {
-      await pg.exec(sql);
-    },
-  };
-}
+/**
+ * Where the database thread's code is: next to this module, in the sources and in the bundle. In
+ * the packaged desktop app that is inside app.asar, and a worker thread loads its script from
+ * disk: electron-builder unpacks it beside the archive (build/electron-builder.yml).
+ */
+const WORKER_FILE = new URL(new URL('./pglite-worker.mjs', import.meta.url).href.replace('/app.asar/', '/app.asar.unpacked/'));
+
+type Answer = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: { message: string } & Record<string, unknown> };
+type Notification = { listener: number; payload: string };
 
 /**
- * PGlite in the data directory. An acknowledged write survives `kill -9` of this process: PGlite
- * mounts the directory through Emscripten's NODEFS, whose writes are synchronous `fs.writeSync`
- * calls, and with `synchronous_commit = on` (PGlite's default) COMMIT writes its WAL before the
- * query resolves; the WAL is in the OS page cache by the time we answer, and the next start replays
- * it (tests/integration/durability.test.ts). It does not survive power loss or an OS crash: PGlite
+ * PGlite in the data directory, on a thread of its own (server/db/pglite-worker.mjs): its
+ * statements run synchronously, and on the main thread each one stalled every request and stream
+ * for its duration. The calls and their order are the same as in one thread; only where PGlite
+ * computes changes.
+ *
+ * An acknowledged write survives `kill -9` of this process: PGlite mounts the directory through
+ * Emscripten's NODEFS, whose writes are synchronous `fs.writeSync` calls, and with
+ * `synchronous_commit = on` (PGlite's default) COMMIT writes its WAL before the query resolves; the
+ * WAL is in the OS page cache by the time we answer, and the next start replays it
+ * (tests/integration/durability.test.ts). It does not survive power loss or an OS crash: PGlite
  * starts postgres with `-F` (fsync off) and NODEFS implements no fsync. `relaxedDurability` only
  * changes filesystems that sync asynchronously (IndexedDB, OPFS); it stays off in case we use one.
  * `dataDir` undefined means an in-memory database (tests only).
  */
 export async function openPglite(dataDir: string | undefined): Promise<Db> {
   if (dataDir) await mkdir(dataDir, { recursive: true });
-  const pg = await PGlite.create(dataDir ?? 'memory://', { relaxedDurability: false });
-  // The kill -9 guarantee above rests on this; pinned so that neither a postgresql.conf in the data
-  // directory nor a future PGlite default can turn it off unnoticed (PGlite has one session).
-  await pg.exec('SET synchronous_commit = on');
-  const base = wrap(pg);
+  const worker = new Worker(WORKER_FILE, { workerData: { dataDir } });
+  const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  const listeners = new Map<number, (payload: string) => void>();
+  let lastId = 0;
+  let stopped: Error | undefined;
+
+  // An idle database keeps nobody alive, as when PGlite ran on the main thread; a statement in
+  // flight does.
+  worker.unref();
+  const call = <T>(message: Record<string, unknown>): Promise<T> => {
+    if (stopped) return Promise.reject(stopped);
+    const id = ++lastId;
+    if (pending.size === 0) worker.ref();
+    worker.postMessage({ ...message, id });
+    return new Promise<T>((resolve, reject) => pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+  };
+
+  const ready = new Promise<void>((resolve, reject) => {
+    worker.once('message', (m: { ready: boolean; error?: { message: string } }) => (m.ready ? resolve() : reject(Object.assign(new Error(m.error?.message), m.error))));
+    worker.once('error', reject);
+  });
+  worker.on('message', (m: Answer | Notification | { ready: boolean }) => {
+    if ('listener' in m) {
+      listeners.get(m.listener)?.(m.payload);
+      return;
+    }
+    if (!('id' in m)) return;
+    const waiting = pending.get(m.id);
+    pending.delete(m.id);
+    if (pending.size === 0) worker.unref();
+    if (m.ok) waiting?.resolve(m.value);
+    else waiting?.reject(Object.assign(new Error(m.error.message), m.error));
+  });
+  const stop = (err: Error) => {
+    stopped ??= err;
+    for (const p of pending.values()) p.reject(stopped);
+    pending.clear();
+  };
+  worker.on('error', (err) => stop(Object.assign(new Error(`the PGlite database thread failed: ${err.message}`), { cause: err })));
+  worker.on('exit', () => stop(new Error('the PGlite database is closed')));
+  await ready;
+
+  const queryable = (tx?: number): Queryable => ({
+    query: <T extends object>(sql: string, params: readonly unknown[] = []) => call<T[]>({ op: 'query', sql, params, tx }),
+    exec: (sql: string) => call<void>({ op: 'exec', sql, tx }),
+  });
+
   return {
     kind: 'pglite',
-    ...base,
-    transaction: (fn) => pg.transaction((tx) => fn(wrap(tx))),
+    ...queryable(),
+    async transaction(fn) {
+      const tx = await call<number>({ op: 'begin' });
+      let result;
+      try {
+        result = await fn(queryable(tx));
+      } catch (err) {
+        await call({ op: 'end', tx, commit: false });
+        throw err;
+      }
+      await call({ op: 'end', tx, commit: true });
+      return result;
+    },
     async listen(channel, onPayload) {
-      return pg.listen(assertIdentifier(channel), onPayload);
+      // Registered before LISTEN runs, so that no notification can arrive unheard.
+      const listener = ++lastId;
+      listeners.set(listener, onPayload);
+      try {
+        await call({ op: 'listen', channel: assertIdentifier(channel), listener });
+      } catch (err) {
+        listeners.delete(listener);
+        throw err;
+      }
+      return async () => {
+        listeners.delete(listener);
+        await call({ op: 'unlisten', listener });
+      };
     },
     async notify(channel, payload) {
-      await pg.query('SELECT pg_notify($1, $2)', [assertIdentifier(channel), payload]);
+      await call({ op: 'query', sql: 'SELECT pg_notify($1, $2)', params: [assertIdentifier(channel), payload] });
     },
     async close() {
-      await pg.close();
+      if (stopped) return;
+      await call({ op: 'close' });
+      stop(new Error('the PGlite database is closed'));
+      await worker.terminate();
     },
   };
 }
