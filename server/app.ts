@@ -211,6 +211,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
   }
 }
 
+/** The routes that change sessions, users, keys, groups, projects or role bindings. */
+const ACCESS_ROUTES = /^\/v1\/(users|api-keys|groups|projects|role-bindings|auth\/logout|setup)(\/|$)/;
+
 async function buildGateway(
   config: ServerConfig,
   deps: RouteDeps,
@@ -232,6 +235,16 @@ async function buildGateway(
     allowedOrigins: () => [...config.allowedOrigins, ...lanSharing.origins()],
     authenticate: (request) => auth.authenticate(request.headers.authorization),
     openapi: { title: 'CyNode User API Gateway', version: VERSION, description: 'Tasks, runs, chat, nodes, users and audit of a CyNode installation.' },
+  });
+  // A change to who may do what, made through this gateway, holds from the caller's next request
+  // on: the access memos are dropped before the answer leaves. access_changed drops them too, in
+  // every gateway, but on PostgreSQL it may land after that next request.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400 && ACCESS_ROUTES.test(request.routeOptions.url ?? '')) {
+      auth.credentials.clear();
+      chat.projects.clear();
+    }
+    return payload;
   });
   healthRoutes(app, readiness);
   const firstRunPasswordFile = dataFiles.initialAdminPassword(config.dataDir);
