@@ -52,10 +52,8 @@ const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDO
 
 /**
  * The orchestrator's client for a node's inference route (INFERENCE_PATHS.chat): always streams
- * from the node and hands the content to `onToken` as soon as it arrives, so the first token
- * reaches the chat client without waiting for the rest. The tokens of one network read go
- * together in one call: nothing waits for them, and a client reads one event instead of dozens
- * when a fast model's tokens arrive in bursts. Keep-alive sockets
+ * from the node and hands each content piece to `onToken` as soon as its NDJSON line is complete,
+ * so the first token reaches the chat client without waiting for the rest. Keep-alive sockets
  * (one agent per client) spare a TCP handshake per completion. Aborting the signal destroys the
  * request, which the node turns into an abort of the generation.
  *
@@ -125,25 +123,16 @@ export class InferenceClient {
         }
         res.setEncoding('utf8');
         let buffered = '';
-        let unsent = '';
-        const pass = () => {
-          if (unsent === '') return;
-          const text = unsent;
-          unsent = '';
-          opts.onToken?.(text);
-        };
         const line = (text: string): boolean => {
           if (text.trim() === '') return false;
           let chunk: { message?: { content?: unknown }; done?: unknown; error?: unknown; prompt_eval_count?: unknown; eval_count?: unknown; done_reason?: unknown };
           try {
             chunk = JSON.parse(text) as typeof chunk;
           } catch {
-            pass();
             finish(new InferenceError(`${where} sent a line that is not JSON`, !started, started));
             return true;
           }
           if (typeof chunk.error === 'string') {
-            pass();
             finish(new InferenceError(`the model failed: ${chunk.error.slice(0, 300)}`, false, started, 502));
             return true;
           }
@@ -151,10 +140,9 @@ export class InferenceClient {
           if (piece !== '') {
             started = true;
             content += piece;
-            unsent += piece;
+            opts.onToken?.(piece);
           }
           if (chunk.done === true) {
-            pass();
             finish(null, {
               content,
               promptTokens: typeof chunk.prompt_eval_count === 'number' ? chunk.prompt_eval_count : 0,
@@ -175,12 +163,10 @@ export class InferenceClient {
             if (line(text)) return;
           }
           buffered = buffered.slice(from);
-          pass();
         });
         res.on('end', () => {
           if (settled) return;
           if (buffered !== '' && line(buffered)) return;
-          pass();
           finish(new InferenceError(`${where} closed the answer before it was done`, !started, started));
         });
         res.on('error', () => finish(new InferenceError(`${where} broke off the answer`, !started, started)));
