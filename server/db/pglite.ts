@@ -36,9 +36,6 @@ export async function openPglite(dataDir: string | undefined): Promise<Db> {
   let lastId = 0;
   let stopped: Error | undefined;
 
-  // An idle database keeps nobody alive, as when PGlite ran on the main thread; a statement in
-  // flight does.
-  worker.unref();
   const call = <T>(message: Record<string, unknown>): Promise<T> => {
     if (stopped) return Promise.reject(stopped);
     const id = ++lastId;
@@ -71,6 +68,9 @@ export async function openPglite(dataDir: string | undefined): Promise<Db> {
   worker.on('error', (err) => stop(Object.assign(new Error(`the PGlite database thread failed: ${err.message}`), { cause: err })));
   worker.on('exit', () => stop(new Error('the PGlite database is closed')));
   await ready;
+  // An idle database keeps nobody alive, as when PGlite ran on the main thread; a statement in
+  // flight does.
+  worker.unref();
 
   const queryable = (tx?: number): Queryable => ({
     query: <T extends object>(sql: string, params: readonly unknown[] = []) => call<T[]>({ op: 'query', sql, params, tx }),
