@@ -274,6 +274,7 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
   let sse: SseWriter | undefined;
   let persistDone: Promise<void> | undefined;
   let persistError: unknown;
+  let audited = false;
   try {
     const req = parseChatRequest(request.body);
     audit.model = req.model;
@@ -340,8 +341,11 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
     }
     await persistDone;
     if (persistError) throw persistError;
-    await chat.persistAnswer(threadId!, req.model, g);
-    audit.outcome = 'success';
+    // The audit row goes with the answer: one write, before the client hears the end.
+    const served: ChatAuditEntry = { ...audit, outcome: 'success', durationMs: performance.now() - started };
+    await chat.persistAnswer(threadId!, req.model, g, served);
+    audited = true;
+    Object.assign(audit, served);
     const usage = { prompt_tokens: g.outcome.promptTokens, completion_tokens: g.outcome.completionTokens, total_tokens: g.outcome.promptTokens + g.outcome.completionTokens };
     const finishReason = g.outcome.doneReason === 'length' ? 'length' : 'stop';
     if (sse) {
@@ -390,8 +394,10 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
   } finally {
     reply.raw.off('close', onClose);
     await persistDone;
-    audit.durationMs = performance.now() - started;
-    await chat.audit(audit).catch((e: unknown) => request.log.error({ err: e }, 'could not write the chat audit row'));
+    if (!audited) {
+      audit.durationMs = performance.now() - started;
+      await chat.audit(audit).catch((e: unknown) => request.log.error({ err: e }, 'could not write the chat audit row'));
+    }
     if (audit.outcome === 'success') request.log.info({ model: audit.model, node_id: audit.nodeId, attempts: audit.attempts, duration_ms: Math.round(audit.durationMs) }, 'chat completion served');
   }
 }

@@ -12,6 +12,7 @@ import { redactAll, type SecretKind } from './redaction';
 import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
 import {
   ACTIVE_THREAD_HOURS,
+  appendAnswers,
   appendChatAudits,
   appendMessages,
   appendToActiveThread,
@@ -24,6 +25,7 @@ import {
   projectForChat,
   type ChatAuditEntry,
   type MessageRow,
+  type NewAnswer,
   type NewMessage,
   type ThreadRow,
 } from './store';
@@ -165,6 +167,10 @@ export class ChatService {
   private readonly messageWrites = new GroupCommit<NewMessage, MessageRow | null>(async (messages) => {
     const stored = await appendMessages(this.db, messages);
     return messages.map((m) => stored.get(m.id) ?? null);
+  });
+  private readonly answerWrites = new GroupCommit<NewAnswer, boolean>(async (answers) => {
+    const stored = await appendAnswers(this.db, answers);
+    return answers.map((a) => stored.has(a.id));
   });
   private readonly auditWrites = new GroupCommit<ChatAuditEntry, void>(async (entries) => {
     await appendChatAudits(this.db, entries);
@@ -354,9 +360,12 @@ export class ChatService {
     return { url: node.worker_api_target_url, token };
   }
 
-  /** Step 7: the assistant's answer, once complete, in the same thread. */
-  async persistAnswer(threadId: string, model: string, g: Generated): Promise<void> {
-    if (!(await this.append({ threadId, role: 'assistant', content: g.outcome.content, metadata: { model, node_id: g.node.id } }))) {
+  /**
+   * Step 7: the assistant's answer, once complete, in the same thread, written together with the
+   * completion's audit row (`served`). When this throws, neither was stored.
+   */
+  async persistAnswer(threadId: string, model: string, g: Generated, served: ChatAuditEntry): Promise<void> {
+    if (!(await this.answerWrites.submit({ id: randomUUID(), threadId, content: g.outcome.content, metadata: { model, node_id: g.node.id }, audit: served }))) {
       throw new Error(`chat thread ${threadId} disappeared before the answer was stored`);
     }
   }

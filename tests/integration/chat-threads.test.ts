@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appendAnswers, appendMessages, type ChatAuditEntry } from '../../server/chat/store';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 
 /*
@@ -193,6 +194,59 @@ describe.each(DB_KINDS)('chat threads on %s', (kind) => {
       .chat.completions.create({ model: 'm', messages: [{ role: 'user', content: 'x' }] }, { headers: { 'X-Cynode-Thread-Id': inProject.body.id } })
       .catch((e: unknown) => e);
     expect(err).toMatchObject({ status: 404, code: 'thread_not_found' });
+  });
+
+  it('stores answers with their audit rows, alone or in a batch; an answer to a deleted thread stores neither', async () => {
+    const db = s.cynode.db;
+    const dave = await s.createUser('dave');
+    const open = async () => (await s.api.call('/v1/chat/threads', { token: dave.token, body: {} })).body.id as string;
+    const [kept, other, gone] = [await open(), await open(), await open()];
+    await s.api.call(`/v1/chat/threads/${gone}`, { method: 'DELETE', token: dave.token });
+    const served = (requestId: string, threadId: string): ChatAuditEntry => ({
+      userId: dave.id, projectId: null, threadId, outcome: 'success', errorCode: null, model: 'm', nodeId: null, stream: true,
+      attempts: 1, redactionApplied: false, redactionKinds: [], durationMs: 12.4, requestId,
+    });
+    const answer = (threadId: string, content: string) => ({ id: randomUUID(), threadId, content, metadata: { model: 'm' }, audit: served(`answers-${content}`, threadId) });
+
+    const lone = answer(kept, 'lone');
+    expect(await appendAnswers(db, [lone])).toEqual(new Set([lone.id]));
+    const batch = [answer(kept, 'b1'), answer(gone, 'b2'), answer(other, 'b3'), answer(kept, 'b4')];
+    expect(await appendAnswers(db, batch)).toEqual(new Set([batch[0]!.id, batch[2]!.id, batch[3]!.id]));
+    expect(await appendAnswers(db, [answer(gone, 'lone-gone')])).toEqual(new Set());
+
+    const contents = async (threadId: string) => (await s.api.call(`/v1/chat/threads/${threadId}/messages`, { token: dave.token })).body.messages.map((m: any) => [m.role, m.content]);
+    // One statement's rows may share a timestamp, so b1 and b4 have no order between them.
+    const [first, ...rest] = await contents(kept);
+    expect([first, rest.sort()]).toEqual([['assistant', 'lone'], [['assistant', 'b1'], ['assistant', 'b4']]]);
+    expect(await contents(other)).toEqual([['assistant', 'b3']]);
+    const audits = await db.query<any>(`SELECT request_id, thread_id, outcome, duration_ms, stream FROM chat_audit_log WHERE request_id LIKE 'answers-%' ORDER BY request_id`);
+    expect(audits).toEqual([
+      { request_id: 'answers-b1', thread_id: kept, outcome: 'success', duration_ms: 12, stream: true },
+      { request_id: 'answers-b3', thread_id: other, outcome: 'success', duration_ms: 12, stream: true },
+      { request_id: 'answers-b4', thread_id: kept, outcome: 'success', duration_ms: 12, stream: true },
+      { request_id: 'answers-lone', thread_id: kept, outcome: 'success', duration_ms: 12, stream: true },
+    ]);
+  });
+
+  it('appends messages alone or in a batch, each only into a thread that exists (and is active, when asked)', async () => {
+    const db = s.cynode.db;
+    const fay = await s.createUser('fay');
+    const open = async () => (await s.api.call('/v1/chat/threads', { token: fay.token, body: {} })).body.id as string;
+    const [fresh, idle] = [await open(), await open()];
+    await db.query(`UPDATE chat_threads SET updated_at = now() - interval '3 hours' WHERE id = $1`, [idle]);
+    const message = (threadId: string, content: string, activeWithinHours?: number) => ({ id: randomUUID(), threadId, role: 'user' as const, content, metadata: null, activeWithinHours });
+
+    for (const messages of [[message(idle, 'alone, idle', 2)], [message(fresh, 'alone')]]) {
+      const stored = await appendMessages(db, messages);
+      expect([...stored.values()].map((m) => m.content)).toEqual(messages[0]!.content === 'alone' ? ['alone'] : []);
+    }
+    const batch = [message(fresh, 'one', 2), message(idle, 'idle', 2), message(idle, 'named'), message(randomUUID(), 'nowhere'), message(fresh, 'two')];
+    const stored = await appendMessages(db, batch);
+    expect([...stored.keys()].sort()).toEqual([batch[0]!.id, batch[2]!.id, batch[4]!.id].sort());
+    expect(stored.get(batch[0]!.id)).toMatchObject({ thread_id: fresh, role: 'user', content: 'one', metadata: null, created_at: expect.any(Date) });
+    const contents = async (threadId: string) => (await s.api.call(`/v1/chat/threads/${threadId}/messages`, { token: fay.token })).body.messages.map((m: any) => m.content);
+    expect(await contents(fresh)).toEqual(['alone', 'one', 'two']);
+    expect(await contents(idle)).toEqual(['named']);
   });
 
   it('writes one audit row per completion request, without content', async () => {
