@@ -15,8 +15,12 @@ import { percentile } from './stats';
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 
 const MODEL = 'bench-model';
-// A hundred words: the fixture echoes them back as a hundred tokens.
-const PROMPT = Array.from({ length: 100 }, (_, i) => `word${i}`).join(' ');
+// A hundred words: the fixture echoes them back as a hundred tokens. Each request's first word is
+// its own, so every request is a new message to redact (the gateway remembers the redaction of a
+// conversation's earlier messages, which a repeated prompt would be).
+const WORDS = Array.from({ length: 99 }, (_, i) => `word${i}`).join(' ');
+let asked = 0;
+const prompt = () => `q${++asked} ${WORDS}`;
 const SEQUENTIAL = Number(process.env.BENCH_SAMPLES || 30);
 
 interface Stream {
@@ -49,12 +53,12 @@ async function timeStream(t0: number, res: Response, separator: string, read: (m
   return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
 }
 
-const BODY = { model: MODEL, messages: [{ role: 'user' as const, content: PROMPT }], stream: true };
-const GATEWAY_BODY = { ...BODY, stream_options: { include_usage: true } };
+const body = () => ({ model: MODEL, messages: [{ role: 'user' as const, content: prompt() }], stream: true });
+const gatewayBody = () => ({ ...body(), stream_options: { include_usage: true } });
 
 async function direct(fixtureUrl: string): Promise<Stream> {
   const t0 = performance.now();
-  const res = await fetch(`${fixtureUrl}/api/chat`, { method: 'POST', body: JSON.stringify(BODY) });
+  const res = await fetch(`${fixtureUrl}/api/chat`, { method: 'POST', body: JSON.stringify(body()) });
   return timeStream(t0, res, '\n', (line) => {
     if (!line) return { content: false };
     const m = JSON.parse(line) as { message?: { content?: string }; eval_count?: number };
@@ -68,7 +72,7 @@ async function gatewayBare(url: string, token: string): Promise<Stream> {
   const res = await fetch(`${url}/v1/chat/completions`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(GATEWAY_BODY),
+    body: JSON.stringify(gatewayBody()),
   });
   return timeStream(t0, res, '\n\n', (event) => {
     if (!event.startsWith('data: {')) return { content: false };
@@ -79,7 +83,7 @@ async function gatewayBare(url: string, token: string): Promise<Stream> {
 
 async function gateway(client: OpenAI): Promise<Stream> {
   const t0 = performance.now();
-  const stream = await client.chat.completions.create({ ...GATEWAY_BODY, stream: true });
+  const stream = await client.chat.completions.create({ ...gatewayBody(), stream: true });
   let ttft = 0;
   let tokens = 0;
   for await (const chunk of stream) {
@@ -136,7 +140,7 @@ export async function chatBench(): Promise<void> {
     // Warm both paths (connections, JIT).
     for (let i = 0; i < 5; i++) await Promise.all([direct(fixture.url), gateway(client), gatewayBare(server.gatewayUrl, token)]);
 
-    console.log(`fixture answering without delay; ${PROMPT.split(' ').length + 1}-token answers; time to first token (TTFT) from request start\n`);
+    console.log(`fixture answering without delay; ${WORDS.split(' ').length + 2}-token answers; time to first token (TTFT) from request start\n`);
     console.log('gateway (SDK) = the official OpenAI SDK as LAN clients use it; gateway (bare) = the same bare fetch client as direct\n');
     console.log('| streams | client | TTFT p50 / p99 | added p50 / p99 | tok/s | ratio | errors |');
     console.log('|---|---|---|---|---|---|---|');

@@ -137,6 +137,15 @@ describe('redact', () => {
     expect(r.count).toBe(2);
   });
 
+  it('redacts a conversation sent again with one more message exactly as the first time', async () => {
+    const history = ['my key is sk-4fT9aQ2LmZ8xWc7Rb3YhN1pK6sVd0EgJuT3BlbkFJ, keep it safe', 'Noted.', 'hello'];
+    const first = await redactAll(history);
+    const again = await redactAll([...history, 'and my password=Hunter2Secret!']);
+    expect(again.texts).toEqual([...first.texts, 'and my password=SECRET_REDACTED']);
+    expect(again.texts[0]).toBe('my key is SECRET_REDACTED, keep it safe');
+    expect([first.kinds, first.count, again.kinds, again.count]).toEqual([['api_key'], 1, ['api_key', 'password'], 2]);
+  });
+
   it('handles the empty string', async () => {
     expect(await redact('')).toEqual({ text: '', kinds: [], count: 0 });
   });
