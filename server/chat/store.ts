@@ -113,21 +113,20 @@ export interface NewMessage {
  */
 export async function appendMessages(q: Queryable, messages: NewMessage[]): Promise<Map<string, MessageRow>> {
   if (messages.length === 1) {
-    // A lone message (every completion when one client chats) in a plain statement: Postgres
-    // plans it in half the time of the set-based one below, and it sits on the way to the first token.
+    // A lone message (every completion's, when one client chats): see migrations/0009.
     const m = messages[0]!;
-    const rows = await q.query<MessageRow>(
-      `WITH touched AS (
-         UPDATE chat_threads SET updated_at = now()
-         WHERE id = $2 AND ($6::integer IS NULL OR updated_at > now() - make_interval(hours => $6::integer))
-         RETURNING id
-       )
-       INSERT INTO chat_messages (id, thread_id, role, content, metadata) SELECT $1, id, $3, $4, $5 FROM touched
-       RETURNING *`,
-      [m.id, m.threadId, m.role, m.content, m.metadata === null ? null : JSON.stringify(m.metadata), m.activeWithinHours ?? null],
-    );
+    const rows = await q.query<MessageRow>('SELECT * FROM chat_append_message($1, $2, $3, $4, $5, $6)', [
+      m.id,
+      m.threadId,
+      m.role,
+      m.content,
+      m.metadata === null ? null : JSON.stringify(m.metadata),
+      m.activeWithinHours ?? null,
+    ]);
     return new Map(rows.map((r) => [r.id, r]));
   }
+  // The same rows chat_append_message would store for each, except that every message's thread is
+  // judged as it was before the batch; in one statement.
   const rows = await q.query<MessageRow>(
     `WITH given AS (
        SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id uuid, thread_id uuid, role text, content text, metadata jsonb, active_within_hours integer))
@@ -212,21 +211,18 @@ export interface NewAnswer {
  */
 export async function appendAnswers(q: Queryable, answers: NewAnswer[]): Promise<Set<string>> {
   if (answers.length === 1) {
-    // A lone answer in a plain statement: half the planning time of the set-based one below.
+    // See migrations/0009.
     const a = answers[0]!;
-    const rows = await q.query<{ id: string }>(
-      `WITH touched AS (UPDATE chat_threads SET updated_at = now() WHERE id = $2 RETURNING id),
-       stored AS (
-         INSERT INTO chat_messages (id, thread_id, role, content, metadata) SELECT $1, id, 'assistant', $3, $4 FROM touched RETURNING id
-       ),
-       audited AS (
-         INSERT INTO chat_audit_log (${AUDIT_COLUMNS}) SELECT ${AUDIT_COLUMNS} FROM jsonb_populate_record(null::chat_audit_log, $5::jsonb) WHERE EXISTS (SELECT 1 FROM stored)
-       )
-       SELECT id FROM stored`,
-      [a.id, a.threadId, a.content, JSON.stringify(a.metadata), JSON.stringify(auditRecord(a.audit))],
-    );
-    return new Set(rows.map((r) => r.id));
+    const rows = await q.query<{ stored: boolean }>('SELECT chat_append_answer($1, $2, $3, $4, $5) AS stored', [
+      a.id,
+      a.threadId,
+      a.content,
+      JSON.stringify(a.metadata),
+      JSON.stringify(auditRecord(a.audit)),
+    ]);
+    return new Set(rows[0]?.stored ? [a.id] : []);
   }
+  // Each answer as chat_append_answer would store it, in one statement.
   const rows = await q.query<{ id: string }>(
     `WITH given AS (
        SELECT * FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (id uuid, thread_id uuid, content text, metadata jsonb)) WITH ORDINALITY AS m(id, thread_id, content, metadata, n)
