@@ -24,9 +24,9 @@ export class GroupCommit<T, R> {
       this.queue.push({ item, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
-        // After the I/O callbacks already due: requests that arrived together join the first batch.
-        // (A PGlite statement runs synchronously, so nothing can join while one is in flight.)
-        setImmediate(() => void this.drain());
+        // At once (what the caller submits in the same turn joins): an idle database should not
+        // wait for the event loop's turn; what arrives while this flush is in flight forms the next.
+        queueMicrotask(() => void this.drain());
       }
     });
   }
