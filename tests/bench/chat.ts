@@ -4,9 +4,11 @@
  * fixture answering as fast as it can: time to first token and tokens per second at 1, 16 and
  * 64 concurrent streams. The official OpenAI SDK is the gateway's client, as for LAN clients.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { startOllamaFixture } from '../fixtures/ollama-fixture';
 import { serve } from '../support/cli';
@@ -93,6 +95,18 @@ async function gateway(client: OpenAI): Promise<Stream> {
   return { ttftMs: ttft, tokens, totalMs: performance.now() - t0 };
 }
 
+/** tests/bench/bare-proxy.ts in a process of its own, in front of the fixture. */
+async function startBareProxy(ollamaUrl: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bare-proxy.ts', import.meta.url)), ollamaUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  for await (const chunk of child.stdout!) {
+    out += String(chunk);
+    const m = /listening (http:\/\/\S+)/.exec(out);
+    if (m) return { url: m[1]!, child };
+  }
+  throw new Error(`the bare proxy did not start: ${out}`);
+}
+
 interface Round {
   ttft: number[];
   tokensPerSecond: number;
@@ -127,6 +141,7 @@ export async function chatBench(): Promise<void> {
     CYNODE_NODE_STALE_SECONDS: '10',
     CYNODE_MAX_CONCURRENT_REQUESTS: '10000',
   });
+  const proxy = await startBareProxy(fixture.url);
   try {
     const login = await fetch(`${server.gatewayUrl}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle: 'admin', password: 'bench-password-1' }) });
     const token = ((await login.json()) as { access_token: string }).access_token;
@@ -138,10 +153,11 @@ export async function chatBench(): Promise<void> {
       await new Promise((r) => setTimeout(r, 200));
     }
     // Warm both paths (connections, JIT).
-    for (let i = 0; i < 5; i++) await Promise.all([direct(fixture.url), gateway(client), gatewayBare(server.gatewayUrl, token)]);
+    for (let i = 0; i < 5; i++) await Promise.all([direct(fixture.url), gatewayBare(proxy.url, token), gateway(client), gatewayBare(server.gatewayUrl, token)]);
 
     console.log(`fixture answering without delay; ${WORDS.split(' ').length + 2}-token answers; time to first token (TTFT) from request start\n`);
-    console.log('gateway (SDK) = the official OpenAI SDK as LAN clients use it; gateway (bare) = the same bare fetch client as direct\n');
+    console.log('gateway (SDK) = the official OpenAI SDK as LAN clients use it; gateway (bare) = the same bare fetch client as direct');
+    console.log('bare proxy = the floor: node:http NDJSON-to-SSE passing, nothing else (tests/bench/bare-proxy.ts), with the bare client\n');
     console.log('| streams | client | TTFT p50 / p99 | added p50 / p99 | tok/s | ratio | errors |');
     console.log('|---|---|---|---|---|---|---|');
     for (const n of [1, 16, 64]) {
@@ -149,6 +165,7 @@ export async function chatBench(): Promise<void> {
       const d = await round(() => direct(fixture.url), n, samples);
       const rows: Array<[string, Round]> = [
         ['direct', d],
+        ['bare proxy', await round(() => gatewayBare(proxy.url, token), n, samples)],
         ['gateway (bare)', await round(() => gatewayBare(server.gatewayUrl, token), n, samples)],
         ['gateway (SDK)', await round(() => gateway(client), n, samples)],
       ];
@@ -161,6 +178,7 @@ export async function chatBench(): Promise<void> {
       }
     }
   } finally {
+    proxy.child.kill();
     server.child.kill('SIGTERM');
     await server.exited;
     await fixture.close();
