@@ -342,10 +342,10 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
     await persistDone;
     if (persistError) throw persistError;
     // The audit row goes with the answer: one write, before the client hears the end.
-    const served: ChatAuditEntry = { ...audit, outcome: 'success', durationMs: performance.now() - started };
-    await chat.persistAnswer(threadId!, req.model, g, served);
+    audit.durationMs = performance.now() - started;
+    await chat.persistAnswer(threadId!, req.model, g, { ...audit, outcome: 'success' });
+    audit.outcome = 'success';
     audited = true;
-    Object.assign(audit, served);
     const usage = { prompt_tokens: g.outcome.promptTokens, completion_tokens: g.outcome.completionTokens, total_tokens: g.outcome.promptTokens + g.outcome.completionTokens };
     const finishReason = g.outcome.doneReason === 'length' ? 'length' : 'stop';
     if (sse) {
