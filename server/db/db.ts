@@ -41,3 +41,17 @@ export function assertIdentifier(name: string): string {
   if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`invalid identifier: ${name}`);
   return name;
 }
+
+/**
+ * The fields of a driver's error that repeat what was sent: PGlite's copy of the statement's
+ * parameters, and PostgreSQL's `detail`/`where` (they quote the offending value or row). Errors are
+ * logged, and values can be anyone's content; the code, constraint and message say what went wrong.
+ */
+const VALUE_FIELDS = ['params', 'queryOptions', 'detail', 'where', 'internalQuery'] as const;
+
+/** A database's error without the values it quoted (see VALUE_FIELDS); anything else as it is. Every adapter throws only these. */
+export function withoutValues<E>(err: E): E {
+  // Only PostgreSQL's errors (both drivers give them its `severity`): others may use these names for their own fields.
+  if (err instanceof Error && 'severity' in err) for (const f of VALUE_FIELDS) delete (err as unknown as Record<string, unknown>)[f];
+  return err;
+}

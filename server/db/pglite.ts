@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import type { Db, Queryable } from './db';
-import { assertIdentifier } from './db';
+import { assertIdentifier, withoutValues } from './db';
 
 /**
  * Where the database thread's code is: next to this module, in the sources and in the bundle. In
@@ -58,7 +58,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Db> {
     pending.delete(m.id);
     if (pending.size === 0) worker.unref();
     if (m.ok) waiting?.resolve(m.value);
-    else waiting?.reject(Object.assign(new Error(m.error.message), m.error));
+    else waiting?.reject(withoutValues(Object.assign(new Error(m.error.message), m.error)));
   });
   const stop = (err: Error) => {
     stopped ??= err;

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Db, Queryable } from './db';
-import { assertIdentifier } from './db';
+import { assertIdentifier, withoutValues } from './db';
 
 // int8 (counts, sums) as JS numbers: our values stay far below 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -8,11 +8,18 @@ pg.types.setTypeParser(20, (v) => Number(v));
 function wrap(client: pg.Pool | pg.PoolClient): Queryable {
   return {
     async query<T extends object>(sql: string, params: readonly unknown[] = []): Promise<T[]> {
-      const res = await client.query(sql, params as unknown[]);
-      return res.rows as T[];
+      try {
+        return (await client.query(sql, params as unknown[])).rows as T[];
+      } catch (err) {
+        throw withoutValues(err);
+      }
     },
     async exec(sql: string) {
-      await client.query(sql);
+      try {
+        await client.query(sql);
+      } catch (err) {
+        throw withoutValues(err);
+      }
     },
   };
 }
@@ -87,7 +94,7 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
         return result;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
-        throw err;
+        throw withoutValues(err);
       } finally {
         client.release();
       }
@@ -112,7 +119,7 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
       };
     },
     async notify(channel, payload) {
-      await pool.query('SELECT pg_notify($1, $2)', [assertIdentifier(channel), payload]);
+      await wrap(pool).query('SELECT pg_notify($1, $2)', [assertIdentifier(channel), payload]);
     },
     async close() {
       closed = true;
