@@ -1,3 +1,5 @@
+type Pending<T, R> = { item: T; resolve: (r: R) => void; reject: (e: unknown) => void };
+
 /**
  * Group commit: writes submitted while a flush is in flight wait for it and then go together in
  * one statement, so many concurrent requests cost a few round trips instead of one each (on PGlite
@@ -5,9 +7,14 @@
  * order and flushed one at a time, so writes reach the database in the order they were made.
  * Each caller's promise settles only when its write is committed: nothing is acknowledged before
  * it is durable.
+ *
+ * One caller's bad write must not fail the others that happened to share its statement: when a
+ * batch fails, its items are written again one at a time (in order, before the next batch), and
+ * only those that fail alone are rejected. `flush` must therefore be all-or-nothing (one statement
+ * or one transaction), so a failed batch left nothing behind.
  */
 export class GroupCommit<T, R> {
-  private queue: Array<{ item: T; resolve: (r: R) => void; reject: (e: unknown) => void }> = [];
+  private queue: Array<Pending<T, R>> = [];
   private flushing = false;
 
   constructor(
@@ -42,11 +49,21 @@ export class GroupCommit<T, R> {
         const results = await this.flush(batch.map((b) => b.item));
         batch.forEach((b, i) => b.resolve(results[i]!));
       } catch (err) {
-        for (const b of batch) b.reject(err);
+        if (batch.length === 1) batch[0]!.reject(err);
+        else for (const b of batch) await this.flushAlone(b);
       }
       // Let the requests that came in meanwhile reach the queue before the next batch is cut.
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     this.flushing = false;
+  }
+
+  private async flushAlone(b: Pending<T, R>): Promise<void> {
+    try {
+      const [result] = await this.flush([b.item]);
+      b.resolve(result!);
+    } catch (err) {
+      b.reject(err);
+    }
   }
 }

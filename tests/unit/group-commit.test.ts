@@ -20,16 +20,39 @@ describe('GroupCommit', () => {
     expect(batches).toEqual([[1, 2, 3], [4, 5]]);
   });
 
-  it('fails only the batch whose write failed; later writes go through', async () => {
-    let calls = 0;
+  it('rejects what cannot be written, even alone; later writes go through', async () => {
+    let down = true;
     const gc = new GroupCommit<number, number>(async (items) => {
-      calls++;
-      if (calls === 1) throw new Error('disk full');
+      if (down) throw new Error('disk full');
       return items;
     });
     const failed = [gc.submit(1), gc.submit(2)];
     await expect(Promise.all(failed)).rejects.toThrow('disk full');
-    await Promise.allSettled(failed);
+    expect(await Promise.allSettled(failed)).toMatchObject([{ status: 'rejected' }, { status: 'rejected' }]);
+    down = false;
     expect(await gc.submit(3)).toBe(3);
+  });
+
+  it("fails only the write the database refuses: the others of its batch are written again alone and succeed", async () => {
+    const batches: string[][] = [];
+    let release: () => void = () => {};
+    const gc = new GroupCommit<string, string>(async (items) => {
+      batches.push(items);
+      if (batches.length === 1) await new Promise<void>((r) => (release = r));
+      if (items.includes('bad')) throw new Error('invalid byte sequence');
+      return items.map((i) => `stored ${i}`);
+    });
+    const first = gc.submit('first');
+    await new Promise((r) => setImmediate(r));
+    // These share the next batch with the bad one.
+    const settled = Promise.allSettled(['a', 'bad', 'b'].map((i) => gc.submit(i)));
+    release();
+    expect(await first).toBe('stored first');
+    const [a, bad, b] = await settled;
+    expect(a).toEqual({ status: 'fulfilled', value: 'stored a' });
+    expect(bad).toMatchObject({ status: 'rejected', reason: new Error('invalid byte sequence') });
+    expect(b).toEqual({ status: 'fulfilled', value: 'stored b' });
+    // Alone, in the order they were submitted.
+    expect(batches).toEqual([['first'], ['a', 'bad', 'b'], ['a'], ['bad'], ['b']]);
   });
 });
