@@ -1,12 +1,13 @@
 import { AjvCompiler } from '@fastify/ajv-compiler';
 import type { FastifyRequest } from 'fastify';
 import { badRequest } from './problem';
+import { unstorable } from '../db/storable';
 import { clip } from './errors';
 
 /*
- * Input rules of the native endpoints beyond what Fastify does by itself: JSON bodies are not
- * type-coerced, routes without a body or query schema take none, and NUL never reaches the
- * database.
+ * Input rules beyond what Fastify does by itself: on every route, nothing the database cannot
+ * store gets in (NUL, unpaired surrogates, JSON nested too deep); on the native endpoints, JSON
+ * bodies are not type-coerced and routes without a body or query schema take none.
  */
 
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -29,10 +30,14 @@ export const buildValidator: BuildValidator = (externalSchemas, options) => {
   return (route) => (route.httpPart === 'body' ? strict(route) : lenient(route));
 };
 
-/** Runs before schema validation on every native route. */
+/** Runs before schema validation on every route. */
 export function checkInputRules(request: FastifyRequest): void {
   // Unknown routes answer 404 whatever they were sent.
   if (!request.routeOptions.url) return;
+  // Refused here, where the request fails alone, rather than by the database (a 500, or a shared
+  // write failing for others: server/db/storable.ts).
+  const bad = unstorable(request.params, 'params') ?? unstorable(request.query, 'querystring') ?? unstorable(request.body, 'body');
+  if (bad) throw badRequest(bad);
   // The OpenAI-compatible routes must ignore what they do not know; they check their own input.
   if (request.routeOptions.config?.errorFormat === 'openai') return;
   const schema = request.routeOptions.schema as { body?: unknown; querystring?: unknown } | undefined;
@@ -53,11 +58,7 @@ export function checkInputRules(request: FastifyRequest): void {
     if (hasRequiredFields(schema.body)) throw badRequest('A JSON request body is required (Content-Type: application/json)');
     request.body = {};
   }
-
-  // PostgreSQL text cannot hold NUL; refusing it here keeps it from surfacing as a 500.
-  const nul = findNul(request.params, 'params') ?? findNul(request.query, 'querystring') ?? findNul(request.body, 'body');
-  if (nul) throw badRequest(`${nul} must not contain NUL (\\u0000) characters`);
-  }
+}
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -65,15 +66,4 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 function hasRequiredFields(schema: unknown): boolean {
   return isPlainObject(schema) && Array.isArray(schema.required) && schema.required.length > 0;
-}
-
-function findNul(value: unknown, where: string, depth = 0): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? where : undefined;
-  if (depth > 32 || typeof value !== 'object' || value === null) return undefined;
-  for (const [k, v] of Object.entries(value)) {
-    if (k.includes('\u0000')) return where;
-    const found = findNul(v, Array.isArray(value) ? `${where}[${k}]` : `${where}.${clip(k, 40)}`, depth + 1);
-    if (found) return found;
-  }
-  return undefined;
 }

@@ -22,6 +22,8 @@
  */
 import type { Db } from '../db';
 import { GroupCommit } from '../db/group-commit';
+import { unstorable } from '../db/storable';
+import { badRequest } from '../http/problem';
 import { appendBatches, appendEvents, eventsAfter, type NewRunEvent, type RunEventRow, type RunStatus } from './store';
 
 type Appended = { lastSeq: number; seqs: Array<number | null> };
@@ -41,6 +43,9 @@ export class Ledger {
   }
 
   async append(runId: string, events: readonly NewRunEvent[]): Promise<Appended> {
+    // Refused before it shares a transaction with other runs' appends.
+    const bad = unstorable(events, 'events');
+    if (bad) throw badRequest(bad);
     const appended = await this.commits.submit({ runId, events });
     if (!appended) throw new Error(`run ${runId} does not exist`);
     return appended;

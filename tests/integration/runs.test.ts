@@ -197,4 +197,52 @@ describe.each(DB_KINDS)('runs API on %s', (kind) => {
     expect(badId.body.detail).toMatch(/Last-Event-ID/);
     expect((await call(alice.token, '/v1/runs/00000000-0000-4000-8000-000000000000')).status).toBe(404);
   });
+
+  /** JSON text nested 10,000 levels deep (JSON.stringify itself could not build it). */
+  const DEEP = '['.repeat(10_000) + ']'.repeat(10_000);
+  /** A value the database refuses, as JSON text: NUL, an unpaired surrogate, nesting too deep. */
+  const UNSTORABLE = [JSON.stringify({ note: 'a\u0000b' }), JSON.stringify({ note: 'x\ud800y' }), DEEP, JSON.stringify({ ['k\u0000']: 1 })];
+  const raw = (token: string, path: string, rawBody: string, method = 'POST') => s.api.call(path, { token, rawBody, method });
+
+  it("one user's values the database refuses fail only their own log appends; another user's concurrent appends are all stored", async () => {
+    const mine = await run(alice.token, { task_id: (await task(alice.token)).id });
+    const theirs = await run(bob.token, { task_id: (await task(bob.token)).id });
+    const valid = Array.from({ length: 40 }, (_, i) => call(alice.token, `/v1/runs/${mine.id}/logs`, { entries: [{ stream: 'stdout', message: `line ${i}`, data: { i } }] }));
+    const refused = Array.from({ length: 40 }, (_, i) =>
+      i % 5 === 4
+        ? call(bob.token, `/v1/runs/${theirs.id}/logs`, { entries: [{ stream: 'stderr', message: 'nul \u0000 in the message' }] })
+        : raw(bob.token, `/v1/runs/${theirs.id}/logs`, `{"entries":[{"stream":"stderr","message":"x","data":${UNSTORABLE[i % 4]}}]}`),
+    );
+    const [stored, bad] = await Promise.all([Promise.all(valid), Promise.all(refused)]);
+    expect(stored.map((r) => r.status)).toEqual(Array(40).fill(201));
+    expect(bad.map((r) => r.status)).toEqual(Array(40).fill(400));
+    for (const r of bad) expect(r.body.detail).toMatch(/^body\.entries\[0\]\.(data|message)/);
+    const lines = (await call(alice.token, `/v1/runs/${mine.id}/logs?limit=100`)).body.entries;
+    expect(lines.map((e: any) => e.message).sort()).toEqual(Array.from({ length: 40 }, (_, i) => `line ${i}`).sort());
+    expect((await call(bob.token, `/v1/runs/${theirs.id}/logs`)).body.entries).toEqual([]);
+  });
+
+  it('deep JSON, NUL and unpaired surrogates in free-form fields answer 400 on every route that stores them, never 5xx', async () => {
+    const t = await task(alice.token);
+    const r = await run(alice.token, { task_id: t.id });
+    const sess = (await call(alice.token, '/v1/sessions', { title: 'notes' })).body;
+    const routes: Array<[string, string, (v: string) => string]> = [
+      ['POST', '/v1/runs', (v) => `{"task_id":"${t.id}","metadata":{"m":${v}}}`],
+      ['PATCH', `/v1/runs/${r.id}`, (v) => `{"metadata":{"m":${v}}}`],
+      ['POST', `/v1/runs/${r.id}/logs`, (v) => `{"entries":[{"stream":"stdout","data":${v}}]}`],
+      ['POST', `/v1/runs/${r.id}/commands`, (v) => `{"command_id":"c-${Math.random()}","type":"emit_event","payload":{"name":"n","data":${v}}}`],
+      ['POST', `/v1/runs/${r.id}/transcripts`, (v) => `{"kind":"summary","content":"c","metadata":{"m":${v}}}`],
+      ['POST', `/v1/sessions/${sess.id}/transcripts`, (v) => `{"kind":"summary","content":"c","metadata":{"m":${v}}}`],
+    ];
+    for (const [method, path, body] of routes) {
+      for (const value of UNSTORABLE) {
+        const res = await raw(alice.token, path, body(value), method);
+        expect(res.status, `${method} ${path} ${value.slice(0, 40)}: ${res.text.slice(0, 200)}`).toBe(400);
+        expect(res.headers.get('content-type')).toContain('application/problem+json');
+        expect(res.body.detail).toMatch(/must not (contain|have keys)|nests arrays and objects deeper than 64 levels/);
+      }
+    }
+    // Nothing of it was stored.
+    expect((await call(alice.token, `/v1/runs/${r.id}`)).body).toMatchObject({ metadata: null, last_seq: 1 });
+  });
 });
