@@ -4,7 +4,7 @@ import { requestContext } from '../http/server';
 import { badRequest } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors, iso } from '../http/schemas';
 import { isTerminal, type RunRow } from './store';
-import { MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, type RunService } from './service';
+import { MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, MAX_METADATA_BYTES, type RunService } from './service';
 import { eventView, streamRunEvents } from './stream';
 import type { Db } from '../db';
 
@@ -13,7 +13,7 @@ export const RunStatusEnum = Type.Union(
   { description: 'pending, running, waiting, completed, failed or canceled (the last three are terminal)' },
 );
 const LogStreamEnum = Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]);
-const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: 'Free-form JSON object' });
+const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: `Free-form JSON object, at most ${MAX_METADATA_BYTES} bytes (64 KiB) as JSON` });
 
 export const RunResponse = Type.Object({
   id: Uuid,
@@ -31,7 +31,7 @@ export const RunResponse = Type.Object({
   pause_reason: Nullable(Type.String()),
   last_seq: Type.Integer({ description: 'Seq of the newest event in the run ledger' }),
   error: Nullable(Type.String()),
-  metadata: Nullable(Metadata),
+  metadata: Type.Optional(Type.Union([Metadata, Type.Null()], { description: 'When reading or writing one run; lists leave it out' })),
   started_at: Nullable(Timestamp),
   ended_at: Nullable(Timestamp),
   created_at: Timestamp,
@@ -63,7 +63,7 @@ export const runView = (r: RunRow) => ({
   pause_reason: r.pause_reason,
   last_seq: Number(r.last_seq),
   error: r.error,
-  metadata: r.metadata,
+  ...(r.metadata !== undefined ? { metadata: r.metadata } : {}),
   started_at: iso(r.started_at),
   ended_at: iso(r.ended_at),
   created_at: r.created_at.toISOString(),
@@ -122,7 +122,7 @@ export function runRoutes(app: HttpServer, db: Db, runs: RunService): void {
           status: Type.Optional(RunStatusEnum),
           metadata: Type.Optional(Metadata),
         }),
-        response: { 201: RunResponse, ...errors(400, 401, 403, 404) },
+        response: { 201: RunResponse, ...errors(400, 401, 403, 404, 413) },
       },
     },
     async (request, reply) => {
@@ -199,7 +199,7 @@ export function runRoutes(app: HttpServer, db: Db, runs: RunService): void {
         description: 'A run that has ended (completed, failed, canceled) keeps its status: 409. Without status or metadata it answers the run unchanged.',
         params: IdParams,
         body: Type.Optional(Strict({ status: Type.Optional(RunStatusEnum), metadata: Type.Optional(Metadata), error: Type.Optional(Type.String({ maxLength: 4000 })) })),
-        response: { 200: RunResponse, ...errors(400, 401, 403, 404, 409) },
+        response: { 200: RunResponse, ...errors(400, 401, 403, 404, 409, 413) },
       },
     },
     async (request) => {

@@ -1,6 +1,6 @@
 import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
-import { badRequest, conflict, notFound } from '../http/problem';
+import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import { findOwnSession } from '../sessions/store';
 import { findVisibleTask, type TaskRow } from '../tasks/store';
@@ -27,6 +27,14 @@ import {
 
 export const MAX_LOG_ENTRIES = 1000;
 export const MAX_LOG_MESSAGE = 64 * 1024;
+/** A run's metadata as JSON, in bytes. */
+export const MAX_METADATA_BYTES = 64 * 1024;
+
+function checkMetadata(metadata: Record<string, unknown> | undefined): void {
+  if (metadata !== undefined && Buffer.byteLength(JSON.stringify(metadata), 'utf8') > MAX_METADATA_BYTES) {
+    throw new HttpProblem(413, `metadata is larger than ${MAX_METADATA_BYTES} bytes (64 KiB) as JSON`);
+  }
+}
 
 export interface CreateRunInput {
   task_id: string;
@@ -54,6 +62,7 @@ export class RunService {
   ) {}
 
   async create(principal: Principal, input: CreateRunInput, ctx: RequestContext): Promise<RunRow> {
+    checkMetadata(input.metadata);
     const task = await findVisibleTask(this.db, principal.userId, input.task_id);
     if (!task) throw notFound('Task');
     await this.requireWrite(principal, task, ctx);
@@ -88,6 +97,7 @@ export class RunService {
 
   /** PATCH: a new status (as a `status` event) and/or metadata. A run that ended stays ended. */
   async update(principal: Principal, id: string, input: { status?: RunStatus; metadata?: Record<string, unknown>; error?: string }, ctx: RequestContext): Promise<RunRow> {
+    checkMetadata(input.metadata);
     const run = await this.writable(principal, id, ctx);
     if (input.status !== undefined && input.status !== run.status && isTerminal(run.status)) {
       throw conflict(`The run has already ended (${run.status}); its status cannot change`);

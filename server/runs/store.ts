@@ -25,7 +25,8 @@ export interface RunRow {
   pause_reason: string | null;
   last_seq: number;
   error: string | null;
-  metadata: Record<string, unknown> | null;
+  /** Absent in lists: it may be large (up to MAX_METADATA_BYTES), and lists hold many runs. */
+  metadata?: Record<string, unknown> | null;
   started_at: Date | null;
   ended_at: Date | null;
   created_at: Date;
@@ -279,6 +280,11 @@ export interface RunFilter {
   limit: number;
 }
 
+/** Every column of a run but `metadata`: see RunRow. */
+const LISTED_COLUMNS = ['id', 'task_id', 'job_id', 'session_id', 'parent_run_id', 'created_by', 'status', 'paused', 'pause_reason', 'last_seq', 'error', 'started_at', 'ended_at', 'created_at', 'updated_at']
+  .map((c) => `r.${c}`)
+  .join(', ');
+
 /** Visible runs, newest first, with the filters; one extra row tells whether another page exists. */
 export async function listVisibleRuns(q: Queryable, f: RunFilter): Promise<{ runs: RunRow[]; more: boolean }> {
   const c = new Conditions([f.visibleTo], [visibleSql]);
@@ -292,7 +298,7 @@ export async function listVisibleRuns(q: Queryable, f: RunFilter): Promise<{ run
   // Compared in the database: a JavaScript Date would round created_at to milliseconds.
   if (f.afterId) c.add('(r.created_at, r.id) < (SELECT a.created_at, a.id FROM runs a WHERE a.id = ?::uuid)', f.afterId);
   const limit = c.param(f.limit + 1);
-  const rows = await q.query<RunRow>(`SELECT r.*, ${taskNameSql} FROM runs r ${c.where()} ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit}`, c.params);
+  const rows = await q.query<RunRow>(`SELECT ${LISTED_COLUMNS}, ${taskNameSql} FROM runs r ${c.where()} ORDER BY r.created_at DESC, r.id DESC LIMIT ${limit}`, c.params);
   return { runs: rows.slice(0, f.limit), more: rows.length > f.limit };
 }
 

@@ -245,4 +245,25 @@ describe.each(DB_KINDS)('runs API on %s', (kind) => {
     // Nothing of it was stored.
     expect((await call(alice.token, `/v1/runs/${r.id}`)).body).toMatchObject({ metadata: null, last_seq: 1 });
   });
+
+  it('caps run metadata at 64 KiB (413, naming the limit) and leaves it out of run lists; reading one run shows it', async () => {
+    const t = await task(alice.token);
+    const tooBig = { blob: 'x'.repeat(64 * 1024) };
+    const refused = await call(alice.token, '/v1/runs', { task_id: t.id, metadata: tooBig });
+    expect(refused.status).toBe(413);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.body.detail).toMatch(/65536 bytes \(64 KiB\)/);
+
+    const metadata = { purpose: 'x'.repeat(60 * 1024) };
+    const r = await run(alice.token, { task_id: t.id, metadata });
+    expect(r.metadata).toEqual(metadata);
+    expect((await call(alice.token, `/v1/runs/${r.id}`, { metadata: tooBig }, 'PATCH')).status).toBe(413);
+    expect((await call(alice.token, `/v1/runs/${r.id}`)).body.metadata).toEqual(metadata);
+
+    const listed = (await call(alice.token, `/v1/runs?task_id=${t.id}`)).body.runs;
+    expect(listed.map((x: any) => x.id)).toContain(r.id);
+    for (const x of listed) expect(x).not.toHaveProperty('metadata');
+    const child = await run(alice.token, { task_id: t.id, parent_run_id: r.id, metadata });
+    expect((await call(alice.token, `/v1/runs/${r.id}/children`)).body.runs.map((x: any) => [x.id, 'metadata' in x])).toEqual([[child.id, false]]);
+  });
 });

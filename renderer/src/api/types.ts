@@ -200,7 +200,8 @@ export interface Run {
   paused: boolean;
   last_seq: number;
   error: string | null;
-  metadata: Record<string, unknown> | null;
+  /** Single reads only: lists leave it out. */
+  metadata?: Record<string, unknown> | null;
   started_at: string | null;
   ended_at: string | null;
   created_at: string;
