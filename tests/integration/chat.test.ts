@@ -391,4 +391,46 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
     // Her own default project is hers to chat in.
     expect((await asVera.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'mine' }] })).choices[0]!.message.content).toBe('Echo: mine');
   });
+
+  /** A completion sent as JSON text, with a request id of its own to find its audit row by. */
+  const completion = async (token: string, rawBody: string) => {
+    const requestId = `c-${randomUUID()}`;
+    return { requestId, ...(await s.api.call('/v1/chat/completions', { token, rawBody, headers: { 'x-request-id': requestId } })) };
+  };
+
+  it("one user's values the database refuses fail only their own completions; another user's concurrent ones are answered and every one audited", async () => {
+    const mallory = await s.createUser('mallory');
+    const refusable = [
+      JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x\u0000y' }] }),
+      JSON.stringify({ model: `${MODEL}\u0000`, messages: [{ role: 'user', content: 'hi' }] }),
+      JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x\ud800y' }] }),
+      `{"model":"${MODEL}","messages":[{"role":"user","content":"hi","name":${'['.repeat(10_000)}${']'.repeat(10_000)}}]}`,
+    ];
+    const answered = Array.from({ length: 20 }, (_, i) => completion(s.adminToken, JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: `question ${i}` }] })));
+    // Answered 404, and audited like every completion.
+    const unknownModel = Array.from({ length: 10 }, () => completion(s.adminToken, JSON.stringify({ model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] })));
+    const refused = Array.from({ length: 20 }, (_, i) => completion(mallory.token, refusable[i % refusable.length]!));
+    const [ok, notFound, bad] = await Promise.all([Promise.all(answered), Promise.all(unknownModel), Promise.all(refused)]);
+
+    expect(ok.map((r) => r.status)).toEqual(Array(20).fill(200));
+    ok.forEach((r, i) => expect(r.body.choices[0].message.content).toBe(`Echo: question ${i}`));
+    expect(notFound.map((r) => r.status)).toEqual(Array(10).fill(404));
+    expect(bad.map((r) => r.status)).toEqual(Array(20).fill(400));
+    for (const r of bad) expect(r.body).toEqual({ error: { message: expect.stringMatching(/^body\./), type: 'cynodeai_error', param: null, code: 'invalid_request' } });
+    for (const r of ok) expect(await auditOf(r.requestId)).toMatchObject({ outcome: 'success', model: MODEL });
+    for (const r of notFound) expect(await auditOf(r.requestId)).toMatchObject({ outcome: 'error', error_code: 'model_not_found' });
+  });
+
+  it('a completion whose audit row cannot be written fails with 500 instead of answering as if it had been audited', async () => {
+    const requestId = `unauditable-${randomUUID()}`;
+    // The database refuses this one request's audit row, and only it.
+    await db.exec(`ALTER TABLE chat_audit_log ADD CONSTRAINT refuse_one_row CHECK (request_id <> '${requestId}') NOT VALID`);
+    try {
+      const res = await s.api.call('/v1/chat/completions', { token: s.adminToken, body: { model: 'no-such-model', messages: [{ role: 'user', content: 'hi' }] }, headers: { 'x-request-id': requestId } });
+      expect(res.status).toBe(500);
+      expect(res.body.error).toMatchObject({ type: 'cynodeai_error', code: 'cynodeai_internal_error' });
+    } finally {
+      await db.exec('ALTER TABLE chat_audit_log DROP CONSTRAINT refuse_one_row');
+    }
+  });
 });
