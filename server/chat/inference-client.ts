@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { INFERENCE_PATHS } from '../../node-manager/contract/worker-api';
+import { storableText } from '../db/storable';
 
 /** Where a node's Worker API is and the bearer token it expects from us. */
 export interface InferenceTarget {
@@ -136,7 +137,8 @@ export class InferenceClient {
             finish(new InferenceError(`the model failed: ${chunk.error.slice(0, 300)}`, false, started, 502));
             return true;
           }
-          const piece = typeof chunk.message?.content === 'string' ? chunk.message.content : '';
+          // Stored with the answer: what the database cannot store (a NUL) becomes U+FFFD.
+          const piece = typeof chunk.message?.content === 'string' ? storableText(chunk.message.content) : '';
           if (piece !== '') {
             started = true;
             content += piece;

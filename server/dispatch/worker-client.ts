@@ -19,6 +19,7 @@ import {
   type ProcessStatusRequest,
   type ProcessTerminateRequest,
 } from '../../node-manager/contract/worker-api';
+import { storableText } from '../db/storable';
 
 /** Where a node's Worker API is and the bearer token it expects from us. */
 export interface WorkerTarget {
@@ -200,7 +201,7 @@ export class WorkerClient {
             }
             let parsed: unknown;
             try {
-              parsed = JSON.parse(text);
+              parsed = parseAnswer(text);
             } catch {
               finish(new WorkerCallError(`${where} answered 200 with a body that is not JSON`, false, status));
               return;
@@ -255,7 +256,7 @@ function readStream<S extends TSchema>(
     if (text.trim() === '') return;
     let entry: unknown;
     try {
-      entry = JSON.parse(text);
+      entry = parseAnswer(text);
     } catch {
       end(new WorkerCallError(`${where} sent a line that is not JSON`, false, 200));
       return;
@@ -295,6 +296,15 @@ function readStream<S extends TSchema>(
   });
   res.on('error', (err: NodeJS.ErrnoException) => !done && end(new WorkerCallError(`reading the stream of ${where} failed: ${err.code ?? err.message}`, true, 200, err.code)));
   res.on('close', () => !done && end(new WorkerCallError(`${where} broke off the stream`, true, 200)));
+}
+
+/**
+ * A node's JSON answer. What a sandbox printed is bytes, not text: a NUL, or a surrogate escape,
+ * would be refused by the database where the output is stored (and fail the writes it shares a
+ * statement with), so such characters become U+FFFD here, as invalid UTF-8 already does.
+ */
+function parseAnswer(text: string): unknown {
+  return JSON.parse(text, (_key, value: unknown) => (typeof value === 'string' ? storableText(value) : value));
 }
 
 /** The `detail` of a problem document, clipped, for error messages. */
