@@ -400,6 +400,8 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
 
   it("one user's values the database refuses fail only their own completions; another user's concurrent ones are answered and every one audited", async () => {
     const mallory = await s.createUser('mallory');
+    // Both have an active thread: their next messages are appends that share statements.
+    for (const token of [s.adminToken, mallory.token]) expect((await completion(token, JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'hello' }] }))).status).toBe(200);
     const refusable = [
       JSON.stringify({ model: MODEL, messages: [{ role: 'user', content: 'x\u0000y' }] }),
       JSON.stringify({ model: `${MODEL}\u0000`, messages: [{ role: 'user', content: 'hi' }] }),
