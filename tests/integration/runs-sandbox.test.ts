@@ -119,4 +119,16 @@ describe.each(DB_KINDS)('run streams from a real sandbox on %s', (kind) => {
     });
     expect(run.status).toBe('canceled');
   });
+
+  it('output the database cannot store (a NUL) reaches the ledger and the result with U+FFFD in its place; the run completes', async () => {
+    const task = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: "printf 'a\\000b\\n'; echo after", input_mode: 'script' } })).body;
+    const run = await until('the run to end', async () => {
+      const r = (await s.api.call(`/v1/runs?task_id=${task.id}`, { token: s.adminToken })).body.runs[0];
+      return r?.terminal ? r : null;
+    });
+    expect(run.status).toBe('completed');
+    const lines = (await s.api.call(`/v1/runs/${run.id}/logs`, { token: s.adminToken })).body.entries;
+    expect(lines.map((e: any) => e.message)).toEqual(['a\uFFFDb', 'after']);
+    expect((await s.api.call(`/v1/tasks/${task.id}/result`, { token: s.adminToken })).body.stdout).toBe('a\uFFFDb\nafter\n');
+  });
 });
