@@ -76,6 +76,20 @@ describe.each(DB_KINDS)('run ledger on %s', (kind) => {
     }
   });
 
+  it('refuses an append the database could not store (400) before it shares a transaction; concurrent appends to other runs are all stored', async () => {
+    const [mine, theirs] = await Promise.all([newRun(), newRun()]);
+    const valid = Array.from({ length: 30 }, (_, i) => ledger.append(mine.id, [{ kind: 'log', stream: 'stdout', message: `line ${i}` }]));
+    const refused = [
+      ledger.append(theirs.id, [{ kind: 'log', stream: 'stdout', message: 'a\u0000b' }]),
+      ledger.append(theirs.id, [{ kind: 'event', data: { note: 'x\ud800' } }]),
+      ledger.append(theirs.id, [{ kind: 'event', data: JSON.parse('['.repeat(5000) + ']'.repeat(5000)) }]),
+    ];
+    for (const r of refused) await expect(r).rejects.toMatchObject({ status: 400, detail: expect.stringMatching(/^events\[0\]\.(message|data)/) });
+    await Promise.all(valid);
+    expect(await seqsOf(mine.id)).toEqual(Array.from({ length: 31 }, (_, i) => i + 1));
+    expect(await seqsOf(theirs.id)).toEqual([1]);
+  });
+
   it('a status change is an event and the run status in one write', async () => {
     const run = await newRun();
     await ledger.setStatus(run.id, 'running');
