@@ -10,7 +10,7 @@ export const NODE_ENVIRONMENT: ReadonlyArray<{ name: string; default: string; de
   { name: 'CYNODE_WORKER_HOST', default: '0.0.0.0', description: 'Bind address of the Worker API (the orchestrator must reach it).' },
   { name: 'CYNODE_WORKER_PORT', default: '12090', description: 'Worker API port.' },
   { name: 'CYNODE_ADVERTISE_URL', default: 'http://<LAN address>:<port>', description: 'The Worker API URL the orchestrator calls, when the bind address is not it (NAT, proxy).' },
-  { name: 'CYNODE_DATA_DIR', default: 'XDG data dir', description: 'Node state: identity, job directories, retained results (in <dir>/node).' },
+  { name: 'CYNODE_DATA_DIR', default: 'XDG data dir', description: 'Node state: identity and secret, job directories, retained results (in <dir>/node).' },
   { name: 'CYNODE_SANDBOX_IMAGE', default: 'cynode-sandbox:latest', description: 'Default sandbox image (build/sandbox-image.sh builds it without a registry).' },
   { name: 'CYNODE_NODE_MAX_JOBS', default: '2', description: 'Sandbox jobs this node runs at once.' },
   { name: 'OLLAMA_HOST', default: '127.0.0.1:11434', description: 'The Ollama this node serves models from (host:port or URL, as the Ollama CLI reads it). Set: used, never started. Unset: used when one answers there, else started as a container when the orchestrator says so.' },

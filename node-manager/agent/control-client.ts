@@ -7,9 +7,11 @@ export class NotAuthorizedError extends Error {}
 export class ControlPlaneError extends Error {
   constructor(
     readonly status: number,
-    message: string,
+    /** What the control plane said (its problem's detail). */
+    readonly detail: string,
+    url: string,
   ) {
-    super(message);
+    super(`${url}: ${status} ${detail}`);
   }
 }
 
@@ -26,7 +28,7 @@ async function call<T>(url: string, init: RequestInit & { token?: string; timeou
     } catch {
       // not a problem document
     }
-    throw new ControlPlaneError(res.status, `${url}: ${res.status} ${detail}`);
+    throw new ControlPlaneError(res.status, detail, url);
   }
   return text ? (JSON.parse(text) as T) : undefined;
 }
@@ -44,9 +46,10 @@ export class ControlClient {
     return this.bootstrap?.node_id;
   }
 
-  async register(psk: string, capability: CapabilityReport): Promise<BootstrapPayload> {
+  /** With the join key and the node's own secret, which registering an existing node needs. */
+  async register(psk: string, nodeSecret: string, capability: CapabilityReport): Promise<BootstrapPayload> {
     const url = new URL('/v1/nodes/register', this.controlUrl).toString();
-    this.bootstrap = (await call<BootstrapPayload>(url, { method: 'POST', body: JSON.stringify({ psk, capability }) }))!;
+    this.bootstrap = (await call<BootstrapPayload>(url, { method: 'POST', body: JSON.stringify({ psk, node_secret: nodeSecret, capability }) }))!;
     return this.bootstrap;
   }
 

@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
-import type { ConfigAck, NodeConfig } from '../contract/control-plane';
+import { NODE_SECRET_MIN_LENGTH, type ConfigAck, type NodeConfig } from '../contract/control-plane';
 import { OllamaBackend, type InferenceStatus } from '../inference/ollama';
 import { DEFAULT_OLLAMA_IMAGE, InferenceStartError, OllamaContainer } from '../inference/ollama-container';
 import { ollamaBaseUrl } from '../inference/ollama-host';
@@ -12,7 +12,10 @@ import { resolveEngine } from '../sandbox/engine';
 import type { SandboxRunner } from '../sandbox/runner';
 import { startWorkerApi } from '../worker-api/server';
 import { collectCapability, defaultNodeSlug, type InferenceMode } from './capability';
-import { ControlClient, NotAuthorizedError } from './control-client';
+import { ControlClient, ControlPlaneError, NotAuthorizedError } from './control-client';
+
+/** The file in the state directory that holds the node's secret. */
+export const NODE_SECRET_FILE = 'node-secret';
 
 export interface NodeManagerOptions {
   /** The control plane, e.g. http://desktop.lan:12082. */
@@ -63,18 +66,30 @@ export interface NodeManager {
   close(): Promise<void>;
 }
 
-/** A refused join key: retrying will not help, the operator must act. */
+/** A refused join (a wrong key, a name another node holds): retrying will not help, the operator must act. */
 export class JoinRefusedError extends Error {}
 
-async function instanceId(stateDir: string): Promise<string> {
-  const path = join(stateDir, 'instance-id');
+/** A value kept in the state directory, readable by the node's user only, made on first start. */
+async function kept(stateDir: string, name: string, make: () => string): Promise<string> {
+  const path = join(stateDir, name);
   try {
     return (await readFile(path, 'utf8')).trim();
-  } catch {
-    const id = randomUUID();
-    await writeFile(path, id + '\n', { mode: 0o600 });
-    return id;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    const value = make();
+    await writeFile(path, value + '\n', { mode: 0o600 });
+    return value;
   }
+}
+
+/**
+ * The node's own secret: registering its name again needs it (the join key only admits new
+ * nodes), so it lives as long as the node's identity, in the same state directory.
+ */
+async function nodeSecret(stateDir: string): Promise<string> {
+  const secret = await kept(stateDir, NODE_SECRET_FILE, () => randomBytes(32).toString('base64url'));
+  if (secret.length < NODE_SECRET_MIN_LENGTH) throw new JoinRefusedError(`${join(stateDir, NODE_SECRET_FILE)} is damaged (too short); restore it, or remove it and have an admin delete this node so that it can join anew`);
+  return secret;
 }
 
 function firstLanAddress(): string | undefined {
@@ -101,7 +116,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManager> {
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
-  const id = await instanceId(o.stateDir);
+  const id = await kept(o.stateDir, 'instance-id', randomUUID);
+  const secret = await nodeSecret(o.stateDir);
   const nodeSlug = o.name ?? defaultNodeSlug(id);
   const runner = o.runner ?? new DockerRunner({ instanceId: id, jobsDir: join(o.stateDir, 'jobs'), image: o.sandboxImage });
 
@@ -181,9 +197,11 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
 
   const register = async () => {
     try {
-      await control.register(o.psk, await capability());
+      await control.register(o.psk, secret, await capability());
     } catch (err) {
       if (err instanceof NotAuthorizedError) throw new JoinRefusedError(`the control plane at ${o.controlUrl} refused the join key (check --psk)`);
+      // The name belongs to another node (or this one lost its state directory).
+      if (err instanceof ControlPlaneError && err.status === 409) throw new JoinRefusedError(`the control plane refused to register node "${nodeSlug}": ${err.detail}`);
       throw err;
     }
   };

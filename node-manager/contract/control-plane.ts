@@ -26,7 +26,21 @@ export const CapabilityReport = Open({
 });
 export type CapabilityReport = Static<typeof CapabilityReport>;
 
-export const RegisterRequest = Type.Object({ psk: Type.String({ minLength: 1, maxLength: 512 }), capability: CapabilityReport }, { additionalProperties: false });
+/**
+ * The join key admits a new node; `node_secret` proves an existing one. The node generates the
+ * secret on its first start (at least 256 random bits), keeps it in its state directory and sends
+ * it with every registration: the first registration of a name records its digest, and only the
+ * same secret registers that name again.
+ */
+export const NODE_SECRET_MIN_LENGTH = 32;
+export const RegisterRequest = Type.Object(
+  {
+    psk: Type.String({ minLength: 1, maxLength: 512 }),
+    node_secret: Type.String({ minLength: NODE_SECRET_MIN_LENGTH, maxLength: 512, description: "The node's own secret; registering a name that is taken needs the secret it was first registered with" }),
+    capability: CapabilityReport,
+  },
+  { additionalProperties: false },
+);
 export type RegisterRequest = Static<typeof RegisterRequest>;
 
 /** node_bootstrap_payload_v1: the node uses these URLs, never hard-coded paths. */

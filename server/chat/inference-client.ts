@@ -118,7 +118,8 @@ export class InferenceClient {
         if (status !== 200) {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.length < 64 && chunks.push(c));
-          res.on('end', () => finish(new InferenceError(`${where} answered ${status}${detailOf(Buffer.concat(chunks).toString('utf8'))}`, status >= 500 || status === 429, false, status)));
+          // 401: the node has not applied the token of its latest registration yet.
+          res.on('end', () => finish(new InferenceError(`${where} answered ${status}${detailOf(Buffer.concat(chunks).toString('utf8'))}`, status >= 500 || status === 429 || status === 401, false, status)));
           res.on('error', () => finish(new InferenceError(`${where} answered ${status}`, status >= 500, false, status)));
           return;
         }

@@ -380,9 +380,9 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
       problem = internalError();
     }
     audit.errorCode = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'invalid_request';
-    if (audit.outcome !== 'success') {
-      request.log.info({ outcome: audit.outcome, error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model }, 'chat completion did not succeed');
-    }
+    // A cause is what a node said (and where it is): the admin's log has it, the caller does not.
+    if (problem.cause !== undefined) request.log.warn({ error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model, err: String((problem.cause as Error).message ?? problem.cause) }, 'inference failed on the node');
+    else if (audit.outcome !== 'success') request.log.info({ outcome: audit.outcome, error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model }, 'chat completion did not succeed');
     if (!audited) {
       // The thread, if the user message was stored, belongs in the row.
       await persistDone;

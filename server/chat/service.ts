@@ -304,7 +304,10 @@ export class ChatService {
     }
     if (opts.signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
     if (this.closing.signal.aborted) throw chatError(503, 'cynodeai_inference_unavailable', 'The server is shutting down; retry shortly');
-    throw chatError(502, 'cynodeai_inference_failed', `Inference failed: ${last instanceof Error ? last.message : 'the node gave no answer'}`);
+    // What the node said, and its address, are for the admin's log (the route logs `cause`); the caller gets the fact.
+    const problem = chatError(502, 'cynodeai_inference_failed', 'Inference failed on the node serving this model; try again later (an admin finds the details in the server log)');
+    problem.cause = last ?? new Error('the node gave no answer');
+    throw problem;
   }
 
   /** The node a call goes to first: the desktop's own, else the least loaded. */

@@ -268,12 +268,12 @@ export class Dispatcher implements JobControl {
         outcome === 'lease_expired'
           ? `${node} gave no result within the job's time limit plus ${LEASE_GRACE_SECONDS} s`
           : detail
-            ? `${node} was interrupted while running it (${detail.slice(0, 200)})`
+            ? `${node} was interrupted while running it (it stopped or restarted)`
             : `${node} stopped sending heartbeats while running it`;
       await endLostJob(tx, { jobId: job.id, taskId: job.task_id, status: 'failed', code: outcome, reason: `The job was lost: ${why}; it was tried ${job.attempt} time(s), the limit.`, entry });
       what = 'failed';
     }
-    this.log.warn({ job_id: job.id, task_id: job.task_id, node_id: job.node_id, attempt: job.attempt, outcome, then: what }, 'job lost its node');
+    this.log.warn({ job_id: job.id, task_id: job.task_id, node_id: job.node_id, attempt: job.attempt, outcome, then: what, ...(detail ? { detail } : {}) }, 'job lost its node');
     return what;
   }
 
@@ -382,9 +382,10 @@ export class Dispatcher implements JobControl {
           delay = Math.min(delay * 2, RETRY_MAX_MS);
           continue;
         }
+        // What the node said, and its address, are for the admin's log; the task's owner gets the fact.
         const detail = message(err);
         this.log.warn({ job_id: job.id, node_id: job.node_id, err: detail }, 'the node refused the job');
-        await this.end(job, { status: 'failed', result: null, failureCode: 'worker_error', reason: `The node could not run the job: ${detail}`, outcome: 'worker_error', detail });
+        await this.end(job, { status: 'failed', result: null, failureCode: 'worker_error', reason: 'The node refused the job; an admin finds the details in the server log.', outcome: 'worker_error', detail });
         return;
       }
       if (interrupted(result)) {
@@ -396,7 +397,9 @@ export class Dispatcher implements JobControl {
         await this.end(job, { status: 'failed', result: null, failureCode: 'worker_error', reason: 'The node answered for another job.', outcome: 'worker_error' });
         return;
       }
-      await this.end(job, { ...outcomeOf(result, timeoutSeconds), lines: logs?.streamed ? [] : undefined });
+      const outcome = outcomeOf(result, timeoutSeconds);
+      if (outcome.failureCode === 'sandbox_error') this.log.warn({ job_id: job.id, node_id: job.node_id, err: result.stderr.slice(0, 500) }, 'the sandbox could not start');
+      await this.end(job, { ...outcome, lines: logs?.streamed ? [] : undefined });
       return;
     }
   }
@@ -464,7 +467,7 @@ export class Dispatcher implements JobControl {
           continue;
         }
         this.log.warn({ job_id: job.id, node_id: node.id, err: detail }, 'inference failed');
-        await this.end(job, { status: 'failed', result: null, failureCode: 'inference_failed', reason: `Inference failed on node "${node.node_slug}": ${detail.slice(0, 300)}`, outcome: 'inference_failed', detail });
+        await this.end(job, { status: 'failed', result: null, failureCode: 'inference_failed', reason: `Inference failed on node "${node.node_slug}"; an admin finds the details in the server log.`, outcome: 'inference_failed', detail });
         return;
       }
     }
@@ -633,8 +636,7 @@ function outcomeOf(r: JobRunResult, timeoutSeconds: number): { status: JobEnd['s
       return { status: 'canceled', result: r, failureCode: null, reason: 'The job was stopped on its node.', outcome: 'canceled' };
     default: {
       if (r.exit_code === -1) {
-        const first = r.stderr.split('\n').find((l) => l.trim() !== '') ?? 'no detail';
-        return { status: 'failed', result: r, failureCode: 'sandbox_error', reason: `The sandbox could not start: ${first.slice(0, 300)}`, outcome: 'failed' };
+        return { status: 'failed', result: r, failureCode: 'sandbox_error', reason: "The sandbox could not start on its node; the job's stderr says why.", outcome: 'failed' };
       }
       return { status: 'failed', result: r, failureCode: 'exit_nonzero', reason: `exit code ${r.exit_code ?? 'unknown'}`, outcome: 'failed' };
     }

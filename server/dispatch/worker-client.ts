@@ -30,7 +30,7 @@ export interface WorkerTarget {
 
 /**
  * A Worker API call that did not give an answer we can use. `transient` ones (connection refused
- * or reset, 5xx, 429, no answer in time) are worth repeating with the same job_id: the node runs a
+ * or reset, 5xx, 429, 401, no answer in time) are worth repeating with the same job_id: the node runs a
  * job_id at most once. The message names the node's URL and the HTTP status, never the token.
  */
 export class WorkerCallError extends Error {
@@ -195,7 +195,9 @@ export class WorkerClient {
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString('utf8');
             if (status !== 200) {
-              const transient = status >= 500 || status === 429 || status === 408;
+              // 401: the node has not applied the token of its latest registration yet (it fetches
+              // it right after registering); the next call reads the token again.
+              const transient = status >= 500 || status === 429 || status === 408 || status === 401;
               finish(new WorkerCallError(`${where} answered ${status}${problemDetail(text)}`, transient, status));
               return;
             }

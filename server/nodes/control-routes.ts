@@ -33,10 +33,11 @@ export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService
       config: asNode,
       schema: {
         tags: ['nodes'],
-        summary: 'Register a node with the join key: 201 for a new node, 200 again; answers the bootstrap payload with a node token',
+        summary: "Register a node with the join key: 201 for a new node, 200 again (with the node's own secret); answers the bootstrap payload with a node token",
+        description: "A name that is taken registers again only with the node_secret it was first registered with; otherwise 409 and nothing about that node changes. Every registration voids the node's earlier node tokens and gives it a new Worker API token (fetched with its config).",
         security: [],
         body: RegisterRequest,
-        response: { 200: BootstrapPayload, 201: BootstrapPayload, ...errors(400, 401, 413, 429) },
+        response: { 200: BootstrapPayload, 201: BootstrapPayload, ...errors(400, 401, 409, 413, 429) },
       },
     },
     async (request, reply) => {

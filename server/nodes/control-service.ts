@@ -1,11 +1,11 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { incrementBase32, ulid } from 'ulid';
 import type { BootstrapPayload, CapabilityReport, ConfigAck, NodeConfig, RegisterRequest } from '../../node-manager/contract/control-plane';
 import type { Db, Queryable } from '../db';
 import { appendAudit } from '../audit/store';
 import type { RequestContext } from '../http/principal';
-import { HttpProblem, badRequest, notFound, tooManyRequests, unauthorized } from '../http/problem';
+import { HttpProblem, badRequest, conflict, notFound, tooManyRequests, unauthorized } from '../http/problem';
 import type { Vault } from '../vault/envelope';
 import type { NodeClaims, NodeTokens } from './node-tokens';
 import type { JoinPsk } from './psk';
@@ -14,6 +14,7 @@ import {
   findNodeBySlug,
   insertNode,
   recordConfigAck,
+  recordRegistration,
   recordReport,
   setConfigVersion,
   setWorkerTokenCiphertext,
@@ -54,7 +55,13 @@ export class ControlPlaneService {
     private readonly opts: ControlPlaneOptions,
   ) {}
 
-  /** Upserts the node by slug; `created` tells a first registration (201) from a repeated one (200). */
+  /**
+   * The join key admits a node. A new name creates it (201) and records the digest of its secret;
+   * a taken name registers again (200) only with that same secret, else 409, audited, and nothing
+   * about the node changes. Every registration voids the node tokens of earlier ones and mints a
+   * new Worker API token, which the node fetches with its config: whoever held an earlier token
+   * learns nothing from it about the new one.
+   */
   async register(req: RegisterRequest, baseUrl: string, ctx: RequestContext): Promise<{ created: boolean; payload: BootstrapPayload }> {
     const tried = await this.badPsk.get(ctx.ip);
     if (tried && tried.consumedPoints >= BAD_PSK_TRIES) throw tooManyRequests('Too many registrations with a wrong key from this address; retry later', Math.ceil(tried.msBeforeNext / 1000));
@@ -66,33 +73,45 @@ export class ControlPlaneService {
     }
 
     const cap = req.capability;
+    const slug = cap.node.node_slug;
     const facts = factsOf(cap);
-    const { node, created } = await this.db.transaction(async (tx) => {
-      const slug = cap.node.node_slug;
+    const secretSha256 = sha256(req.node_secret);
+    const registrationId = randomUUID();
+    const outcome = await this.db.transaction(async (tx) => {
       let row = await findNodeBySlug(tx, slug, { forUpdate: true });
       let isNew = false;
       if (!row) {
         row = await insertNode(tx, randomUUID(), slug);
-        // Null: a registration of the same slug committed in between; this one updates it.
+        // Null: a registration of the same slug committed in between; this one must prove it is that node.
         if (row) isNew = true;
         else row = await findNodeBySlug(tx, slug, { forUpdate: true });
       }
       if (!row) throw new HttpProblem(503, 'The node was deleted while registering; retry');
-      // Re-registration keeps the node's config acknowledgement: a node that re-registers only
-      // because its token expired stays dispatchable; a restarted one acks again after it starts.
-      let updated = (await recordReport(tx, row.id, facts, { registration: true }))!;
-      if (!updated.worker_api_token_ciphertext) {
-        // D-4: one random token per node, stored sealed, handed over only in the node's config.
-        const sealed = this.vault.seal(randomBytes(32).toString('base64url'), workerTokenContext(row.id));
-        await setWorkerTokenCiphertext(tx, row.id, sealed);
-        updated = { ...updated, worker_api_token_ciphertext: sealed };
-      }
+      // A row without a digest was registered by an earlier version: this registration records it.
+      if (!isNew && row.node_secret_sha256 !== null && !sameDigest(row.node_secret_sha256, secretSha256)) return { refused: row };
+      await recordReport(tx, row.id, facts, { registration: true });
+      const workerTokenSealed = this.vault.seal(randomBytes(32).toString('base64url'), workerTokenContext(row.id));
+      const updated = (await recordRegistration(tx, row.id, { registrationId, workerTokenSealed, secretSha256 }))!;
       await this.desiredState(tx, updated);
-      await appendAudit(tx, { category: 'admin', action: 'node_registered', outcome: 'success', actorId: null, resourceType: 'node', resourceId: row.id, scopeType: 'system', details: { node_slug: slug, new: isNew } }, ctx);
+      const details = { node_slug: slug, new: isNew, ...(!isNew && row.node_secret_sha256 === null ? { secret_recorded: true } : {}) };
+      await appendAudit(tx, { category: 'admin', action: 'node_registered', outcome: 'success', actorId: null, resourceType: 'node', resourceId: row.id, scopeType: 'system', details }, ctx);
       return { node: updated, created: isNew };
     });
 
-    const { token, expiresAt } = await this.tokens.sign({ nodeId: node.id, nodeSlug: node.node_slug });
+    if (outcome.refused) {
+      await appendAudit(
+        this.db,
+        { category: 'auth', action: 'node_register_refused', outcome: 'failure', actorId: null, resourceType: 'node', resourceId: outcome.refused.id, scopeType: 'system', reason: "name taken; not that node's secret", details: { node_slug: slug } },
+        ctx,
+      );
+      throw conflict(
+        `Node name "${slug}" is taken by a registered node, and this is not that node: its secret does not match. ` +
+          'If this machine is that node, start it with the state directory it first registered from; otherwise choose another name, ' +
+          `or have an admin delete node "${slug}" first.`,
+      );
+    }
+    const { node, created } = outcome;
+    const { token, expiresAt } = await this.tokens.sign({ nodeId: node.id, nodeSlug: node.node_slug, registrationId });
     return {
       created,
       payload: {
@@ -131,8 +150,8 @@ export class ControlPlaneService {
   /** Records what the node did with a config; `applied` for the current version makes it dispatchable. */
   async ack(node: NodeClaims, ack: ConfigAck): Promise<void> {
     if (ack.node_slug !== node.nodeSlug) throw badRequest(`node_slug "${ack.node_slug.slice(0, 64)}" is not the node this token was issued to`);
-    const recorded = await recordConfigAck(this.db, node.nodeId, { version: ack.config_version, status: ack.status, error: ack.status === 'failed' ? (ack.error ?? null) : null, at: ack.ack_at });
-    if (!recorded) throw nodeGone();
+    const recorded = await recordConfigAck(this.db, node.nodeId, node.registrationId, { version: ack.config_version, status: ack.status, error: ack.status === 'failed' ? (ack.error ?? null) : null, at: ack.ack_at });
+    if (!recorded) throw (await findNode(this.db, node.nodeId)) ? replaced() : nodeGone();
   }
 
   /**
@@ -146,6 +165,7 @@ export class ControlPlaneService {
     await this.db.transaction(async (tx) => {
       const before = await findNode(tx, node.nodeId, { forUpdate: true });
       if (!before) throw unauthorized('This node token belongs to a node that was deleted; register again');
+      if (before.registration_id !== node.registrationId) throw replaced();
       const after = (await recordReport(tx, before.id, facts, { registration: false }))!;
       // The Worker API URL is part of the config: a node that moved gets a new config version.
       await this.desiredState(tx, after);
@@ -155,10 +175,11 @@ export class ControlPlaneService {
     });
   }
 
-  /** The node row, locked for this transaction; 404 once an admin deleted it. */
+  /** The node row, locked for this transaction; 404 once an admin deleted it, 401 once the node registered again. */
   private async nodeOf(tx: Queryable, node: NodeClaims): Promise<NodeRow> {
     const row = await findNode(tx, node.nodeId, { forUpdate: true });
     if (!row) throw nodeGone();
+    if (row.registration_id !== node.registrationId) throw replaced();
     return row;
   }
 
@@ -219,6 +240,12 @@ export function inferenceBackend(capability: Json | null, labels: string[], imag
 }
 
 const nodeGone = () => notFound('Node (it was deleted; register again)');
+const replaced = () => unauthorized('This node token was replaced: the node registered again since; register again to get a new one');
+
+/** Equal digests, compared in time that does not depend on where they differ. */
+function sameDigest(a: string, b: string): boolean {
+  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+}
 
 function factsOf(cap: CapabilityReport): ReportedFacts {
   let url: URL;

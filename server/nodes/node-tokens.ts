@@ -9,13 +9,16 @@ export const NODE_TOKEN_TTL_SECONDS = 24 * 60 * 60;
 export interface NodeClaims {
   nodeId: string;
   nodeSlug: string;
+  /** The registration that issued the token: a later registration of the node voids it. */
+  registrationId: string;
 }
 
 /**
  * The node JWT (spec/node.md §1.4, D-2): HS256, signed with a key derived from the master key
  * (`node-token-signing`, never the one of user access tokens, so neither kind passes for the
- * other), `sub` = node id, `token_type` = node, 24 hours. It names a node row: once the row is
- * deleted the token leads nowhere, and registering again (with the PSK) issues a new one.
+ * other), `sub` = node id, `token_type` = node, `rid` = the registration, 24 hours. It names a
+ * node row and one registration of it: once the row is deleted or the node registers again the
+ * token leads nowhere, and registering (with the join key and the node's secret) issues a new one.
  */
 export class NodeTokens {
   constructor(
@@ -25,7 +28,7 @@ export class NodeTokens {
 
   async sign(c: NodeClaims): Promise<{ token: string; expiresAt: Date }> {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ token_type: 'node', node_slug: c.nodeSlug })
+    const token = await new SignJWT({ token_type: 'node', node_slug: c.nodeSlug, rid: c.registrationId })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
       .setIssuer(ISSUER)
       .setSubject(c.nodeId)
@@ -40,8 +43,10 @@ export class NodeTokens {
   async verify(token: string): Promise<NodeClaims | null> {
     try {
       const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
-      if (payload.token_type !== 'node' || typeof payload.sub !== 'string' || typeof payload.node_slug !== 'string') return null;
-      return { nodeId: payload.sub, nodeSlug: payload.node_slug };
+      // A token without `rid` comes from a version without node secrets: refused, so that its node
+      // registers again now and its secret is recorded (migrations/0010).
+      if (payload.token_type !== 'node' || typeof payload.sub !== 'string' || typeof payload.node_slug !== 'string' || typeof payload.rid !== 'string') return null;
+      return { nodeId: payload.sub, nodeSlug: payload.node_slug, registrationId: payload.rid };
     } catch {
       return null;
     }

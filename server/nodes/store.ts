@@ -18,6 +18,10 @@ export interface NodeRow {
   admin_state: AdminState;
   worker_api_target_url: string | null;
   worker_api_token_ciphertext: string | null;
+  /** Digest of the node's own secret (migrations/0010); null for a node an earlier version registered, until it registers again. */
+  node_secret_sha256: string | null;
+  /** The registration its current node token belongs to. */
+  registration_id: string | null;
   config_version: string | null;
   config_hash: string | null;
   config_ack_version: string | null;
@@ -137,6 +141,19 @@ export async function recordReport(q: Queryable, id: string, f: ReportedFacts, o
   return rows[0] ?? null;
 }
 
+/**
+ * What a registration changes besides the facts: a new registration id (voiding node tokens of
+ * earlier ones), a new sealed Worker API token, and the secret's digest when it was not recorded.
+ */
+export async function recordRegistration(q: Queryable, id: string, r: { registrationId: string; workerTokenSealed: string; secretSha256: string }): Promise<NodeRow | null> {
+  const rows = await q.query<NodeRow>(
+    `UPDATE nodes SET registration_id = $2, worker_api_token_ciphertext = $3, node_secret_sha256 = COALESCE(node_secret_sha256, $4), updated_at = now()
+     WHERE id = $1 RETURNING *`,
+    [id, r.registrationId, r.workerTokenSealed, r.secretSha256],
+  );
+  return rows[0] ?? null;
+}
+
 export async function setWorkerTokenCiphertext(q: Queryable, id: string, sealed: string): Promise<void> {
   await q.query('UPDATE nodes SET worker_api_token_ciphertext = $2, updated_at = now() WHERE id = $1', [id, sealed]);
 }
@@ -145,11 +162,12 @@ export async function setConfigVersion(q: Queryable, id: string, version: string
   await q.query('UPDATE nodes SET config_version = $2, config_hash = $3, updated_at = now() WHERE id = $1', [id, version, hash]);
 }
 
-export async function recordConfigAck(q: Queryable, id: string, ack: { version: string; status: 'applied' | 'failed'; error: unknown; at: string }): Promise<boolean> {
+/** Records an ack from the node's current registration; false when the node is gone or registered again since. */
+export async function recordConfigAck(q: Queryable, id: string, registrationId: string, ack: { version: string; status: 'applied' | 'failed'; error: unknown; at: string }): Promise<boolean> {
   const rows = await q.query(
     `UPDATE nodes SET config_ack_version = $2, config_ack_status = $3, config_ack_error = $4::jsonb, config_ack_at = $5, updated_at = now()
-     WHERE id = $1 RETURNING id`,
-    [id, ack.version, ack.status, ack.error === undefined || ack.error === null ? null : JSON.stringify(ack.error), ack.at],
+     WHERE id = $1 AND registration_id = $6 RETURNING id`,
+    [id, ack.version, ack.status, ack.error === undefined || ack.error === null ? null : JSON.stringify(ack.error), ack.at, registrationId],
   );
   return rows.length > 0;
 }

@@ -64,6 +64,8 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
   let nodeId: string;
   let heartbeat: NodeJS.Timeout;
   let client: OpenAI;
+  /** How many of the next calls the node refuses, as one that has not applied its latest token yet. */
+  let refuseNext = 0;
 
   beforeAll(async () => {
     s = await startTestServer(kind, { chatTimeoutSeconds: 3, chatKeepaliveSeconds: 1 });
@@ -78,7 +80,11 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
       runner: new DockerRunner({ instanceId: `chat-test-${randomUUID()}`, jobsDir: join(stateDir, 'jobs'), image: SANDBOX_IMAGE }),
       nodeSlug: 'chat-node',
       defaultImage: SANDBOX_IMAGE,
-      getBearerToken: () => token,
+      getBearerToken: () => {
+        if (refuseNext === 0) return token;
+        refuseNext--;
+        return 'the-token-of-an-earlier-registration';
+      },
       stateDir,
       logLevel: 'silent',
       ollamaUrl: () => ollama.url,
@@ -312,6 +318,10 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
     const err = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'fail' }] }, { headers: { 'x-request-id': requestId } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.InternalServerError);
     expect(err).toMatchObject({ status: 502, code: 'cynodeai_inference_failed' });
+    // The node's address and what it said are for the admin's log, not for the caller.
+    const said = (err as InstanceType<typeof OpenAI.InternalServerError>).message;
+    expect(said).toMatch(/Inference failed on the node serving this model/);
+    for (const leak of [new URL(worker.url).host, '/v1/worker', 'simulated failure']) expect(said).not.toContain(leak);
     expect(ollama.requestsTo('/api/chat').length - before).toBe(3);
     expect(await auditOf(requestId)).toMatchObject({ outcome: 'error', error_code: 'cynodeai_inference_failed', attempts: 3 });
   });
@@ -354,6 +364,30 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
     expect(await ended(unknown.id)).toMatchObject({ status: 'failed', failure_reason: expect.stringContaining('no-such-model') });
     const failed = (await s.api.call(`/v1/tasks/${unknown.id}/result`, { token: s.adminToken })).body;
     expect(failed.jobs).toEqual([expect.objectContaining({ status: 'failed', failure_code: 'model_not_found' })]);
+  });
+
+  it("fails a prompt task its node cannot answer with a plain reason, without the node's address or words", async () => {
+    ollama.setBehaviour({ fail: 3 });
+    const t = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: 'this will not be answered' } })).body;
+    const done = await until(`task ${t.id} to end`, async () => {
+      const res = await s.api.call(`/v1/tasks/${t.id}`, { token: s.adminToken });
+      return res.body.closed ? res.body : null;
+    });
+    expect(done).toMatchObject({ status: 'failed', failure_reason: 'Inference failed on node "chat-node"; an admin finds the details in the server log.' });
+    const failed = (await s.api.call(`/v1/tasks/${t.id}/result`, { token: s.adminToken })).body;
+    expect(failed.jobs).toEqual([expect.objectContaining({ status: 'failed', failure_code: 'inference_failed' })]);
+    for (const leak of [new URL(worker.url).host, '/v1/worker', 'simulated failure']) expect(JSON.stringify(failed)).not.toContain(leak);
+  });
+
+  it('answers a prompt task whose node has not yet applied the token of its latest registration', async () => {
+    refuseNext = 1;
+    const t = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: 'after a new registration' } })).body;
+    const done = await until(`task ${t.id} to end`, async () => {
+      const res = await s.api.call(`/v1/tasks/${t.id}`, { token: s.adminToken });
+      return res.body.closed ? res.body : null;
+    });
+    expect(refuseNext).toBe(0);
+    expect(done).toMatchObject({ status: 'completed', failure_reason: null });
   });
 
   it('cancels a prompt task while it is being answered: the generation is aborted', async () => {

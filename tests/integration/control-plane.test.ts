@@ -1,4 +1,8 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dataFiles } from '../../server/config/config';
+import { MasterKey } from '../../server/vault/master-key';
 import { ApiClient, DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 
 /*
@@ -36,17 +40,18 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined>, 
   }
 }
 
-/** A node's side of the conversation, over HTTP only. */
+/** A node's side of the conversation, over HTTP only; its secret is its own, as a Node Manager's is. */
 class FakeNode {
   jwt = '';
   id = '';
   constructor(
     private readonly control: ApiClient,
     readonly slug: string,
+    readonly secret = randomBytes(32).toString('base64url'),
   ) {}
 
   async register(psk: string, over: Record<string, unknown> = {}) {
-    const res = await this.control.call('/v1/nodes/register', { body: { psk, capability: capability(this.slug, over) } });
+    const res = await this.control.call('/v1/nodes/register', { body: { psk, node_secret: this.secret, capability: capability(this.slug, over) } });
     if (res.status === 200 || res.status === 201) {
       this.jwt = res.body.auth.node_jwt;
       this.id = res.body.node_id;
@@ -116,6 +121,7 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
       },
     });
 
+    // Registering again, with the node's own secret.
     const again = await node.register(psk, { node: { node_slug: 'alpha', name: 'Alpha renamed' } });
     expect(again.status).toBe(200);
     expect(again.body.node_id).toBe(first.body.node_id);
@@ -131,20 +137,24 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
   });
 
   it('refuses a wrong join key with one generic 401, and bad bodies with 400', async () => {
-    const wrong = await control.call('/v1/nodes/register', { body: { psk: psk + 'x', capability: capability('mallory') } });
+    const secret = randomBytes(32).toString('base64url');
+    const wrong = await control.call('/v1/nodes/register', { body: { psk: psk + 'x', node_secret: secret, capability: capability('mallory') } });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('content-type')).toContain('application/problem+json');
-    const other = await control.call('/v1/nodes/register', { body: { psk: 'something-else-entirely', capability: capability('mallory') } });
+    const other = await control.call('/v1/nodes/register', { body: { psk: 'something-else-entirely', node_secret: secret, capability: capability('mallory') } });
     expect(other.status).toBe(401);
     expect(other.body.detail).toBe(wrong.body.detail);
 
     const bad = [
-      { psk, capability: { ...capability('bad'), version: 2 } },
-      { psk, capability: capability('Not A Slug') },
-      { psk, capability: { ...capability('bad'), worker_api: { base_url: 'ftp://x' } } },
-      { psk, capability: { ...capability('bad'), worker_api: undefined } },
-      { psk, capability: capability('bad'), extra: true },
-      { capability: capability('bad') },
+      { psk, node_secret: secret, capability: { ...capability('bad'), version: 2 } },
+      { psk, node_secret: secret, capability: capability('Not A Slug') },
+      { psk, node_secret: secret, capability: { ...capability('bad'), worker_api: { base_url: 'ftp://x' } } },
+      { psk, node_secret: secret, capability: { ...capability('bad'), worker_api: undefined } },
+      { psk, node_secret: secret, capability: capability('bad'), extra: true },
+      { node_secret: secret, capability: capability('bad') },
+      // A node proves who it is with a secret of its own, long enough not to be guessed.
+      { psk, capability: capability('bad') },
+      { psk, node_secret: 'too-short', capability: capability('bad') },
     ];
     for (const body of bad) expect((await control.call('/v1/nodes/register', { body })).status, JSON.stringify(body)).toBe(400);
     expect((await control.call('/v1/nodes/register', { rawBody: '{"psk":', headers: { 'content-type': 'application/json' } })).status).toBe(400);
@@ -182,11 +192,72 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
     const again = await node.config();
     expect(again.body.config_version).toBe(res.body.config_version);
     expect(again.body.worker_api.orchestrator_bearer_token).toBe(res.body.worker_api.orchestrator_bearer_token);
-    // Registering again changes nothing the node is told: same version, same token.
-    await node.register(psk);
-    const afterRegister = await node.config();
-    expect(afterRegister.body.config_version).toBe(res.body.config_version);
-    expect(afterRegister.body.worker_api.orchestrator_bearer_token).toBe(res.body.worker_api.orchestrator_bearer_token);
+  });
+
+  it('gives a node that registers again a new node token and a new Worker API token; the earlier ones are void', async () => {
+    const node = new FakeNode(control, 'beta-again');
+    expect((await node.register(psk)).status).toBe(201);
+    const first = (await node.config()).body;
+    await node.ack(first.config_version);
+    expect((await nodeView(node.id)).dispatchable).toBe(true);
+    const oldJwt = node.jwt;
+
+    expect((await node.register(psk)).status).toBe(200);
+    expect(node.jwt).not.toBe(oldJwt);
+    // Whoever held the earlier node token cannot fetch the new Worker API token with it.
+    for (const res of [await node.config(oldJwt), await control.call('/v1/nodes/capability', { token: oldJwt, body: capability('beta-again') })]) {
+      expect(res.status).toBe(401);
+      expect(res.body.detail).toMatch(/register again/);
+    }
+    const oldAck = await control.call('/v1/nodes/config', { token: oldJwt, body: { version: 1, node_slug: 'beta-again', config_version: first.config_version, ack_at: new Date().toISOString(), status: 'applied' } });
+    expect(oldAck.status).toBe(401);
+
+    const next = (await node.config()).body;
+    expect(next.worker_api.orchestrator_bearer_token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(next.worker_api.orchestrator_bearer_token).not.toBe(first.worker_api.orchestrator_bearer_token);
+    expect(next.config_version > first.config_version).toBe(true);
+    // No work until the node has applied the config with its new token.
+    expect((await nodeView(node.id)).dispatchable).toBe(false);
+    expect((await node.ack(next.config_version)).status).toBe(204);
+    expect((await nodeView(node.id)).dispatchable).toBe(true);
+  });
+
+  it("refuses to register a taken name without that node's secret (409, audited), and the node stays as it was", async () => {
+    const victim = new FakeNode(control, 'victim');
+    expect((await victim.register(psk)).status).toBe(201);
+    const cfg = (await victim.config()).body;
+    await victim.ack(cfg.config_version);
+    const before = await nodeView(victim.id);
+    expect(before.dispatchable).toBe(true);
+
+    // Someone with the join key, but not the node's secret, claims its name and points it elsewhere.
+    const thief = new FakeNode(control, 'victim');
+    const taken = await thief.register(psk, { worker_api: { base_url: 'http://203.0.113.9:12090' } });
+    expect(taken.status).toBe(409);
+    expect(taken.headers.get('content-type')).toContain('application/problem+json');
+    expect(taken.body.detail).toMatch(/"victim" is taken/);
+    expect(taken.body.detail).toMatch(/state directory/);
+    expect(taken.body.detail).toMatch(/admin delete/);
+    expect(taken.body.auth).toBeUndefined();
+    expect(JSON.stringify(taken.body)).not.toContain(victim.id);
+
+    // Nothing about the node changed: same address, same registration, same token, still dispatchable.
+    const after = await nodeView(victim.id);
+    expect(after).toMatchObject({ worker_api_target_url: before.worker_api_target_url, registered_at: before.registered_at, config_version: cfg.config_version, dispatchable: true });
+    const still = await victim.config();
+    expect(still.status).toBe(200);
+    expect(still.body.worker_api.orchestrator_bearer_token).toBe(cfg.worker_api.orchestrator_bearer_token);
+    expect(still.body.orchestrator.endpoints.worker_api_target_url).toBe('http://127.0.0.1:12090');
+
+    const refused = await s.api.call(`/v1/audit?action=node_register_refused&resource_id=${victim.id}`, { token: s.adminToken });
+    expect(refused.body.events).toHaveLength(1);
+    expect(refused.body.events[0]).toMatchObject({ category: 'auth', outcome: 'failure', actor_id: null, details: { node_slug: 'victim' } });
+    expect(JSON.stringify(refused.body.events)).not.toContain(thief.secret);
+
+    // The node itself, with its secret, registers again as ever; a deleted name is free again.
+    expect((await victim.register(psk)).status).toBe(200);
+    expect((await s.api.call(`/v1/nodes/${victim.id}`, { method: 'DELETE', token: s.adminToken })).status).toBe(204);
+    expect((await thief.register(psk)).status).toBe(201);
   });
 
   it('takes acks for the token’s own node only; applied makes the node dispatchable', async () => {
@@ -245,15 +316,36 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
     expect((await node.report({ version: 2 })).status).toBe(400);
   });
 
-  it('keeps the worker tokens and the join key out of the database in plain text', async () => {
-    const node = new FakeNode(control, 'zeta');
-    await node.register(psk);
-    const token = (await node.config()).body.worker_api.orchestrator_bearer_token;
-    const tokens = [token];
-    for (const slug of ['alpha', 'beta', 'gamma']) {
+  it('takes the secret of a node registered by an earlier version at its next registration, after refusing its old token', async () => {
+    // What an earlier version left: a row without the node's secret, and a node token without a registration.
+    const id = randomUUID();
+    await s.cynode.db.query(`INSERT INTO nodes (id, node_slug, worker_api_target_url, last_seen_at) VALUES ($1, 'old-timer', 'http://127.0.0.1:12090', now())`, [id]);
+    const key = (await MasterKey.fromFile(dataFiles.masterKey(s.config.dataDir))).derive('node-token-signing');
+    const now = Math.floor(Date.now() / 1000);
+    const oldJwt = await new SignJWT({ token_type: 'node', node_slug: 'old-timer' }).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setIssuer('cynode').setSubject(id).setIssuedAt(now).setExpirationTime(now + 3600).sign(key);
+    // Refused, so that the node registers again now rather than when the token runs out.
+    expect((await control.call('/v1/nodes/config', { token: oldJwt })).status).toBe(401);
+    expect((await control.call('/v1/nodes/capability', { token: oldJwt, body: capability('old-timer') })).status).toBe(401);
+
+    const node = new FakeNode(control, 'old-timer');
+    const again = await node.register(psk);
+    expect(again.status).toBe(200);
+    expect(again.body.node_id).toBe(id);
+    const audit = await s.api.call(`/v1/audit?action=node_registered&resource_id=${id}`, { token: s.adminToken });
+    expect(audit.body.events[0].details).toEqual({ node_slug: 'old-timer', new: false, secret_recorded: true });
+    // From now on the name is that node's.
+    expect((await new FakeNode(control, 'old-timer').register(psk)).status).toBe(409);
+    expect((await node.register(psk)).status).toBe(200);
+  });
+
+  it('keeps the worker tokens, the node secrets and the join key out of the database in plain text', async () => {
+    const tokens: string[] = [];
+    const secrets: string[] = [];
+    for (const slug of ['zeta', 'zeta-1', 'zeta-2', 'zeta-3']) {
       const n = new FakeNode(control, slug);
-      await n.register(psk);
+      expect((await n.register(psk)).status).toBe(201);
       tokens.push((await n.config()).body.worker_api.orchestrator_bearer_token);
+      secrets.push(n.secret);
     }
     expect(new Set(tokens).size).toBe(tokens.length);
 
@@ -262,12 +354,12 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
     const settings = (await db.query<{ t: string }>('SELECT to_jsonb(s)::text AS t FROM system_settings s')).map((r) => r.t).join('\n');
     expect(nodes).toContain('v1.');
     expect(settings).toContain('v1.');
-    for (const secret of [...tokens, psk]) {
+    for (const secret of [...tokens, ...secrets, psk]) {
       expect(nodes).not.toContain(secret);
       expect(settings).not.toContain(secret);
     }
     const audit = (await db.query<{ t: string }>('SELECT to_jsonb(a)::text AS t FROM audit_events a')).map((r) => r.t).join('\n');
-    for (const secret of [...tokens, psk]) expect(audit).not.toContain(secret);
+    for (const secret of [...tokens, ...secrets, psk]) expect(audit).not.toContain(secret);
   });
 
   it('rotates the join key: the old one is refused, the new one admits nodes, registered nodes keep working', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,15 +36,29 @@ interface TestNode {
 /** Everything a test started, stopped afterwards whatever happened. */
 const cleanups: Array<() => Promise<unknown>> = [];
 
-async function startNodeApi(token: string): Promise<{ api: WorkerApi; stateDir: string }> {
+/** A real Worker API; `token` is the one it expects, or what it expects at each call. */
+async function startNodeApi(token: string | (() => string)): Promise<{ api: WorkerApi; stateDir: string }> {
   const stateDir = await tempDir('cynode-dispatch-node-');
   const runner = new DockerRunner({ instanceId: `dispatch-test-${randomUUID()}`, jobsDir: join(stateDir, 'jobs'), image: SANDBOX_IMAGE });
-  const api = await startWorkerApi({ host: '127.0.0.1', port: 0, runner, nodeSlug: 'test', defaultImage: SANDBOX_IMAGE, getBearerToken: () => token, stateDir, logLevel: 'silent', maxConcurrency: 4 });
+  const getBearerToken = typeof token === 'string' ? () => token : token;
+  const api = await startWorkerApi({ host: '127.0.0.1', port: 0, runner, nodeSlug: 'test', defaultImage: SANDBOX_IMAGE, getBearerToken, stateDir, logLevel: 'silent', maxConcurrency: 4 });
   cleanups.push(async () => {
     await api.close().catch(() => {});
     await rm(stateDir, { recursive: true, force: true });
   });
   return { api, stateDir };
+}
+
+/** A stand-in for a broken or hostile node: every jobs:run gets `answer`. Answers its base URL. */
+async function fakeWorker(answer: (body: any, res: ServerResponse) => void): Promise<string> {
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => answer(JSON.parse(body || '{}'), res));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  cleanups.push(() => new Promise((r) => server.close(r).closeAllConnections()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
 /** A node row as registration, config delivery and an `applied` ack leave it. */
@@ -261,6 +275,71 @@ describe.each(DB_KINDS)('dispatch to real Worker APIs on %s', (kind) => {
     );
     expect(late).toBe(false);
     expect((await jobOf(t.id)).status).toBe('completed');
+  });
+
+  it('waits for a node to apply the Worker API token of its latest registration instead of failing the job', async () => {
+    // The orchestrator has the token of the node's new registration; the node still the one before.
+    let applied = `old-token-${randomUUID()}`;
+    let asked = 0;
+    const { api } = await startNodeApi(() => {
+      asked++;
+      return applied;
+    });
+    const token = `new-token-${randomUUID()}`;
+    const id = await insertNode(db, vault, { slug: 'rotating', url: api.url, token });
+    alive.add(id);
+
+    const t = (await create(s.api, s.adminToken, { prompt: 'echo rotated', input_mode: 'commands' })).body;
+    expect((await runningOn(t.id)).node_id).toBe(id);
+    await until('the node to be called with the token it does not have yet', async () => asked > 0);
+    applied = token;
+    const done = await finished(s.api, s.adminToken, t.id);
+    expect(done).toMatchObject({ status: 'completed', failure_reason: null });
+    expect(await jobOf(t.id)).toMatchObject({ node_id: id, attempt: 1 });
+  });
+
+  it("keeps a node's own words and address out of the task's failure reason, for the admin only", async () => {
+    const said = 'no route on build-host-7, see /srv/cynode/internal.log';
+    const url = await fakeWorker((_body, res) => res.writeHead(404, { 'content-type': 'application/problem+json' }).end(JSON.stringify({ status: 404, detail: said })));
+    alive.add(await insertNode(db, vault, { slug: 'refuser', url, token: 'refuser-token' }));
+
+    const t = (await create(s.api, s.adminToken, { prompt: 'echo never', input_mode: 'commands' })).body;
+    const done = await finished(s.api, s.adminToken, t.id);
+    expect(done).toMatchObject({ status: 'failed', failure_reason: 'The node refused the job; an admin finds the details in the server log.' });
+    const get = async (path: string) => (await s.api.call(path, { token: s.adminToken })).body;
+    const runs = (await get(`/v1/runs?task_id=${t.id}`)).runs;
+    expect(runs).toHaveLength(1);
+    // The task, its result, its run and the run's events: everything its owner can read.
+    const seen = JSON.stringify([done, await get(`/v1/tasks/${t.id}/result`), runs, await get(`/v1/runs/${runs[0].id}/events`)]);
+    expect(seen).toContain('The node refused the job');
+    for (const leak of ['build-host-7', new URL(url).host, '/v1/worker']) expect(seen).not.toContain(leak);
+    // What the node said stays with the job's attempts, which only the server reads.
+    expect((await jobOf(t.id)).attempts_log).toEqual([expect.objectContaining({ outcome: 'worker_error', detail: expect.stringContaining('build-host-7') })]);
+  });
+
+  it('says that a node was interrupted, not what it said about it', async () => {
+    const said = 'interrupted: kernel panic on rack-12 (admin console http://10.1.2.3:9000)';
+    const url = await fakeWorker((body, res) => {
+      const at = new Date().toISOString();
+      const result = { version: 1, task_id: body.task_id, job_id: body.job_id, status: 'failed', exit_code: -1, stdout: '', stderr: said, started_at: at, ended_at: at, truncated: { stdout: false, stderr: false } };
+      res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(JSON.stringify({ type: 'result', result, last_seq: 0, dropped: 0 }) + '\n');
+    });
+    // One node per attempt: a job never goes back to a node it was lost on.
+    for (const slug of ['flaky-1', 'flaky-2', 'flaky-3']) alive.add(await insertNode(db, vault, { slug, url, token: `${slug}-token` }));
+
+    const t = (await create(s.api, s.adminToken, { prompt: 'echo never', input_mode: 'commands' })).body;
+    const done = await finished(s.api, s.adminToken, t.id);
+    expect(done.status).toBe('failed');
+    expect(done.failure_reason).toMatch(/^The job was lost: node "flaky-\d" was interrupted while running it \(it stopped or restarted\); it was tried 3 time\(s\), the limit\.$/);
+  });
+
+  it("fails a job whose sandbox cannot start with a plain reason; the job's stderr says why", async () => {
+    await node('imageless');
+    const t = (await create(s.api, s.adminToken, { prompt: 'echo never', input_mode: 'commands', image: 'cynode-test/no-such-image:never' })).body;
+    const done = await finished(s.api, s.adminToken, t.id);
+    expect(done).toMatchObject({ status: 'failed', failure_reason: "The sandbox could not start on its node; the job's stderr says why." });
+    const result = (await s.api.call(`/v1/tasks/${t.id}/result`, { token: s.adminToken })).body;
+    expect(result.stderr).toMatch(/cynode-test\/no-such-image:never is not present on this node/);
   });
 
   it('resumes a running job after the orchestrator restarts, without running it twice', async () => {

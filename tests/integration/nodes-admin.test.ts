@@ -22,6 +22,9 @@ function capability(slug: string) {
   };
 }
 
+/** What a node sends to register: the join key, its own secret (one per name here) and its facts. */
+const registration = (psk: string, slug: string) => ({ psk, node_secret: `the-own-secret-of-node-${slug}`.padEnd(43, '.'), capability: capability(slug) });
+
 describe.each(DB_KINDS)('node administration on %s', (kind) => {
   let s: TestServer;
   let control: ApiClient;
@@ -33,7 +36,7 @@ describe.each(DB_KINDS)('node administration on %s', (kind) => {
 
   /** Joins a node and has it apply its config, as a Node Manager does: it is then dispatchable. */
   async function joinNode(slug: string): Promise<{ id: string; jwt: string }> {
-    const reg = await control.call('/v1/nodes/register', { body: { psk, capability: capability(slug) } });
+    const reg = await control.call('/v1/nodes/register', { body: registration(psk, slug) });
     expect(reg.status).toBe(201);
     const jwt = reg.body.auth.node_jwt;
     const cfg = await control.call('/v1/nodes/config', { token: jwt });
@@ -151,7 +154,7 @@ describe.each(DB_KINDS)('node administration on %s', (kind) => {
 
     // A node's own re-registration does not undo what an admin decided.
     await post(`/v1/nodes/${id}:disable`);
-    expect((await control.call('/v1/nodes/register', { body: { psk, capability: capability('switchable') } })).status).toBe(200);
+    expect((await control.call('/v1/nodes/register', { body: registration(psk, 'switchable') })).status).toBe(200);
     expect((await get(`/v1/nodes/${id}`)).body).toMatchObject({ admin_state: 'disabled', dispatchable: false });
 
     const audit = await get(`/v1/audit?resource_type=node&resource_id=${id}&category=admin&limit=200`);
@@ -174,7 +177,7 @@ describe.each(DB_KINDS)('node administration on %s', (kind) => {
     expect((await control.call('/v1/nodes/config', { token: jwt, body: { version: 1, node_slug: 'short-lived', config_version: '01J0000000000000000000000', ack_at: new Date().toISOString(), status: 'applied' } })).status).toBe(404);
     expect((await control.call('/v1/nodes/capability', { token: jwt, body: capability('short-lived') })).status).toBe(401);
 
-    const again = await control.call('/v1/nodes/register', { body: { psk, capability: capability('short-lived') } });
+    const again = await control.call('/v1/nodes/register', { body: registration(psk, 'short-lived') });
     expect(again.status).toBe(201);
     expect(again.body.node_id).not.toBe(id);
     const audit = await get(`/v1/audit?action=node_deleted&resource_id=${id}`);
