@@ -5,7 +5,7 @@ import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { badRequest, notFound } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, errors, iso } from '../http/schemas';
-import { API_KEY_PREFIX, newOpaqueToken, tokenHash } from '../auth/tokens';
+import { API_KEY_PREFIX, NO_STORE, newOpaqueToken, tokenHash } from '../auth/tokens';
 import { insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from './store';
 
 const ApiKey = Type.Object({
@@ -50,7 +50,7 @@ export function apiKeyRoutes(app: HttpServer, db: Db): void {
         await appendAudit(tx, { category: 'auth', action: 'api_key_created', outcome: 'success', actorId: principal.userId, actorHandle: principal.handle, resourceType: 'api_key', resourceId: created.id, details: { name } }, requestContext(request));
         return created;
       });
-      reply.code(201);
+      reply.code(201).headers(NO_STORE);
       return { ...view(row), key };
     },
   );

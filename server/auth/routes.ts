@@ -11,6 +11,7 @@ import { findUserById, getPasswordHash, setPasswordHash } from '../users/store';
 import { removeFirstRunPasswordFile } from '../users/first-run-password';
 import { hashPassword, verifyPassword } from './passwords';
 import type { AuthService } from './service';
+import { NO_STORE } from './tokens';
 import { revokeUserSessions } from './store';
 
 const TokenPair = Type.Object({
@@ -46,7 +47,10 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService, firstRunP
         response: { 200: TokenPair, ...errors(400, 401, 429) },
       },
     },
-    async (request) => auth.login(request.body.handle, request.body.password, requestContext(request)),
+    async (request, reply) => {
+      reply.headers(NO_STORE);
+      return auth.login(request.body.handle, request.body.password, requestContext(request));
+    },
   );
 
   app.post(
@@ -61,7 +65,10 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService, firstRunP
         response: { 200: TokenPair, ...errors(400, 401) },
       },
     },
-    async (request) => auth.refresh(request.body.refresh_token, requestContext(request)),
+    async (request, reply) => {
+      reply.headers(NO_STORE);
+      return auth.refresh(request.body.refresh_token, requestContext(request));
+    },
   );
 
   app.post(

@@ -62,6 +62,16 @@ describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
     expect(audit.body.events.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('lets no browser or proxy cache keep an answer that carries a token or a key', async () => {
+    const login = await s.api.call('/v1/auth/login', { body: { handle: 'admin', password: ADMIN_PASSWORD } });
+    expect(login.status).toBe(200);
+    const refresh = await s.api.call('/v1/auth/refresh', { body: { refresh_token: login.body.refresh_token } });
+    expect(refresh.status).toBe(200);
+    const key = await s.api.call('/v1/api-keys', { token: s.adminToken, body: { name: 'uncached' } });
+    expect(key.status).toBe(201);
+    for (const answer of [login, refresh, key]) expect(answer.headers.get('cache-control')).toBe('no-store');
+  });
+
   it('logout ends the session for access and refresh tokens alike', async () => {
     const t = await s.api.login('admin', ADMIN_PASSWORD);
     const out = await s.api.call('/v1/auth/logout', { token: t.access_token, body: { refresh_token: t.refresh_token } });
