@@ -99,6 +99,26 @@ describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
     expect((await s.api.call('/v1/users/me', { token: key })).status).toBe(401);
   });
 
+  it('an API key can neither create keys nor change the password: 403, sign in to do that', async () => {
+    const u = await s.createUser('hugo');
+    const key = (await s.api.call('/v1/api-keys', { token: u.token, body: { name: 'script' } })).body.key;
+
+    const child = await s.api.call('/v1/api-keys', { token: key, body: { name: 'would outlive its parent' } });
+    expect(child.status).toBe(403);
+    expect(child.headers.get('content-type')).toContain('application/problem+json');
+    expect(child.body.detail).toMatch(/sign in/);
+    const password = await s.api.call('/v1/users/me/password', { token: key, body: { current_password: 'hugo-password-1', new_password: 'taken-over-by-key' } });
+    expect(password.status).toBe(403);
+    expect(password.body.detail).toMatch(/sign in/);
+
+    // Nothing was created or changed; the key itself still works for everything else.
+    const keys = await s.api.call('/v1/api-keys', { token: key });
+    expect(keys.body.api_keys.map((k: any) => k.name)).toEqual(['script']);
+    expect((await s.api.call('/v1/auth/login', { body: { handle: 'hugo', password: 'hugo-password-1' } })).status).toBe(200);
+    const denials = await s.api.call('/v1/audit?action=api_keys.create', { token: s.adminToken });
+    expect(denials.body.events).toEqual([expect.objectContaining({ outcome: 'deny', actor_handle: 'hugo' })]);
+  });
+
   it('refuses an expired API key and another user cannot revoke my key', async () => {
     const u = await s.createUser('frank');
     const mine = await s.api.call('/v1/api-keys', { token: s.adminToken, body: { name: 'k' } });
