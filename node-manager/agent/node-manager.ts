@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import Dockerode from 'dockerode';
@@ -116,6 +116,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManager> {
   await mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  // Also one made by an earlier version: job files and results are the owner's alone. Sandboxes
+  // still reach their workspaces, which Docker mounts without walking this path as their user.
+  await chmod(o.stateDir, 0o700);
   const id = await kept(o.stateDir, 'instance-id', randomUUID);
   const secret = await nodeSecret(o.stateDir);
   const nodeSlug = o.name ?? defaultNodeSlug(id);

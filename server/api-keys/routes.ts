@@ -5,7 +5,8 @@ import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { badRequest, notFound } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, errors, iso } from '../http/schemas';
-import { API_KEY_PREFIX, newOpaqueToken, tokenHash } from '../auth/tokens';
+import { requireSignedIn } from '../auth/signed-in';
+import { API_KEY_PREFIX, NO_STORE, newOpaqueToken, tokenHash } from '../auth/tokens';
 import { insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from './store';
 
 const ApiKey = Type.Object({
@@ -36,12 +37,14 @@ export function apiKeyRoutes(app: HttpServer, db: Db): void {
       schema: {
         tags: ['api-keys'],
         summary: 'Create a personal API key (the key is shown only in this answer)',
+        description: 'Only with a signed-in session: an API key cannot create another (403).',
         body: Strict({ name: Type.String({ minLength: 1, maxLength: 100 }), expires_at: Type.Optional(Nullable(Timestamp)) }),
-        response: { 201: Type.Intersect([ApiKey, Type.Object({ key: Type.String() })]), ...errors(400, 401) },
+        response: { 201: Type.Intersect([ApiKey, Type.Object({ key: Type.String() })]), ...errors(400, 401, 403) },
       },
     },
     async (request, reply) => {
       const principal = request.principal!;
+      await requireSignedIn(db, principal, 'api_keys.create', 'create API keys', requestContext(request));
       const { name, expires_at } = request.body;
       if (expires_at && Date.parse(expires_at) <= Date.now()) throw badRequest('expires_at must be in the future');
       const key = newOpaqueToken(API_KEY_PREFIX);
@@ -50,7 +53,7 @@ export function apiKeyRoutes(app: HttpServer, db: Db): void {
         await appendAudit(tx, { category: 'auth', action: 'api_key_created', outcome: 'success', actorId: principal.userId, actorHandle: principal.handle, resourceType: 'api_key', resourceId: created.id, details: { name } }, requestContext(request));
         return created;
       });
-      reply.code(201);
+      reply.code(201).headers(NO_STORE);
       return { ...view(row), key };
     },
   );

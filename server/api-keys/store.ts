@@ -37,7 +37,12 @@ export async function revokeApiKey(q: Queryable, userId: string, id: string): Pr
   return { id, already: false };
 }
 
-/** A usable key: not revoked, not expired, its owner active. Notes its use at most once a minute. */
+/** Revokes every key of the user not revoked yet; how many that was. */
+export async function revokeUserApiKeys(q: Queryable, userId: string): Promise<number> {
+  const rows = await q.query<{ id: string }>('UPDATE api_keys SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL RETURNING id', [userId]);
+  return rows.length;
+}
+
 /** The live key with this hash and its (active, human) owner; null otherwise. */
 export async function findUsableApiKey(q: Queryable, hash: string): Promise<{ id: string; user_id: string; handle: string; expires_at: Date | null } | null> {
   const rows = await q.query<{ id: string; user_id: string; handle: string; expires_at: Date | null }>(

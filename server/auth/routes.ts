@@ -11,6 +11,8 @@ import { findUserById, getPasswordHash, setPasswordHash } from '../users/store';
 import { removeFirstRunPasswordFile } from '../users/first-run-password';
 import { hashPassword, verifyPassword } from './passwords';
 import type { AuthService } from './service';
+import { requireSignedIn } from './signed-in';
+import { NO_STORE } from './tokens';
 import { revokeUserSessions } from './store';
 
 const TokenPair = Type.Object({
@@ -46,7 +48,10 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService, firstRunP
         response: { 200: TokenPair, ...errors(400, 401, 429) },
       },
     },
-    async (request) => auth.login(request.body.handle, request.body.password, requestContext(request)),
+    async (request, reply) => {
+      reply.headers(NO_STORE);
+      return auth.login(request.body.handle, request.body.password, requestContext(request));
+    },
   );
 
   app.post(
@@ -61,7 +66,10 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService, firstRunP
         response: { 200: TokenPair, ...errors(400, 401) },
       },
     },
-    async (request) => auth.refresh(request.body.refresh_token, requestContext(request)),
+    async (request, reply) => {
+      reply.headers(NO_STORE);
+      return auth.refresh(request.body.refresh_token, requestContext(request));
+    },
   );
 
   app.post(
@@ -120,12 +128,14 @@ export function authRoutes(app: HttpServer, db: Db, auth: AuthService, firstRunP
       schema: {
         tags: ['users'],
         summary: 'Change your password (your other sessions are signed out)',
+        description: 'Only with a signed-in session: an API key cannot change the password (403).',
         body: Strict({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password }),
-        response: { 204: Type.Null(), ...errors(400, 401) },
+        response: { 204: Type.Null(), ...errors(400, 401, 403) },
       },
     },
     async (request, reply) => {
       const p = request.principal!;
+      await requireSignedIn(db, p, 'password.change', 'change the password', requestContext(request));
       const current = await getPasswordHash(db, p.userId);
       if (!current || !(await verifyPassword(current, request.body.current_password))) throw unauthorized('Current password is wrong');
       const hash = await hashPassword(request.body.new_password);

@@ -23,6 +23,13 @@ const INVALID_CREDENTIALS = 'Invalid credentials';
 /** How long a resolved credential is trusted without asking the database (changes drop it at once). */
 const CREDENTIAL_MEMO_MS = 30_000;
 
+/**
+ * How long a refresh token just rotated may still be presented: two tabs (or a retried request)
+ * refreshing with the same token at once each get a pair of their own, instead of the second
+ * looking like a thief and ending the session. Later, reuse still ends it.
+ */
+const REFRESH_REUSE_GRACE_SECONDS = 5;
+
 export class AuthService {
   /**
    * Resolved credentials, so a request costs no query. Dropped on any access change
@@ -96,16 +103,17 @@ export class AuthService {
 
   /**
    * Rotates the refresh token. A token that was already rotated means someone kept a copy:
-   * the session is revoked for everyone holding it.
+   * the session is revoked for everyone holding it. Within the grace period after its rotation
+   * it gets a sibling pair instead (REFRESH_REUSE_GRACE_SECONDS).
    */
   async refresh(refreshToken: string, ctx: RequestContext): Promise<TokenPair> {
     const hash = tokenHash(refreshToken);
     const next = newOpaqueToken(REFRESH_TOKEN_PREFIX);
     const outcome = await this.db.transaction(async (tx) => {
-      const state = await store.lockRefreshToken(tx, hash);
+      const state = await store.lockRefreshToken(tx, hash, REFRESH_REUSE_GRACE_SECONDS);
       if (!state) return { ok: false as const, reason: 'unknown_token' };
       const audit = { category: 'auth' as const, actorId: state.user_id, actorHandle: state.handle, resourceType: 'session', resourceId: state.session_id };
-      if (state.rotated) {
+      if (state.rotated && !state.just_rotated) {
         await store.revokeSession(tx, state.session_id, 'refresh_token_reuse');
         await appendAudit(tx, { ...audit, action: 'refresh_token_reuse', outcome: 'failure', reason: 'an already-rotated refresh token was presented; session revoked' }, ctx);
         return { ok: false as const, reason: 'reuse' };
@@ -114,10 +122,10 @@ export class AuthService {
         await appendAudit(tx, { ...audit, action: 'refresh_failure', outcome: 'failure', reason: 'session_inactive' }, ctx);
         return { ok: false as const, reason: 'inactive' };
       }
-      await store.markRotated(tx, hash);
+      if (!state.rotated) await store.markRotated(tx, hash);
       await store.insertRefreshToken(tx, state.session_id, tokenHash(next));
       await store.touchSession(tx, state.session_id);
-      await appendAudit(tx, { ...audit, action: 'refresh_success', outcome: 'success' }, ctx);
+      await appendAudit(tx, { ...audit, action: 'refresh_success', outcome: 'success', details: state.rotated ? { within_reuse_grace: true } : undefined }, ctx);
       return { ok: true as const, state };
     });
     if (!outcome.ok) {

@@ -16,15 +16,18 @@ export async function insertRefreshToken(q: Queryable, sessionId: string, hash: 
 export interface RefreshTokenState {
   session_id: string;
   rotated: boolean;
+  /** Rotated no longer than the grace period ago. */
+  just_rotated: boolean;
   session_usable: boolean;
   user_id: string;
   handle: string;
 }
 
-/** Locks the token row: two refreshes racing with the same token cannot both succeed. */
-export async function lockRefreshToken(q: Queryable, hash: string): Promise<RefreshTokenState | null> {
+/** Locks the token row: refreshes racing with the same token take their turns. */
+export async function lockRefreshToken(q: Queryable, hash: string, graceSeconds: number): Promise<RefreshTokenState | null> {
   const rows = await q.query<RefreshTokenState>(
     `SELECT rt.session_id, rt.rotated_at IS NOT NULL AS rotated,
+            coalesce(rt.rotated_at > now() - make_interval(secs => $2), false) AS just_rotated,
             (s.is_active AND s.expires_at > now() AND u.is_active) AS session_usable,
             u.id AS user_id, u.handle
        FROM refresh_tokens rt
@@ -32,7 +35,7 @@ export async function lockRefreshToken(q: Queryable, hash: string): Promise<Refr
        JOIN users u ON u.id = s.user_id
       WHERE rt.token_hash = $1
       FOR UPDATE OF rt`,
-    [hash],
+    [hash, graceSeconds],
   );
   return rows[0] ?? null;
 }

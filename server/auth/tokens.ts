@@ -10,6 +10,9 @@ export function newOpaqueToken(prefix: string): string {
   return prefix + randomBytes(32).toString('base64url');
 }
 
+/** For answers that carry a secret: neither a browser nor a proxy may keep a copy. */
+export const NO_STORE = { 'cache-control': 'no-store' } as const;
+
 export function tokenHash(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { dataFiles, type ServerConfig } from '../config/config';
 import { describeDbTarget, migrate, openDb, type Db, type DbTarget } from '../db';
 import { lockDataDir } from './data-dir-lock';
@@ -16,6 +16,8 @@ export interface OpenDatabase {
  */
 export async function openDatabase(config: ServerConfig): Promise<OpenDatabase> {
   await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+  // Also one made by an earlier version or by hand: it holds the master key and the database.
+  await chmod(config.dataDir, 0o700);
   const target: DbTarget = config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'pglite', dataDir: dataFiles.pglite(config.dataDir) };
   const release = target.kind === 'pglite' ? await lockDataDir(config.dataDir) : async () => {};
   let db: Db | undefined;

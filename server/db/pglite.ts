@@ -1,5 +1,6 @@
-import { mkdir } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
+import { makeOwnerOnly } from '../lib/owner-only';
 import type { Db, Queryable } from './db';
 import { assertIdentifier, withoutValues } from './db';
 
@@ -27,9 +28,18 @@ type Notification = { listener: number; payload: string };
  * starts postgres with `-F` (fsync off) and NODEFS implements no fsync. `relaxedDurability` only
  * changes filesystems that sync asynchronously (IndexedDB, OPFS); it stays off in case we use one.
  * `dataDir` undefined means an in-memory database (tests only).
+ *
+ * The files hold everything (the WAL too: prompts, run logs), so they are the owner's alone. The
+ * directory is made 0700 before PGlite opens it, which bars everyone else from what is inside,
+ * and the modes inside are tightened once it is open: PGlite's file system gives the files it
+ * unpacks on a first start mode 0666 by an explicit chmod, which no umask prevents (and a worker
+ * thread cannot set one). The files PostgreSQL creates later, it creates 0600.
  */
 export async function openPglite(dataDir: string | undefined): Promise<Db> {
-  if (dataDir) await mkdir(dataDir, { recursive: true });
+  if (dataDir) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await chmod(dataDir, 0o700);
+  }
   const worker = new Worker(WORKER_FILE, { workerData: { dataDir } });
   const pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
   const listeners = new Map<number, (payload: string) => void>();
@@ -68,6 +78,7 @@ export async function openPglite(dataDir: string | undefined): Promise<Db> {
   worker.on('error', (err) => stop(Object.assign(new Error(`the PGlite database thread failed: ${err.message}`), { cause: err })));
   worker.on('exit', () => stop(new Error('the PGlite database is closed')));
   await ready;
+  if (dataDir) await makeOwnerOnly(dataDir);
   // An idle database keeps nobody alive, as when PGlite ran on the main thread; a statement in
   // flight does.
   worker.unref();

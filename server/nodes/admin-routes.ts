@@ -3,6 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, errors, iso } from '../http/schemas';
+import { NO_STORE } from '../auth/tokens';
 import type { RouteDeps } from '../routes';
 import type { NodeAction, NodeAdminAct, NodeAdminService } from './admin-service';
 import type { NodeModelService } from './model-service';
@@ -145,8 +146,9 @@ export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, 
         response: { 200: Join, ...errors(401, 403) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const act = await allow(request, 'nodes.manage');
+      reply.headers(NO_STORE);
       return joinAnswer(await psk.reveal(act.by, act.ctx));
     },
   );
@@ -161,8 +163,9 @@ export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, 
         response: { 200: Join, ...errors(401, 403, 409) },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const act = await allow(request, 'nodes.manage');
+      reply.headers(NO_STORE);
       return joinAnswer(await psk.rotate(act.by, act.ctx));
     },
   );

@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { BootstrapPayload, CapabilityReport, ConfigAck, NodeConfig, RegisterRequest } from '../../node-manager/contract/control-plane';
+import { NO_STORE } from '../auth/tokens';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { errors } from '../http/schemas';
@@ -42,7 +43,8 @@ export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService
     },
     async (request, reply) => {
       const { created, payload } = await service.register(request.body, baseUrlOf(request), requestContext(request));
-      reply.code(created ? 201 : 200);
+      // The payload carries the node's token.
+      reply.code(created ? 201 : 200).headers(NO_STORE);
       return payload;
     },
   );

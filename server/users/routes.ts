@@ -123,7 +123,7 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
     {
       schema: {
         tags: ['users'],
-        summary: 'Disable a user: they cannot sign in and their sessions end at once',
+        summary: 'Disable a user: they cannot sign in, and their sessions and API keys end at once, for good',
         description: 'The system user and your own account cannot be disabled (409).',
         params: IdParams,
         response: { 200: User, ...errors(400, 401, 403, 404, 409) },
@@ -134,7 +134,7 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
 
   app.post(
     '/v1/users/:id/enable',
-    { schema: { tags: ['users'], summary: 'Enable a disabled user', params: IdParams, response: { 200: User, ...errors(400, 401, 403, 404) } } },
+    { schema: { tags: ['users'], summary: 'Enable a disabled user (their old sessions and API keys stay revoked)', params: IdParams, response: { 200: User, ...errors(400, 401, 403, 404) } } },
     async (request) => view(await enableUser(db, await admin(request, request.params.id), request.params.id)),
   );
 

@@ -1,6 +1,7 @@
 import type { Db, Queryable } from '../db';
 import { PgErrorCode, pgErrorCode } from '../db';
 import { appendAudit } from '../audit/store';
+import { revokeUserApiKeys } from '../api-keys/store';
 import { hashPassword } from '../auth/passwords';
 import { revokeUserSessions } from '../auth/store';
 import type { Principal, RequestContext } from '../http/principal';
@@ -119,7 +120,10 @@ export async function updateUser(db: Db, act: AdminAct, id: string, patch: { ema
   });
 }
 
-/** Disabled users cannot sign in, and every session they hold ends now. */
+/**
+ * Disabled users cannot sign in, and every session and API key they hold ends now, for good:
+ * enabling them again restores neither (whoever held a copy while they were out stays out).
+ */
 export async function disableUser(db: Db, act: AdminAct, id: string): Promise<UserView> {
   return db.transaction(async (tx) => {
     const user = await lockedUser(tx, id);
@@ -127,9 +131,10 @@ export async function disableUser(db: Db, act: AdminAct, id: string): Promise<Us
     // Also what keeps the last admin from locking everyone out by accident.
     if (user.id === act.by.userId) throw conflict('You cannot disable your own account; another admin has to');
     const sessionsRevoked = await revokeUserSessions(tx, id, 'user_disabled');
+    const apiKeysRevoked = await revokeUserApiKeys(tx, id);
     if (user.is_active) {
       await setUserActive(tx, id, false);
-      await auditUser(tx, act, 'user_disabled', id, { sessions_revoked: sessionsRevoked });
+      await auditUser(tx, act, 'user_disabled', id, { sessions_revoked: sessionsRevoked, api_keys_revoked: apiKeysRevoked });
     }
     return viewOf(tx, id);
   });

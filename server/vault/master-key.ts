@@ -16,10 +16,12 @@ export class MasterKey {
     return new MasterKey(key);
   }
 
-  /** Reads the key file, or creates it (0600) when it does not exist yet. */
+  /** Reads the key file (and makes it 0600, as a copy restored by hand may not be), or creates it. */
   static async fromFile(path: string): Promise<MasterKey> {
     try {
-      return MasterKey.fromBase64((await readFile(path, 'utf8')).trim());
+      const key = MasterKey.fromBase64((await readFile(path, 'utf8')).trim());
+      await chmod(path, 0o600);
+      return key;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_PASSWORD, DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 
@@ -9,6 +10,10 @@ describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
   afterAll(async () => {
     await s?.close();
   });
+
+  /** Moves a refresh token's rotation a minute into the past, beyond the grace period for reuse. */
+  const rotatedLongAgo = (refreshToken: string) =>
+    s.cynode.db.query("UPDATE refresh_tokens SET rotated_at = rotated_at - interval '1 minute' WHERE token_hash = $1", [createHash('sha256').update(refreshToken).digest('hex')]);
 
   it('signs admin in and tells who they are', async () => {
     const tokens = await s.api.login('admin', ADMIN_PASSWORD);
@@ -43,7 +48,7 @@ describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
     expect((await s.api.call('/v1/users/me', { token: u.token })).status).toBe(401);
   });
 
-  it('rotates refresh tokens; presenting a rotated one revokes the session', async () => {
+  it('rotates refresh tokens; presenting a rotated one after the grace period revokes the session', async () => {
     const first = await s.api.login('admin', ADMIN_PASSWORD);
     const r1 = await s.api.call('/v1/auth/refresh', { body: { refresh_token: first.refresh_token } });
     expect(r1.status).toBe(200);
@@ -52,6 +57,7 @@ describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
     // Refreshing does not end access tokens of the same session.
     expect((await s.api.call('/v1/users/me', { token: first.access_token })).status).toBe(200);
 
+    await rotatedLongAgo(first.refresh_token);
     const reuse = await s.api.call('/v1/auth/refresh', { body: { refresh_token: first.refresh_token } });
     expect(reuse.status).toBe(401);
     // The theft response: the whole session is gone, including the legitimate new tokens.
@@ -60,6 +66,33 @@ describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
 
     const audit = await s.api.call('/v1/audit?action=refresh_token_reuse', { token: s.adminToken });
     expect(audit.body.events.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('lets no browser or proxy cache keep an answer that carries a token or a key', async () => {
+    const login = await s.api.call('/v1/auth/login', { body: { handle: 'admin', password: ADMIN_PASSWORD } });
+    expect(login.status).toBe(200);
+    const refresh = await s.api.call('/v1/auth/refresh', { body: { refresh_token: login.body.refresh_token } });
+    expect(refresh.status).toBe(200);
+    const key = await s.api.call('/v1/api-keys', { token: s.adminToken, body: { name: 'uncached' } });
+    expect(key.status).toBe(201);
+    for (const answer of [login, refresh, key]) expect(answer.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('tabs refreshing with one token at once each go on with a pair of their own; the session survives', async () => {
+    const start = await s.api.login('admin', ADMIN_PASSWORD);
+    const tabs = await Promise.all([1, 2, 3].map(() => s.api.call('/v1/auth/refresh', { body: { refresh_token: start.refresh_token } })));
+    expect(tabs.map((t) => t.status)).toEqual([200, 200, 200]);
+    // Each tab has a pair of its own, and each pair keeps working.
+    expect(new Set(tabs.map((t) => t.body.refresh_token)).size).toBe(3);
+    for (const tab of tabs) {
+      expect((await s.api.call('/v1/users/me', { token: tab.body.access_token })).status).toBe(200);
+      expect((await s.api.call('/v1/auth/refresh', { body: { refresh_token: tab.body.refresh_token } })).status).toBe(200);
+    }
+
+    // Once the grace period is over, the same token is a stolen copy: the session ends.
+    await rotatedLongAgo(start.refresh_token);
+    expect((await s.api.call('/v1/auth/refresh', { body: { refresh_token: start.refresh_token } })).status).toBe(401);
+    expect((await s.api.call('/v1/users/me', { token: tabs[0]!.body.access_token })).status).toBe(401);
   });
 
   it('logout ends the session for access and refresh tokens alike', async () => {
@@ -87,6 +120,26 @@ describe.each(DB_KINDS)('sign-in, sessions and API keys on %s', (kind) => {
 
     expect((await s.api.call(`/v1/api-keys/${id}`, { method: 'DELETE', token: s.adminToken })).status).toBe(204);
     expect((await s.api.call('/v1/users/me', { token: key })).status).toBe(401);
+  });
+
+  it('an API key can neither create keys nor change the password: 403, sign in to do that', async () => {
+    const u = await s.createUser('hugo');
+    const key = (await s.api.call('/v1/api-keys', { token: u.token, body: { name: 'script' } })).body.key;
+
+    const child = await s.api.call('/v1/api-keys', { token: key, body: { name: 'would outlive its parent' } });
+    expect(child.status).toBe(403);
+    expect(child.headers.get('content-type')).toContain('application/problem+json');
+    expect(child.body.detail).toMatch(/sign in/);
+    const password = await s.api.call('/v1/users/me/password', { token: key, body: { current_password: 'hugo-password-1', new_password: 'taken-over-by-key' } });
+    expect(password.status).toBe(403);
+    expect(password.body.detail).toMatch(/sign in/);
+
+    // Nothing was created or changed; the key itself still works for everything else.
+    const keys = await s.api.call('/v1/api-keys', { token: key });
+    expect(keys.body.api_keys.map((k: any) => k.name)).toEqual(['script']);
+    expect((await s.api.call('/v1/auth/login', { body: { handle: 'hugo', password: 'hugo-password-1' } })).status).toBe(200);
+    const denials = await s.api.call('/v1/audit?action=api_keys.create', { token: s.adminToken });
+    expect(denials.body.events).toEqual([expect.objectContaining({ outcome: 'deny', actor_handle: 'hugo' })]);
   });
 
   it('refuses an expired API key and another user cannot revoke my key', async () => {

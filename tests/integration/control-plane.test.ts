@@ -94,6 +94,8 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
   it('hands admins the join key, the control plane URL and the command to run', async () => {
     const join = await s.api.call('/v1/nodes/join', { token: s.adminToken });
     expect(join.body.psk).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    // A secret: no browser or proxy cache may keep it.
+    expect(join.headers.get('cache-control')).toBe('no-store');
     expect(join.body.psk).toBe(psk);
     expect(join.body.source).toBe('generated');
     const port = new URL(s.cynode.controlUrl).port;
@@ -110,6 +112,7 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
     expect(first.status).toBe(201);
     expect(first.body).toMatchObject({ version: 1, node_id: expect.stringMatching(UUID) });
     expect(first.body.auth.node_jwt.split('.')).toHaveLength(3);
+    expect(first.headers.get('cache-control')).toBe('no-store');
     expect(Date.parse(first.body.auth.expires_at) - Date.now()).toBeGreaterThan(23 * 3600 * 1000);
     // Built from the address the node used, so they work wherever the node reached us from.
     expect(first.body.orchestrator).toEqual({
@@ -125,6 +128,7 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
     const again = await node.register(psk, { node: { node_slug: 'alpha', name: 'Alpha renamed' } });
     expect(again.status).toBe(200);
     expect(again.body.node_id).toBe(first.body.node_id);
+    expect(again.headers.get('cache-control')).toBe('no-store');
 
     const listed = await nodeView(first.body.node_id);
     expect(listed).toMatchObject({ node_slug: 'alpha', display_name: 'Alpha renamed', status: 'active', worker_api_target_url: 'http://127.0.0.1:12090', max_concurrency: 3, dispatchable: false });
@@ -368,6 +372,7 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
     const rotated = await s.api.call('/v1/nodes/join/rotate', { method: 'POST', token: s.adminToken });
     expect(rotated.status).toBe(200);
     expect(rotated.body.psk).not.toBe(psk);
+    expect(rotated.headers.get('cache-control')).toBe('no-store');
     expect(rotated.body.join_command).toContain(rotated.body.psk);
     expect((await s.api.call('/v1/nodes/join', { token: s.adminToken })).body.psk).toBe(rotated.body.psk);
 

@@ -147,6 +147,26 @@ describe.each(DB_KINDS)('admin user management on %s', (kind) => {
     expect((await auditFor('user_created', u.id)).length).toBe(1);
   });
 
+  it('disabling revokes the user’s API keys for good: enabling them again does not bring the keys back', async () => {
+    const u = await s.createUser('fiona');
+    const keys = await Promise.all(['laptop', 'ci'].map(async (name) => (await s.api.call('/v1/api-keys', { token: u.token, body: { name } })).body.key as string));
+    for (const key of keys) expect((await s.api.call('/v1/users/me', { token: key })).status).toBe(200);
+
+    expect((await post(`/v1/users/${u.id}/disable`)).status).toBe(200);
+    expect((await post(`/v1/users/${u.id}/enable`)).status).toBe(200);
+    for (const key of keys) expect((await s.api.call('/v1/users/me', { token: key })).status).toBe(401);
+    // They see why: both keys are listed as revoked, and new ones can be made.
+    const back = await s.api.login('fiona', 'fiona-password-1');
+    const listed = (await s.api.call('/v1/api-keys', { token: back.access_token })).body.api_keys;
+    expect(listed).toHaveLength(2);
+    expect(listed.every((k: any) => k.revoked_at !== null)).toBe(true);
+    const fresh = await s.api.call('/v1/api-keys', { token: back.access_token, body: { name: 'new laptop' } });
+    expect((await s.api.call('/v1/users/me', { token: fresh.body.key })).status).toBe(200);
+
+    const [event] = await auditFor('user_disabled', u.id);
+    expect(event.details).toMatchObject({ api_keys_revoked: 2 });
+  });
+
   it('lets nobody disable the system user or their own account', async () => {
     const self = await post(`/v1/users/${await adminId()}/disable`);
     expect(self.status).toBe(409);

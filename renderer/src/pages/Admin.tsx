@@ -93,7 +93,7 @@ function Users() {
                   </td>
                   <td className="actions">
                     {u.is_active ? (
-                      <ActionButton className="btn small ghost" confirm={`Disable ${u.handle}? Their sessions and API keys stop working at once.`} onAction={() => api.post(`/v1/users/${enc(u.id)}/disable`).then(users.reload)}>
+                      <ActionButton className="btn small ghost" confirm={`Disable ${u.handle}? Their sessions end and their API keys are revoked, for good: enabling them again restores neither.`} onAction={() => api.post(`/v1/users/${enc(u.id)}/disable`).then(users.reload)}>
                         Disable
                       </ActionButton>
                     ) : (
