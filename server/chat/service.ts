@@ -8,7 +8,7 @@ import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import type { ProjectRow } from '../projects/store';
-import { redactAll, type SecretKind } from './redaction';
+import { redactAll, type SecretKind } from '../redaction/redaction';
 import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
 import {
   ACTIVE_THREAD_HOURS,

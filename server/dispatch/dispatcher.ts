@@ -34,7 +34,7 @@ import {
 import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-client';
 import { InferenceError, type InferenceClient } from '../chat/inference-client';
 import { inferenceNodes, type InferenceNode } from '../nodes/store';
-import { redact } from '../chat/redaction';
+import { redact } from '../redaction/redaction';
 import type { Ledger } from '../runs/ledger';
 import { jobRunId, lastStreamedLine, streamedLineKey, type NewRunEvent } from '../runs/store';
 

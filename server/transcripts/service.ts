@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { redactAll } from '../chat/redaction';
+import { redactAll } from '../redaction/redaction';
 import type { Principal, RequestContext } from '../http/principal';
 import { badRequest, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTION_MARKER, redact, redactAll } from '../../server/chat/redaction';
+import { REDACTION_MARKER, redact, redactAll } from '../../server/redaction/redaction';
 
 /*
  * Realistic-looking but fake secrets, one per supported kind and provider. Each value is checked
@@ -24,8 +24,8 @@ export const SECRET_SAMPLES: Array<{ name: string; text: string; secret: string;
   { name: 'GitHub app token', text: 'ghs_5Tg7Yh9Uj1Ik3Ol5Pz7Xa9Sc1Dv3Fb5Gn7Hm9J', secret: 'ghs_5Tg7Yh9Uj1Ik3Ol5Pz7Xa9Sc1Dv3Fb5Gn7Hm9J', kind: 'token' },
   {
     name: 'GitHub fine-grained token',
-    text: 'pat: 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6wX5yZ4aB3cD2',
-    secret: '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6wX5yZ4aB3cD2',
+    text: 'pat: 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',
+    secret: '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',
     kind: 'token',
   },
   { name: 'GitLab token', text: 'CI uses glpat-x7Yq2Vb9Nc4Lm8Zt1Rw6 for pushes', secret: 'glpat-x7Yq2Vb9Nc4Lm8Zt1Rw6', kind: 'token' },
