@@ -78,11 +78,32 @@ const ASSIGNMENT = new RegExp(
 /** `--password hunter2`, `--account-key=…` on a command line. */
 const CLI_FLAG = new RegExp(`(?<![\\w-])--((?:[A-Za-z0-9]+-)*?${LABEL})(?:[ \\t]+|=)(["']?)([^\\s"'\`]{4,})\\2(?![^\\s"'\`])`, 'gi');
 
+/** `AZURE_STORAGE_KEY=…`, `SIGNING_KEY: …`: an environment variable named …_KEY holding a long random value. */
+const ENV_KEY = /(?<![A-Za-z0-9_])[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*_KEY["']?[ \t]*[=:][ \t]*(["']?)([A-Za-z0-9+/=_.~-]{16,})\1(?![A-Za-z0-9+/=_.~-])/dg;
+
 function isPlaceholder(value: string): boolean {
   return value.length < 3 || /^[*x•.]+$/i.test(value) || /^[$%{<[]/.test(value) || value.includes('${');
 }
 
+/** A label at the end of a name, after a separator or a camelCase hump. */
+const CREDENTIAL_NAME = new RegExp(`(?:^|[^A-Za-z]|(?<=[a-z])(?=[A-Z]))(${LABEL}|(?<=^|[_-])pass)$`, 'i');
+
+/** A key or field named like a credential (`password`, `DB_PASS`, `apiKey`, `client_secret`): the kind of its value, or null. */
+export function credentialName(name: string): SecretKind | null {
+  const m = CREDENTIAL_NAME.exec(name);
+  return m ? kindOfLabel(m[1]!) : null;
+}
+
+/** Whether a value under a credential's name is one, rather than a placeholder or a word like `none`. */
+export function holdsValue(value: string): boolean {
+  const v = value.trim();
+  return !isPlaceholder(v) && !NOT_A_VALUE.has(v.toLowerCase());
+}
+
 function assignments(text: string, out: Found[]): void {
+  for (const m of text.includes('_KEY') ? text.matchAll(ENV_KEY) : []) {
+    if (looksRandom(m[2]!)) out.push({ start: m.indices![2]![0], end: m.indices![2]![1], kind: 'api_key' });
+  }
   for (const m of text.matchAll(CLI_FLAG)) {
     const value = m[3]!;
     if (isPlaceholder(value) || value.startsWith('-')) continue;

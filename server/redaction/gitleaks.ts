@@ -54,6 +54,8 @@ export interface CatalogueFinding {
   start: number;
   end: number;
   ruleId: string;
+  /** What the match holds before the secret: for the generic rule, the label (`DB_PASSWORD=`). */
+  before: string;
 }
 
 /** Letters with another case: the two spellings as a class. */
@@ -342,7 +344,7 @@ export function catalogueFindings(text: string, lower = text.toLowerCase()): Cat
       const match = text.slice(from, foundAt + found.length);
       const line = lineAround(text, from, foundAt + found.length);
       if (allowed(GLOBAL, secret, match, line) || allowed(rule.allowlists, secret, match, line)) continue;
-      out.push({ start, end: start + secret.length, ruleId: rule.id });
+      out.push({ start, end: start + secret.length, ruleId: rule.id, before: text.slice(from, start) });
     }
   }
   return out;
