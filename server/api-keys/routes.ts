@@ -7,6 +7,7 @@ import { badRequest, notFound } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, errors, iso } from '../http/schemas';
 import { requireSignedIn } from '../auth/signed-in';
 import { API_KEY_PREFIX, NO_STORE, newOpaqueToken, tokenHash } from '../auth/tokens';
+import { redactAll } from '../redaction/redaction';
 import { insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from './store';
 
 const ApiKey = Type.Object({
@@ -45,8 +46,10 @@ export function apiKeyRoutes(app: HttpServer, db: Db): void {
     async (request, reply) => {
       const principal = request.principal!;
       await requireSignedIn(db, principal, 'api_keys.create', 'create API keys', requestContext(request));
-      const { name, expires_at } = request.body;
+      const { expires_at } = request.body;
       if (expires_at && Date.parse(expires_at) <= Date.now()) throw badRequest('expires_at must be in the future');
+      // A name is free text, stored and audited: a credential pasted into it is redacted like a chat message.
+      const name = (await redactAll([request.body.name], { remember: false })).texts[0]!;
       const key = newOpaqueToken(API_KEY_PREFIX);
       const row = await db.transaction(async (tx) => {
         const created = await insertApiKey(tx, { userId: principal.userId, name, hash: tokenHash(key), prefix: key.slice(0, 12), expiresAt: expires_at ?? null });

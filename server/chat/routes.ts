@@ -6,7 +6,7 @@ import { requestContext } from '../http/server';
 import { HttpProblem } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, errors } from '../http/schemas';
 import type { ChatAuditEntry, MessageRow, ThreadRow } from './store';
-import { parseChatRequest, type ChatService, type Generated } from './service';
+import { parseChatRequest, type ChatService, type Generated, type Redacted } from './service';
 import { SseWriter } from './sse';
 
 export interface ChatRouteOptions {
@@ -278,14 +278,18 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
   let persistDone: Promise<void> | undefined;
   let persistError: unknown;
   let audited = false;
+  // The model is recorded (audit, logs) only redacted: until the redaction is done, not at all.
+  let redaction: Promise<Redacted> | undefined;
   try {
     const req = parseChatRequest(request.body);
-    audit.model = req.model;
     audit.stream = req.stream;
     // Read-only, so asked at once; its answer counts only once the project is allowed.
     const routing = chat.candidates(principal, req.model);
     routing.catch(() => {});
-    const [project, redacted] = await Promise.all([chat.project(principal, header(request, 'openai-project'), requestContext(request)), chat.redact(req)]);
+    redaction = chat.redact(req);
+    redaction.catch(() => {});
+    const [project, redacted] = await Promise.all([chat.project(principal, header(request, 'openai-project'), requestContext(request)), redaction]);
+    audit.model = redacted.model;
     audit.projectId = project.id;
     audit.redactionKinds = redacted.kinds;
     audit.redactionApplied = redacted.count > 0;
@@ -346,7 +350,7 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
     if (persistError) throw persistError;
     // The audit row goes with the answer: one write, before the client hears the end.
     audit.durationMs = performance.now() - started;
-    await chat.persistAnswer(threadId!, req.model, g, { ...audit, outcome: 'success' });
+    await chat.persistAnswer(threadId!, redacted.model, g, { ...audit, outcome: 'success' });
     audit.outcome = 'success';
     audited = true;
     const usage = { prompt_tokens: g.outcome.promptTokens, completion_tokens: g.outcome.completionTokens, total_tokens: g.outcome.promptTokens + g.outcome.completionTokens };
@@ -380,6 +384,7 @@ async function complete(chat: ChatService, request: FastifyRequest, reply: Fasti
       problem = internalError();
     }
     audit.errorCode = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'invalid_request';
+    audit.model ??= (await redaction?.then((r) => r.model, () => null)) ?? null;
     // A cause is what a node said (and where it is): the admin's log has it, the caller does not.
     if (problem.cause !== undefined) request.log.warn({ error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model, err: String((problem.cause as Error).message ?? problem.cause) }, 'inference failed on the node');
     else if (audit.outcome !== 'success') request.log.info({ outcome: audit.outcome, error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model }, 'chat completion did not succeed');

@@ -8,7 +8,7 @@ import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import type { ProjectRow } from '../projects/store';
-import { redactAll, type SecretKind } from './redaction';
+import { redactAll, type SecretKind } from '../redaction/redaction';
 import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
 import {
   ACTIVE_THREAD_HOURS,
@@ -126,6 +126,11 @@ export interface Redacted {
   request: ChatRequest;
   kinds: SecretKind[];
   count: number;
+  /**
+   * The model as logs, the audit and stored answers name it: redacted, since the client may send
+   * any text there. The request keeps the model as sent, for the node.
+   */
+  model: string;
 }
 
 export interface Generated {
@@ -213,8 +218,8 @@ export class ChatService {
 
   /** Step 4 of the pipeline: every message redacted before anything is stored or sent. */
   async redact(request: ChatRequest): Promise<Redacted> {
-    const r = await redactAll(request.messages.map((m) => m.content));
-    return { request: { ...request, messages: request.messages.map((m, i) => ({ role: m.role, content: r.texts[i]! })) }, kinds: r.kinds, count: r.count };
+    const [r, model] = await Promise.all([redactAll(request.messages.map((m) => m.content)), redactAll([request.model])]);
+    return { request: { ...request, messages: request.messages.map((m, i) => ({ role: m.role, content: r.texts[i]! })) }, kinds: r.kinds, count: r.count, model: model.texts[0]! };
   }
 
   /**

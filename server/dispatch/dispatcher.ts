@@ -34,7 +34,7 @@ import {
 import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-client';
 import { InferenceError, type InferenceClient } from '../chat/inference-client';
 import { inferenceNodes, type InferenceNode } from '../nodes/store';
-import { redact } from '../chat/redaction';
+import { redact, redactAll } from '../redaction/redaction';
 import type { Ledger } from '../runs/ledger';
 import { jobRunId, lastStreamedLine, streamedLineKey, type NewRunEvent } from '../runs/store';
 
@@ -478,8 +478,9 @@ export class Dispatcher implements JobControl {
     o: { status: JobEnd['status']; result: JobRunResult | null; failureCode: string | null; reason: string | null; outcome: string; detail?: string; lines?: NewRunEvent[] },
   ): Promise<void> {
     const entry: AttemptEntry = { attempt: job.attempt, node_id: job.node_id, outcome: o.outcome, at: new Date().toISOString(), by: this.id, ...(o.detail ? { detail: o.detail.slice(0, 500) } : {}) };
+    const result = o.result && (await redactedOutput(o.result));
     const recorded = await this.db.transaction((tx) =>
-      endRunningJob(tx, { jobId: job.id, leaseId: job.lease_id, status: o.status, result: o.result as Record<string, unknown> | null, failureCode: o.failureCode, reason: o.reason, entry, lines: o.lines }),
+      endRunningJob(tx, { jobId: job.id, leaseId: job.lease_id, status: o.status, result: result as Record<string, unknown> | null, failureCode: o.failureCode, reason: o.reason, entry, lines: o.lines }),
     );
     if (!recorded) this.log.info({ job_id: job.id, lease_id: job.lease_id }, "ignored a result: the job's lease had moved on (requeued, taken over or ended)");
   }
@@ -647,3 +648,12 @@ function outcomeOf(r: JobRunResult, timeoutSeconds: number): { status: JobEnd['s
 const sleep = (ms: number, signal: AbortSignal): Promise<void> => timeout(ms, undefined, { signal }).catch(() => {});
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/**
+ * A job's output is stored redacted, as its log lines are (the lines are made from it when they
+ * were not streamed): whole, so that a secret over several lines is seen.
+ */
+async function redactedOutput(r: JobRunResult): Promise<JobRunResult> {
+  const out = await redactAll([r.stdout ?? '', r.stderr ?? ''], { remember: false });
+  return { ...r, stdout: out.texts[0]!, stderr: out.texts[1]! };
+}

@@ -24,9 +24,27 @@ import type { Db } from '../db';
 import { GroupCommit } from '../db/group-commit';
 import { unstorable } from '../db/storable';
 import { badRequest } from '../http/problem';
+import { redactAll, redactJson } from '../redaction/redaction';
 import { appendBatches, appendEvents, eventsAfter, type NewRunEvent, type RunEventRow, type RunStatus } from './store';
 
 type Appended = { lastSeq: number; seqs: Array<number | null> };
+
+/**
+ * Log lines (from clients and from a node's sandboxes) are stored redacted, like chat messages.
+ * A flush's lines are redacted together: that costs a fraction of one call per line, and a secret
+ * printed over several lines (a private key) is seen whole.
+ */
+export async function redactLogs<T extends { events: readonly NewRunEvent[] }>(batch: T[]): Promise<T[]> {
+  const logs = batch.flatMap((a) => a.events.filter((e) => e.kind === 'log'));
+  if (logs.length === 0) return batch;
+  const lines = await redactAll(
+    logs.map((e) => e.message ?? ''),
+    { remember: false },
+  );
+  const data = await Promise.all(logs.map((e) => (e.data === null || e.data === undefined ? e.data : redactJson(e.data, { remember: false }).then((r) => r.value))));
+  const clean = new Map(logs.map((e, i) => [e, { ...e, message: e.message === null || e.message === undefined ? e.message : lines.texts[i]!, data: data[i] }]));
+  return batch.map((a) => ({ ...a, events: a.events.map((e) => clean.get(e) ?? e) }));
+}
 
 /** Most events written in one transaction; more waits for the next flush. */
 const MAX_BATCH = 5000;
@@ -39,7 +57,14 @@ export class Ledger {
   private readonly commits: GroupCommit<{ runId: string; events: readonly NewRunEvent[] }, Appended | null>;
 
   constructor(private readonly db: Db) {
-    this.commits = new GroupCommit((batch) => db.transaction((tx) => appendBatches(tx, batch)), MAX_BATCH, (a) => a.events.length);
+    this.commits = new GroupCommit(
+      async (batch) => {
+        const clean = await redactLogs(batch);
+        return db.transaction((tx) => appendBatches(tx, clean));
+      },
+      MAX_BATCH,
+      (a) => a.events.length,
+    );
   }
 
   async append(runId: string, events: readonly NewRunEvent[]): Promise<Appended> {

@@ -2,6 +2,7 @@ import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
+import { redactJson } from '../redaction/redaction';
 import { findOwnSession } from '../sessions/store';
 import { findVisibleTask, type TaskRow } from '../tasks/store';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -24,6 +25,9 @@ import {
   type RunRow,
   type RunStatus,
 } from './store';
+
+/** Free-form metadata is stored redacted, like chat messages (see redactJson). */
+const redactedMetadata = async (m: Record<string, unknown>) => (await redactJson(m, { remember: false })).value;
 
 export const MAX_LOG_ENTRIES = 1000;
 export const MAX_LOG_MESSAGE = 64 * 1024;
@@ -72,6 +76,7 @@ export class RunService {
     }
     if (input.session_id !== undefined && !(await findOwnSession(this.db, principal.userId, input.session_id))) throw notFound('Session');
     if (input.parent_run_id !== undefined && !(await findVisibleRun(this.db, principal.userId, input.parent_run_id))) throw notFound('Parent run');
+    const metadata = input.metadata === undefined ? undefined : await redactedMetadata(input.metadata);
     return this.db.transaction((tx) =>
       insertRun(tx, {
         taskId: task.id,
@@ -80,7 +85,7 @@ export class RunService {
         parentRunId: input.parent_run_id,
         createdBy: principal.userId,
         status: input.status,
-        metadata: input.metadata,
+        metadata,
       }),
     );
   }
@@ -102,8 +107,9 @@ export class RunService {
     if (input.status !== undefined && input.status !== run.status && isTerminal(run.status)) {
       throw conflict(`The run has already ended (${run.status}); its status cannot change`);
     }
+    const metadata = input.metadata === undefined ? undefined : await redactedMetadata(input.metadata);
     await this.db.transaction(async (tx) => {
-      if (input.metadata !== undefined) await updateRunMetadata(tx, run.id, input.metadata);
+      if (metadata !== undefined) await updateRunMetadata(tx, run.id, metadata);
       if (input.status !== undefined && input.status !== run.status) {
         await appendEvents(tx, run.id, [{ kind: 'status', data: { status: input.status, previous: run.status, by: principal.userId } }], { status: input.status, error: input.error ?? null });
       }

@@ -5,6 +5,7 @@ import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import { findDefaultProject, type ProjectRow } from '../projects/store';
 import { insertRun } from '../runs/store';
+import { redactAll } from '../redaction/redaction';
 import { findOwnSession } from '../sessions/store';
 import {
   cancelQueuedJobs,
@@ -75,21 +76,25 @@ export class TaskService {
     if (input.prompt.trim() === '') throw badRequest('prompt is required: the text, script or commands of the task');
     if (Buffer.byteLength(input.prompt, 'utf8') > MAX_PROMPT_BYTES) throw new HttpProblem(413, `prompt is larger than ${MAX_PROMPT_BYTES} bytes (1 MiB)`);
     const mode = input.input_mode ?? 'prompt';
-    const job = jobFor(mode, input.prompt, {
+    // A prompt goes to a model like a chat message and is stored redacted like one. A script or
+    // commands would not run redacted: only the name, taken from their first words, is.
+    const [text, taskName] = (await redactAll([mode === 'prompt' ? input.prompt : input.prompt.slice(0, 400), input.task_name ?? ''])).texts as [string, string];
+    const prompt = mode === 'prompt' ? text : input.prompt;
+    const job = jobFor(mode, prompt, {
       timeoutSeconds: input.timeout_seconds ?? this.defaults.taskTimeoutSeconds,
       image: input.image ?? this.defaults.sandboxImage,
       model: input.model,
     });
     const project = await this.projectFor(principal, input.project_id, ctx);
     if (input.session_id !== undefined && !(await findOwnSession(this.db, principal.userId, input.session_id))) throw notFound('Session');
-    const base = taskNameBase(input.task_name, input.prompt);
+    const base = taskNameBase(input.task_name === undefined ? undefined : taskName, text);
 
     const task = await this.db.transaction(async (tx) => {
       // The unique index (created_by, name) decides between concurrent creates: a name taken in
       // the meantime makes the insert return nothing, and the next suffix is tried.
       for (let tries = 0; tries < 20; tries++) {
         const name = nextFreeName(base, await namesLike(tx, principal.userId, base));
-        const t = await insertTaskNamed(tx, { name, createdBy: principal.userId, projectId: project.id, inputMode: mode, prompt: input.prompt, metadata: null, sessionId: input.session_id });
+        const t = await insertTaskNamed(tx, { name, createdBy: principal.userId, projectId: project.id, inputMode: mode, prompt, metadata: null, sessionId: input.session_id });
         if (!t) continue;
         const jobId = await insertJob(tx, { taskId: t.id, kind: job.kind, payload: job.payload });
         // The job's run exists from the start, so its stream can be opened before it runs.

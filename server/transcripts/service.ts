@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { redactAll } from '../chat/redaction';
+import { redactAll, redactJson } from '../redaction/redaction';
 import type { Principal, RequestContext } from '../http/principal';
 import { badRequest, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
@@ -71,30 +71,13 @@ export class TranscriptService {
 
   private async append(principal: Principal, owner: SegmentOwner, projectId: string | null, input: NewSegment): Promise<AppendedSegment> {
     if (Buffer.byteLength(input.content, 'utf8') > MAX_CONTENT_BYTES) throw badRequest(`content must be at most ${MAX_CONTENT_BYTES} bytes (UTF-8)`);
-    const strings: string[] = [];
-    collectStrings(input.metadata, strings);
-    const redacted = await redactAll([input.content, ...strings]);
-    let next = 1;
-    const metadata = input.metadata === undefined ? null : (replaceStrings(input.metadata, () => redacted.texts[next++]!) as Record<string, unknown>);
+    const [content, meta] = await Promise.all([redactAll([input.content]), redactJson(input.metadata ?? null)]);
+    const kinds = [...new Set([...content.kinds, ...meta.kinds])].sort();
+    const count = content.count + meta.count;
     const [segment, policy] = await Promise.all([
-      this.db.transaction((tx) => insertSegment(tx, owner, { kind: input.kind, content: redacted.texts[0]!, metadata, redactionKinds: redacted.kinds, createdBy: principal.userId })),
+      this.db.transaction((tx) => insertSegment(tx, owner, { kind: input.kind, content: content.texts[0]!, metadata: meta.value, redactionKinds: kinds, createdBy: principal.userId })),
       effectivePolicy(this.db, projectId),
     ]);
-    return { segment, retention: policy.transcripts, redaction: { applied: redacted.count > 0, kinds: redacted.kinds, count: redacted.count } };
+    return { segment, retention: policy.transcripts, redaction: { applied: count > 0, kinds, count } };
   }
-}
-
-/** Every string value in a JSON value, depth first (keys are names, not content). */
-function collectStrings(v: unknown, out: string[]): void {
-  if (typeof v === 'string') out.push(v);
-  else if (Array.isArray(v)) v.forEach((x) => collectStrings(x, out));
-  else if (v !== null && typeof v === 'object') Object.values(v).forEach((x) => collectStrings(x, out));
-}
-
-/** The same value with each string replaced by `next()`, in collectStrings' order. */
-function replaceStrings(v: unknown, next: () => string): unknown {
-  if (typeof v === 'string') return next();
-  if (Array.isArray(v)) return v.map((x) => replaceStrings(x, next));
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, replaceStrings(x, next)]));
-  return v;
 }

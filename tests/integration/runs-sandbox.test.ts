@@ -108,6 +108,28 @@ describe.each(DB_KINDS)('run streams from a real sandbox on %s', (kind) => {
     expect(last).toMatchObject({ kind: 'status', data: { status: 'failed', exit_code: 4, failure_code: 'exit_nonzero' } });
   });
 
+  it("a sandbox's output is stored redacted: its log lines and the job's result", async () => {
+    const token = 'ghp_8Zk2Lq9Xw4Vb7Nc1Rt5Ym3Hs6Jd0Fg2Pa4Eo';
+    const aws = 'Zq8Xw2Ec4Rv6Tb8Yn0Um2Il4Ok6Pj8Hg0Fd2Sa4Q';
+    const script = `echo "GITHUB_TOKEN=${token}"; sleep 0.3; echo "aws_secret_access_key = ${aws}" >&2; echo done`;
+    const task = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: script, input_mode: 'script' } })).body;
+    const logs = await until('the task to end', async () => {
+      const r = (await s.api.call(`/v1/tasks/${task.id}/logs`, { token: s.adminToken })).body;
+      return r.lines.includes('done') && (await s.api.call(`/v1/tasks/${task.id}`, { token: s.adminToken })).body.closed ? r : null;
+    });
+    expect(logs.stdout).toBe('GITHUB_TOKEN=SECRET_REDACTED\ndone\n');
+    expect(logs.stderr).toBe('aws_secret_access_key = SECRET_REDACTED\n');
+    const result = (await s.api.call(`/v1/tasks/${task.id}/result`, { token: s.adminToken })).body;
+    expect(result).toMatchObject({ stdout: 'GITHUB_TOKEN=SECRET_REDACTED\ndone\n', stderr: 'aws_secret_access_key = SECRET_REDACTED\n' });
+    const stored = JSON.stringify([
+      await s.cynode.db.query('SELECT e.message FROM run_events e JOIN runs r ON r.id = e.run_id WHERE r.task_id = $1', [task.id]),
+      await s.cynode.db.query('SELECT result FROM jobs WHERE task_id = $1', [task.id]),
+    ]);
+    expect(stored).not.toContain(token);
+    expect(stored).not.toContain(aws);
+    expect(stored).toContain('SECRET_REDACTED');
+  });
+
   it('canceling a running task ends its run canceled', async () => {
     const task = (await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: 'echo started; sleep 30', input_mode: 'commands' } })).body;
     const runId = (await s.api.call(`/v1/runs?task_id=${task.id}`, { token: s.adminToken })).body.runs[0].id;

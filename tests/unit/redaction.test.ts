@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REDACTION_MARKER, redact, redactAll } from '../../server/chat/redaction';
+import { REDACTION_MARKER, redact, redactAll, redactJson } from '../../server/redaction/redaction';
 
 /*
  * Realistic-looking but fake secrets, one per supported kind and provider. Each value is checked
@@ -24,8 +24,8 @@ export const SECRET_SAMPLES: Array<{ name: string; text: string; secret: string;
   { name: 'GitHub app token', text: 'ghs_5Tg7Yh9Uj1Ik3Ol5Pz7Xa9Sc1Dv3Fb5Gn7Hm9J', secret: 'ghs_5Tg7Yh9Uj1Ik3Ol5Pz7Xa9Sc1Dv3Fb5Gn7Hm9J', kind: 'token' },
   {
     name: 'GitHub fine-grained token',
-    text: 'pat: 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6wX5yZ4aB3cD2',
-    secret: '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6wX5yZ4aB3cD2',
+    text: 'pat: 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',
+    secret: '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',
     kind: 'token',
   },
   { name: 'GitLab token', text: 'CI uses glpat-x7Yq2Vb9Nc4Lm8Zt1Rw6 for pushes', secret: 'glpat-x7Yq2Vb9Nc4Lm8Zt1Rw6', kind: 'token' },
@@ -148,5 +148,52 @@ describe('redact', () => {
 
   it('handles the empty string', async () => {
     expect(await redact('')).toEqual({ text: '', kinds: [], count: 0 });
+  });
+});
+
+describe('redactAll', () => {
+  it('finds a secret split over several texts, as a private key printed line by line', async () => {
+    const lines = ['-----BEGIN OPENSSH PRIVATE KEY-----', 'b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW', 'QyNTUxOQAAACBmZ2hpamtsbW5vcHFyc3R1dnd4eXo0MTIzNDU2Nzg5MGFiY2RlZg', '-----END OPENSSH PRIVATE KEY-----', 'done'];
+    const r = await redactAll(lines, { remember: false });
+    expect(r.texts.slice(1, 3)).toEqual([REDACTION_MARKER, REDACTION_MARKER]);
+    expect(r.texts.at(-1)).toBe('done');
+    expect(r.kinds).toEqual(['private_key']);
+  });
+
+  it('gives each text of a batch the same redaction as alone', async () => {
+    const texts = ['password=Hunter2Secret! and more', 'nothing here', `key ${'sk-4fT9aQ2LmZ8xWc7Rb3YhN1pK6sVd0EgJuT3BlbkFJ'} ok`, ''];
+    const batch = await redactAll(texts, { remember: false });
+    const alone = await Promise.all(texts.map((t) => redact(t)));
+    expect(batch.texts).toEqual(alone.map((a) => a.text));
+    expect(batch.count).toBe(2);
+  });
+});
+
+describe('redactJson', () => {
+  it('redacts the strings of a JSON value and replaces whole the values of credential-named keys', async () => {
+    const r = await redactJson({
+      note: 'deploy with ghp_8Zk2Lq9Xw4Vb7Nc1Rt5Ym3Hs6Jd0Fg2Pa4Eo please',
+      smtp: { host: 'mail.lan', user: 'alerts', pass: 'correct horse' },
+      dbPassword: 'hunter2',
+      apiKey: 'Bearer abc',
+      max_tokens: 512,
+      token_count: '1200',
+      tags: ['a', 'b'],
+      empty_token: '',
+      enabled: true,
+    });
+    expect(r.value).toEqual({
+      note: `deploy with ${REDACTION_MARKER} please`,
+      smtp: { host: 'mail.lan', user: 'alerts', pass: REDACTION_MARKER },
+      dbPassword: REDACTION_MARKER,
+      apiKey: REDACTION_MARKER,
+      max_tokens: 512,
+      token_count: '1200',
+      tags: ['a', 'b'],
+      empty_token: '',
+      enabled: true,
+    });
+    expect(r.kinds).toEqual(['api_key', 'password', 'token']);
+    expect(r.count).toBe(4);
   });
 });
