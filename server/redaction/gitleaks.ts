@@ -2,7 +2,7 @@ import catalogue from './gitleaks-rules/rules.json';
 
 /*
  * gitleaks' rule catalogue (./gitleaks-rules/rules.json: its config/gitleaks.toml as JSON, MIT licence in
- * ./gitleaks-rules/LICENSE; scripts/update-gitleaks-rules.ts refreshes it), applied the way gitleaks
+ * ./gitleaks-rules/LICENSE; build/update-gitleaks-rules.ts refreshes it), applied the way gitleaks
  * applies it to one file: keywords pick the rules worth running, the rule's regex finds, its
  * secret group or else its first non-empty group is the secret, the rule's entropy threshold and
  * the global and rule allowlists (regexes, stopwords) drop what is not one. Path conditions have no

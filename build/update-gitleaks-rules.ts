@@ -2,7 +2,7 @@
  * Refreshes the gitleaks rule catalogue that redaction uses (server/redaction/gitleaks-rules/rules.json)
  * from a copy of gitleaks' own config/gitleaks.toml:
  *
- *   npx tsx scripts/update-gitleaks-rules.ts path/to/gitleaks/config/gitleaks.toml <gitleaks commit or tag>
+ *   npx tsx build/update-gitleaks-rules.ts path/to/gitleaks/config/gitleaks.toml <gitleaks commit or tag>
  *
  * The file is converted as is (TOML to JSON, nothing left out or changed), so that the catalogue
  * stays gitleaks' own; server/redaction/gitleaks.ts reads it. Run tests/unit/redaction*.test.ts
@@ -13,7 +13,7 @@ import { parse } from 'smol-toml';
 
 const [tomlPath, version] = process.argv.slice(2);
 if (!tomlPath || !version) {
-  console.error('usage: tsx scripts/update-gitleaks-rules.ts <gitleaks.toml> <gitleaks commit or tag>');
+  console.error('usage: tsx build/update-gitleaks-rules.ts <gitleaks.toml> <gitleaks commit or tag>');
   process.exit(2);
 }
 const config = parse(readFileSync(tomlPath, 'utf8'));
