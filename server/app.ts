@@ -147,6 +147,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const lanSharing = new LanSharing(db, config.host);
     const gateway = await buildGateway(config, isStarted, deps, auth, liveStreams, readiness, nodeAdmin, dispatcher, chat, runs, commands, lanSharing);
     closers.push(() => gateway.close());
+    liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
     closers.push(() => lanSharing.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault

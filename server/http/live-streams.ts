@@ -82,6 +82,11 @@ export class LiveStreams {
     return stream;
   }
 
+  /** Where failed checks are logged (the gateway's log, once it exists). */
+  logTo(log: { warn(obj: object, msg: string): void }): void {
+    this.opts.onError ??= (err) => log.warn({ err }, 'a live stream access check failed; the stream was closed');
+  }
+
   /** Checks every open stream again; a change while a round runs gets a round of its own after it. */
   recheck(): Promise<void> {
     if (this.running) {
