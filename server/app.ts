@@ -6,6 +6,9 @@ import { dataFiles, type ServerConfig } from './config/config';
 import type { Db } from './db';
 import { openDatabase } from './bootstrap/database';
 import { createHttpServer, type HttpServer } from './http/server';
+import { machineNames } from './http/addresses';
+import { LiveStreams } from './http/live-streams';
+import { unauthorized } from './http/problem';
 import { MasterKey } from './vault/master-key';
 import { AccessTokens } from './auth/tokens';
 import { LoginLimiter } from './auth/login-limiter';
@@ -24,7 +27,7 @@ import { Vault } from './vault/envelope';
 import { JoinPsk, advertisedUrl } from './nodes/psk';
 import { NodeTokens } from './nodes/node-tokens';
 import { ControlPlaneService } from './nodes/control-service';
-import { controlPlaneRoutes } from './nodes/control-routes';
+import { authenticateNode, controlPlaneRoutes } from './nodes/control-routes';
 import { NodeAdminService } from './nodes/admin-service';
 import { nodeAdminRoutes, type NodeAdminDeps } from './nodes/admin-routes';
 import { NodeLiveness } from './nodes/liveness';
@@ -91,6 +94,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     for (const close of closers.splice(0).reverse()) await close().catch(() => {});
   };
 
+  // Until every part below runs (the first-run admin, the dispatcher, the command runner, the
+  // ledger hub), both servers answer 503 to everything but health, and /healthz says `starting`.
+  let started = false;
+  const isStarted = () => started;
+
   try {
     const masterKey = config.masterKey ? MasterKey.fromBase64(config.masterKey) : await MasterKey.fromFile(dataFiles.masterKey(config.dataDir));
     const auth = new AuthService(db, new AccessTokens(masterKey.derive('access-token-signing'), config.accessTokenTtlSeconds), new LoginLimiter(), config.refreshTokenTtlSeconds);
@@ -111,7 +119,10 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Runs: the event ledger, and one hub per process fanning new events out to live streams.
     const runHub = new RunEventHub(db);
     closers.push(() => runHub.stop());
-    const runs = new RunService(db, deps.authz, new Ledger(db), runHub);
+    // Live streams end when their caller signs out, is disabled, or loses access: checked again on
+    // every access change, from any gateway.
+    const liveStreams = new LiveStreams({ perUser: config.maxStreamsPerUser, perAddress: config.maxStreamsPerAddress, credentialValid: (p) => auth.stillValid(p) });
+    const runs = new RunService(db, deps.authz, new Ledger(db), runHub, liveStreams);
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
@@ -129,12 +140,14 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const chat = new ChatService(db, deps.authz, inference, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
     // What every request and completion would otherwise ask the database, dropped when it changes.
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
+    closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
     closers.push(await dropOnChange(db, 'nodes_changed', [chat.serving]));
 
     // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
     const lanSharing = new LanSharing(db, config.host);
-    const gateway = await buildGateway(config, deps, auth, readiness, nodeAdmin, dispatcher, chat, runs, commands, lanSharing);
+    const gateway = await buildGateway(config, isStarted, deps, auth, liveStreams, readiness, nodeAdmin, dispatcher, chat, runs, commands, lanSharing);
     closers.push(() => gateway.close());
+    liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
     closers.push(() => lanSharing.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
@@ -143,10 +156,10 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
-    closers.push(async () => runs.close());
+    closers.push(async () => liveStreams.close());
     // Before the gateway closes (closers run in reverse): open generations would hold it open.
     closers.push(async () => chat.close());
-    const control = await buildControlPlane(config, readiness, controlPlane, nodeTokens);
+    const control = await buildControlPlane(config, isStarted, readiness, controlPlane, nodeTokens);
     closers.push(() => control.close());
     const nodeLiveness = new NodeLiveness(db, { staleAfterSeconds: config.nodeStaleSeconds, onError: (err, what) => control.log.error({ err }, `node liveness: ${what} failed`) });
     // Stopped before the servers close and the database with them (closers run in reverse).
@@ -170,6 +183,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     await commandRunner.start(gateway.log.child({ module: 'commands' }));
     // A node going stale ends the leases of its jobs: handle that now, not at the next poll.
     nodeLiveness.onStale(() => dispatcher.wake());
+    // Before the embedded node, which joins through the control plane.
+    started = true;
 
     if (config.embeddedNode) {
       // The desktop's own node joins over loopback exactly as a remote one joins over the LAN.
@@ -216,8 +231,10 @@ const ACCESS_ROUTES = /^\/v1\/(users|api-keys|groups|projects|role-bindings|auth
 
 async function buildGateway(
   config: ServerConfig,
+  started: () => boolean,
   deps: RouteDeps,
   auth: AuthService,
+  liveStreams: LiveStreams,
   readiness: Readiness,
   nodeAdmin: NodeAdminDeps,
   jobs: JobControl,
@@ -231,9 +248,15 @@ async function buildGateway(
     logLevel: config.logLevel,
     maxBodyBytes: config.maxBodyBytes,
     maxConcurrentRequests: config.maxConcurrentRequests,
+    requestTimeoutSeconds: config.requestTimeoutSeconds,
     // CYNODE_ALLOWED_ORIGINS, and the pages this gateway serves on the LAN while it shares.
     allowedOrigins: () => [...config.allowedOrigins, ...lanSharing.origins()],
-    authenticate: (request) => auth.authenticate(request.headers.authorization),
+    allowedHosts: [...config.allowedHosts, ...machineNames()],
+    started,
+    authenticate: async (request) => {
+      request.principal = await auth.authenticate(request.headers.authorization);
+      if (!request.principal) throw unauthorized();
+    },
     openapi: { title: 'CyNode User API Gateway', version: VERSION, description: 'Tasks, runs, chat, nodes, users and audit of a CyNode installation.' },
   });
   // A change to who may do what, made through this gateway, holds from the caller's next request
@@ -243,10 +266,11 @@ async function buildGateway(
     if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400 && ACCESS_ROUTES.test(request.routeOptions.url ?? '')) {
       auth.credentials.clear();
       chat.projects.clear();
+      void liveStreams.recheck();
     }
     return payload;
   });
-  healthRoutes(app, readiness);
+  healthRoutes(app, readiness, started);
   const firstRunPasswordFile = dataFiles.initialAdminPassword(config.dataDir);
   authRoutes(app, deps.db, auth, firstRunPasswordFile);
   setupRoutes(app, deps.db, { firstRunPasswordFile });
@@ -281,18 +305,22 @@ async function buildGateway(
 }
 
 /** Node-facing listener: registration, config and capability reports arrive here. */
-async function buildControlPlane(config: ServerConfig, readiness: Readiness, controlPlane: ControlPlaneService, nodeTokens: NodeTokens): Promise<HttpServer> {
+async function buildControlPlane(config: ServerConfig, started: () => boolean, readiness: Readiness, controlPlane: ControlPlaneService, nodeTokens: NodeTokens): Promise<HttpServer> {
   const app = await createHttpServer({
     name: 'control-plane',
     logLevel: config.logLevel,
     maxBodyBytes: config.maxBodyBytes,
     maxConcurrentRequests: config.maxConcurrentRequests,
+    requestTimeoutSeconds: config.requestTimeoutSeconds,
     allowedOrigins: [],
+    // Remote nodes join by this machine's LAN address (the one a request arrives on), its name, or a configured one.
+    allowedHosts: [...config.allowedHosts, ...machineNames()],
+    started,
     // Nodes authenticate with their own credentials; nothing user-facing is served here.
-    authenticate: async () => null,
+    authenticate: authenticateNode(nodeTokens),
   });
-  healthRoutes(app, readiness);
-  controlPlaneRoutes(app, controlPlane, nodeTokens);
+  healthRoutes(app, readiness, started);
+  controlPlaneRoutes(app, controlPlane);
   return app;
 }
 

@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { HttpProblem, badRequest, tooManyRequests } from '../../server/http/problem';
+import { HttpProblem, badRequest, tooManyRequests, unauthorized } from '../../server/http/problem';
 import type { Principal } from '../../server/http/principal';
 import { Strict } from '../../server/http/schemas';
 import { createHttpServer } from '../../server/http/server';
@@ -100,13 +100,17 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     // Waiting callers of one job each hold a request, and every chat stream holds one for its
     // whole answer; this only bounds abuse.
     maxConcurrentRequests: Math.max(64, maxConcurrency * 16) + 512,
-    // Browsers have no business here.
+    requestTimeoutSeconds: 30,
+    // Browsers have no business here: the orchestrator calls by whatever name the node advertises,
+    // and every call needs the node's bearer token, which no web page has.
     allowedOrigins: [],
+    allowedHosts: 'any',
     async authenticate(request) {
       const expected = o.getBearerToken();
       if (expected === null) throw new HttpProblem(503, 'node not configured yet', {}, { 'retry-after': String(RETRY_AFTER_SECONDS) });
       const presented = bearerToken(request.headers.authorization);
-      return presented !== null && tokensMatch(presented, expected) ? ORCHESTRATOR : null;
+      if (presented === null || !tokensMatch(presented, expected)) throw unauthorized();
+      request.principal = ORCHESTRATOR;
     },
   });
 

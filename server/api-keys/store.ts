@@ -59,3 +59,13 @@ export async function findUsableApiKey(q: Queryable, hash: string): Promise<{ id
 export async function touchApiKey(q: Queryable, id: string): Promise<void> {
   await q.query(`UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`, [id]);
 }
+
+/** Whether the key still signs in: not revoked, not expired, its owner active and human. */
+export async function apiKeyUsable(q: Queryable, id: string): Promise<boolean> {
+  const rows = await q.query(
+    `SELECT 1 FROM api_keys k JOIN users u ON u.id = k.user_id
+      WHERE k.id = $1 AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()) AND u.is_active AND NOT u.is_system`,
+    [id],
+  );
+  return rows.length > 0;
+}

@@ -3,7 +3,7 @@ import { appendAudit } from '../audit/store';
 import type { Principal, RequestContext } from '../http/principal';
 import { tooManyRequests, unauthorized } from '../http/problem';
 import { findLoginCandidate } from '../users/store';
-import { findUsableApiKey, touchApiKey } from '../api-keys/store';
+import { apiKeyUsable, findUsableApiKey, touchApiKey } from '../api-keys/store';
 import { Memo } from '../db/memo';
 import type { LoginLimiter } from './login-limiter';
 import { burnVerification, verifyPassword } from './passwords';
@@ -179,6 +179,16 @@ export class AuthService {
     });
     if (!session || expired(session.expiresAt)) return null;
     return { userId: claims.userId, handle: session.handle, via: 'session', sessionId: claims.sessionId };
+  }
+
+  /**
+   * Whether the credential a principal came with still works, asked of the database (never the
+   * memo): for what outlives its request, such as a live stream.
+   */
+  async stillValid(principal: Principal): Promise<boolean> {
+    if (principal.via === 'session') return principal.sessionId !== undefined && (await store.activeSessionUser(this.db, principal.sessionId, principal.userId)) !== null;
+    if (principal.via === 'api_key') return principal.apiKeyId !== undefined && (await apiKeyUsable(this.db, principal.apiKeyId));
+    return true;
   }
 
   /** Off the request's path: losing one "last used" update is harmless. */

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import envPaths from 'env-paths';
 
@@ -17,8 +18,16 @@ export interface ServerConfig {
   refreshTokenTtlSeconds: number;
   maxBodyBytes: number;
   maxConcurrentRequests: number;
+  /** Longest a client may take to send a whole request, headers and body (then 408). */
+  requestTimeoutSeconds: number;
+  /** Live event streams one user may hold open on this gateway. */
+  maxStreamsPerUser: number;
+  /** Live event streams one client address may hold open on this gateway. */
+  maxStreamsPerAddress: number;
   /** Browser origins allowed besides the gateway's own. */
   allowedOrigins: string[];
+  /** Host names the servers answer to besides loopback, this machine's name and the address a request arrived on. */
+  allowedHosts: string[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Tasks: the sandbox time limit of a job when the task names none. */
   taskTimeoutSeconds: number;
@@ -67,7 +76,11 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_REFRESH_TOKEN_TTL', default: '604800', description: 'Session (refresh token) lifetime in seconds.' },
   { name: 'CYNODE_MAX_BODY_BYTES', default: '10485760', description: 'Largest request body accepted (413 above).' },
   { name: 'CYNODE_MAX_CONCURRENT_REQUESTS', default: '256', description: 'Requests served at once before answering 429 with Retry-After.' },
+  { name: 'CYNODE_REQUEST_TIMEOUT_SECONDS', default: '10', description: 'Longest a client may take to send a whole request, headers and body (1 to 600); then 408 and the connection closes.' },
+  { name: 'CYNODE_MAX_STREAMS_PER_USER', default: '32', description: 'Live event streams one user may hold open at once (429 beyond); they do not count as concurrent requests.' },
+  { name: 'CYNODE_MAX_STREAMS_PER_ADDRESS', default: '128', description: 'Live event streams one client address may hold open at once (429 beyond).' },
   { name: 'CYNODE_ALLOWED_ORIGINS', default: '(none)', description: 'Comma-separated browser origins allowed besides the gateway itself.' },
+  { name: 'CYNODE_ALLOWED_HOSTS', default: '(none)', description: 'Comma-separated host names the gateway and control plane answer to besides loopback, this machine\'s name and the address a request arrived on (421 otherwise).' },
   { name: 'CYNODE_LOG_LEVEL', default: 'info', description: 'fatal, error, warn, info, debug, trace or silent.' },
   { name: 'CYNODE_CHAT_TIMEOUT_SECONDS', default: '120', description: 'Longest a chat completion may take, model loading included (5 to 3600); then 504 cynodeai_completion_timeout and the generation is aborted.' },
   { name: 'CYNODE_CHAT_RETRIES', default: '2', description: 'Extra attempts after a transient inference failure before any token was sent (0 to 10), on another node with the model when there is one; then 502.' },
@@ -111,6 +124,25 @@ function flag(env: NodeJS.ProcessEnv, name: string, fallback: boolean): boolean 
   throw new ConfigError(`${name} must be 1 or 0 (got "${raw}")`);
 }
 
+/** A comma-separated list, blanks dropped. */
+function list(raw: string | undefined): string[] {
+  return (raw ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+const HOST_NAME = /^(?=.{1,253}$)[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?(?:\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*$/;
+
+/** Names as a Host header carries them, without port: `desktop.lan`, `192.168.1.20`, `fd00::20`. */
+function hostNames(raw: string | undefined): string[] {
+  return list(raw).map((given) => {
+    const name = given.toLowerCase().replace(/^\[(.*)\]$/, '$1');
+    if (!HOST_NAME.test(name) && isIP(name) === 0) throw new ConfigError(`CYNODE_ALLOWED_HOSTS: "${given}" is not a host name or address (give no scheme or port)`);
+    return name;
+  });
+}
+
 const INFERENCE_MODES = ['allow', 'disabled', 'require'] as const;
 
 function inferenceMode(raw: string | undefined): ServerConfig['inferenceMode'] {
@@ -138,10 +170,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     refreshTokenTtlSeconds: int(env, 'CYNODE_REFRESH_TOKEN_TTL', 7 * 86_400, 60, 365 * 86_400),
     maxBodyBytes: int(env, 'CYNODE_MAX_BODY_BYTES', 10 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxConcurrentRequests: int(env, 'CYNODE_MAX_CONCURRENT_REQUESTS', 256, 1, 100_000),
-    allowedOrigins: (env.CYNODE_ALLOWED_ORIGINS ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    requestTimeoutSeconds: int(env, 'CYNODE_REQUEST_TIMEOUT_SECONDS', 10, 1, 600),
+    maxStreamsPerUser: int(env, 'CYNODE_MAX_STREAMS_PER_USER', 32, 1, 100_000),
+    maxStreamsPerAddress: int(env, 'CYNODE_MAX_STREAMS_PER_ADDRESS', 128, 1, 100_000),
+    allowedOrigins: list(env.CYNODE_ALLOWED_ORIGINS),
+    allowedHosts: hostNames(env.CYNODE_ALLOWED_HOSTS),
     logLevel,
     chatTimeoutSeconds: int(env, 'CYNODE_CHAT_TIMEOUT_SECONDS', 120, 5, 3600),
     chatRetries: int(env, 'CYNODE_CHAT_RETRIES', 2, 0, 10),

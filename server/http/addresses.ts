@@ -1,4 +1,5 @@
 import { isIP } from 'node:net';
+import { hostname } from 'node:os';
 
 /** An address of this machine's loopback interface: 127.0.0.0/8 or ::1 (IPv4-mapped forms too). */
 export function isLoopbackAddress(address: string | undefined): boolean {
@@ -21,4 +22,37 @@ export function isLoopbackHost(host: string | undefined): boolean {
   if (!host) return false;
   const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.replace(/:\d*$/, '');
   return name.toLowerCase() === 'localhost' || isLoopbackAddress(name);
+}
+
+/** The name part of a Host header, lowercased, without port or IPv6 brackets. */
+export function hostName(host: string): string {
+  const name = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d*$/, '');
+  return name.toLowerCase();
+}
+
+/** An address as a socket reports it: IPv4-mapped IPv6 (`::ffff:10.0.0.2`) as plain IPv4. */
+export function plainAddress(address: string | undefined): string {
+  const a = (address ?? '').toLowerCase();
+  return a.startsWith('::ffff:') && isIP(a.slice(7)) === 4 ? a.slice(7) : a;
+}
+
+/**
+ * Whether a request's Host names this server. A page on another domain that its DNS rebinds to
+ * this machine sends its own name, and is refused whatever its Origin. Allowed: loopback names,
+ * the address the connection arrived on (a LAN client typing this machine's address), and
+ * `names` (this machine's own name, configured ones).
+ */
+export function hostAllowed(host: string | undefined, localAddress: string | undefined, names: readonly string[]): boolean {
+  if (!host) return false;
+  const name = hostName(host);
+  if (isLoopbackHost(host)) return true;
+  if (isIP(name) !== 0 && name === plainAddress(localAddress)) return true;
+  return names.includes(name);
+}
+
+/** The names this machine goes by on the LAN: its host name, and that name under mDNS (`.local`). */
+export function machineNames(): string[] {
+  const name = hostname().toLowerCase();
+  const bare = name.replace(/\.local$/, '');
+  return [...new Set([name, bare, `${bare}.local`])].filter(Boolean);
 }

@@ -23,6 +23,7 @@ const KINDS: Record<number, { type: string; title: string }> = {
   413: { type: 'urn:cynode:error:payload_too_large', title: 'Payload Too Large' },
   414: { type: 'urn:cynode:error:uri_too_long', title: 'URI Too Long' },
   415: { type: 'urn:cynode:error:unsupported_media_type', title: 'Unsupported Media Type' },
+  421: { type: 'urn:cynode:error:misdirected', title: 'Misdirected Request' },
   422: { type: 'urn:cynode:error:validation', title: 'Unprocessable Content' },
   429: { type: 'urn:cynode:error:rate_limit', title: 'Too Many Requests' },
   431: { type: 'urn:cynode:error:headers_too_large', title: 'Request Header Fields Too Large' },

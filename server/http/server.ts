@@ -4,20 +4,26 @@ import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstanc
 import helmet, { type HelmetOptions } from 'helmet';
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { HttpProblem, badRequest, tooManyRequests, forbidden, unauthorized } from './problem';
+import { HttpProblem, badRequest, tooManyRequests, forbidden } from './problem';
 import { answerClientError, clip, sendError } from './errors';
 import { buildValidator, checkInputRules } from './input-rules';
 import type { Principal, RequestContext } from './principal';
+import { hostAllowed, hostName, plainAddress } from './addresses';
+import { RequestSlots, type Refusal, type Slot } from './slots';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** `none`: no credential needed (health, login). Anything else needs a valid credential. */
     auth?: 'none' | 'user';
+    /** Health checks: answered while the server starts, and never counted against the request caps. */
+    health?: boolean;
     /** The OpenAI-compatible routes answer errors in OpenAI's shape, never problem details. */
     errorFormat?: 'problem' | 'openai';
   }
   interface FastifyRequest {
     principal: Principal | null;
+    /** The request's place in the request caps; given back when its response closes, or when it turns into a live stream. */
+    slot: Slot | null;
   }
 }
 
@@ -28,14 +34,29 @@ export interface HttpServerOptions {
   logLevel: string;
   maxBodyBytes: number;
   maxConcurrentRequests: number;
+  /** Longest a client may take to send a whole request, headers and body (then 408). */
+  requestTimeoutSeconds: number;
   /** Browser origins allowed besides the request's own (Origin equal to http(s)://Host); a function when they change while running. */
   allowedOrigins: readonly string[] | (() => readonly string[]);
-  /** Resolves the bearer credential; null when absent or not valid. */
-  authenticate(request: FastifyRequest): Promise<Principal | null>;
+  /** Host names answered besides loopback and the address a request arrived on; `any` where no browser page could use the server. */
+  allowedHosts: readonly string[] | 'any';
+  /** False until the process has finished starting: until then everything but health answers 503. Absent: started. */
+  started?(): boolean;
+  /**
+   * Checks the request's credential before the route runs, and records who is calling (on the
+   * request); throws 401 when it is absent or not valid.
+   */
+  authenticate(request: FastifyRequest): Promise<void>;
   openapi?: { title: string; version: string; description: string };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * How often Node looks for requests past their time limit (its default, 30 s, let a slow client
+ * hold a request for up to twice the limit).
+ */
+export const CONNECTIONS_CHECK_MS = 1000;
 const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
@@ -45,6 +66,7 @@ const ROUTE_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS
  * not opt out.
  */
 export async function createHttpServer(opts: HttpServerOptions): Promise<HttpServer> {
+  const requestTimeout = opts.requestTimeoutSeconds * 1000;
   const app = Fastify({
     logger: {
       name: opts.name,
@@ -58,7 +80,10 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    requestTimeout: 30_000,
+    // A request, headers and body, arrives within this time or is answered 408 and closed:
+    // a client that sends a few bytes now and then cannot keep a request open.
+    requestTimeout,
+    http: { connectionsCheckingInterval: CONNECTIONS_CHECK_MS, headersTimeout: requestTimeout, requestTimeout },
     // Fastify's own 503 while closing is not a problem document; the onRequest hook answers instead.
     return503OnClosing: false,
     ajv: {
@@ -89,6 +114,7 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.decorateRequest('principal', null);
+  app.decorateRequest('slot', null);
 
   // Native endpoints speak JSON only; a text/plain body is an unsupported media type (415),
   // not a string to fail schema validation with.
@@ -118,30 +144,51 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
     closing = true;
   });
 
-  let inFlight = 0;
+  // A client address may hold an eighth of the pool of requests that need no credential.
+  const slots = new RequestSlots({ size: opts.maxConcurrentRequests, perAddress: Math.ceil(opts.maxConcurrentRequests / 8) });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.headers(SECURITY_HEADERS);
 
     if (closing) throw new HttpProblem(503, 'The server is shutting down; retry shortly', {}, { 'retry-after': '1', connection: 'close' });
 
+    const host = request.headers.host;
+    if (opts.allowedHosts !== 'any' && !hostAllowed(host, request.socket.localAddress, opts.allowedHosts)) {
+      throw new HttpProblem(421, `This server does not answer to the name "${clip(host ? hostName(host) : '')}"; use its address, or add the name to CYNODE_ALLOWED_HOSTS`);
+    }
+
     const origin = request.headers.origin;
     if (origin !== undefined && !originAllowed(origin, request, typeof opts.allowedOrigins === 'function' ? opts.allowedOrigins() : opts.allowedOrigins)) {
       throw forbidden('Origin not allowed');
     }
 
-    if (inFlight >= opts.maxConcurrentRequests) {
-      throw tooManyRequests('The server is busy; retry shortly', 1);
-    }
-    inFlight++;
-    // 'close' fires once per response, whether it was sent or the client went away mid-request.
-    reply.raw.once('close', () => inFlight--);
+    const config = request.routeOptions.config;
+    if (config.health) return;
+    if (opts.started && !opts.started()) throw new HttpProblem(503, 'The server is starting; retry shortly', {}, { 'retry-after': '1' });
+
+    // 'close' fires once per response, whether it was sent or the client went away mid-request;
+    // a slot taken after that is given back at once.
+    let closed = false;
+    reply.raw.once('close', () => {
+      closed = true;
+      request.slot?.release();
+    });
+    const hold = (slot: Slot | Refusal) => {
+      if (slot === 'pool_full') throw tooManyRequests('The server is busy; retry shortly', 1);
+      if (slot === 'address_full') throw tooManyRequests('Too many requests from this address are in progress; retry shortly', 1);
+      request.slot?.release();
+      request.slot = slot;
+      if (closed) slot.release();
+    };
 
     // Unknown routes answer 404 whoever asks.
-    if (!request.routeOptions.url) return;
-    if (request.routeOptions.config.auth === 'none') return;
-    request.principal = await opts.authenticate(request);
-    if (!request.principal) throw unauthorized();
+    if (!request.routeOptions.url || config.auth === 'none') {
+      hold(slots.openSlot(plainAddress(request.ip)));
+      return;
+    }
+    hold(slots.checkingSlot());
+    await opts.authenticate(request);
+    hold(slots.signedInSlot());
   });
 
   // Checks the schemas cannot express, before they run.

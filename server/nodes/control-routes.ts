@@ -16,22 +16,26 @@ declare module 'fastify' {
 }
 
 /**
- * The control plane's node-facing routes (spec/node.md §2, D-1). Nodes are not users: these
- * routes opt out of user authentication and check the join PSK (register) or the node JWT
- * (everything else) themselves, before the body is even read, so a caller without a valid token
- * learns nothing about what the body should be.
+ * The control plane's credential: a node token, checked before the body is even read, so a
+ * caller without a valid token learns nothing about what the body should be.
  */
-export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService, tokens: NodeTokens): void {
-  app.decorateRequest('node', null);
-  const nodeAuth = async (request: FastifyRequest) => {
+export function authenticateNode(tokens: NodeTokens): (request: FastifyRequest) => Promise<void> {
+  return async (request) => {
     request.node = await tokens.authenticate(request);
   };
-  const asNode = { auth: 'none' as const };
+}
+
+/**
+ * The control plane's node-facing routes. Nodes are not users: register
+ * checks the join PSK itself; everything else needs the node token (`authenticateNode`).
+ */
+export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService): void {
+  app.decorateRequest('node', null);
 
   app.post(
     '/v1/nodes/register',
     {
-      config: asNode,
+      config: { auth: 'none' },
       schema: {
         tags: ['nodes'],
         summary: "Register a node with the join key: 201 for a new node, 200 again (with the node's own secret); answers the bootstrap payload with a node token",
@@ -52,8 +56,6 @@ export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService
   app.get(
     '/v1/nodes/config',
     {
-      config: asNode,
-      onRequest: nodeAuth,
       schema: { tags: ['nodes'], summary: "The calling node's configuration (node_configuration_payload_v1)", response: { 200: NodeConfig, ...errors(401, 404) } },
     },
     async (request) => service.config(request.node!, baseUrlOf(request)),
@@ -62,8 +64,6 @@ export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService
   app.post(
     '/v1/nodes/config',
     {
-      config: asNode,
-      onRequest: nodeAuth,
       schema: { tags: ['nodes'], summary: 'Acknowledge a configuration: applied or failed (node_config_ack_v1)', body: ConfigAck, response: { 204: Type.Null(), ...errors(400, 401, 404) } },
     },
     async (request, reply) => {
@@ -75,8 +75,6 @@ export function controlPlaneRoutes(app: HttpServer, service: ControlPlaneService
   app.post(
     '/v1/nodes/capability',
     {
-      config: asNode,
-      onRequest: nodeAuth,
       schema: { tags: ['nodes'], summary: 'Report capabilities; also the heartbeat that keeps the node active', body: CapabilityReport, response: { 204: Type.Null(), ...errors(400, 401) } },
     },
     async (request, reply) => {

@@ -308,7 +308,7 @@ export function runRoutes(app: HttpServer, db: Db, runs: RunService): void {
       // Checked before any header is sent, so these answer as problem documents.
       const start = startOf(request.headers['last-event-id'], request.query.after);
       const run = await runs.get(request.principal!, request.params.id);
-      const sse = runs.openStream(request, reply, request.query.heartbeat_seconds * 1000);
+      const sse = runs.openStream(request, reply, request.query.heartbeat_seconds * 1000, { run });
       await streamRunEvents({ db, ledger: runs.ledger, hub: runs.hub, sse, runId: run.id, start }).catch((err: unknown) => {
         request.log.warn({ err, run_id: run.id }, 'run event stream ended by an error');
         sse.end();

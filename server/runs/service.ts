@@ -2,6 +2,7 @@ import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
+import type { LiveStreams } from '../http/live-streams';
 import { redactJson } from '../redaction/redaction';
 import { findOwnSession } from '../sessions/store';
 import { findVisibleTask, type TaskRow } from '../tasks/store';
@@ -55,14 +56,13 @@ export interface CreateRunInput {
  * a run (status, logs) takes the task's creator or someone who may create tasks there.
  */
 export class RunService {
-  /** Open event streams, ended when the gateway closes (they would hold it open). */
-  private readonly streams = new Set<SseWriter>();
-
   constructor(
     private readonly db: Db,
     private readonly authz: Authorizer,
     readonly ledger: Ledger,
     readonly hub: RunEventHub,
+    /** Open event streams: capped per user and address, ended when their caller loses access. */
+    private readonly streams: LiveStreams,
   ) {}
 
   async create(principal: Principal, input: CreateRunInput, ctx: RequestContext): Promise<RunRow> {
@@ -136,16 +136,17 @@ export class RunService {
     return { run, ...(await logLines(this.db, [run.id], f)) };
   }
 
-  /** A server-sent events response that `close` ends. */
-  openStream(request: FastifyRequest, reply: FastifyReply, heartbeatMs: number): SseWriter {
-    const sse = new SseWriter(request, reply, heartbeatMs);
-    this.streams.add(sse);
-    void sse.closed.then(() => this.streams.delete(sse));
-    return sse;
-  }
-
-  close(): void {
-    for (const sse of this.streams) sse.end();
+  /**
+   * A server-sent events response on a run, or on a task's runs, that the caller was just shown
+   * (429 when they hold too many). It ends once its caller may no longer see it.
+   */
+  openStream(request: FastifyRequest, reply: FastifyReply, heartbeatMs: number, of: { run: RunRow } | { task: TaskRow }): SseWriter {
+    const userId = request.principal!.userId;
+    const watch =
+      'run' in of
+        ? { scope: `run:${of.run.id}`, stillAllowed: async () => (await findVisibleRun(this.db, userId, of.run.id)) !== null }
+        : { scope: `task:${of.task.id}`, stillAllowed: async () => (await findVisibleTask(this.db, userId, of.task.id)) !== null };
+    return this.streams.admit(request, watch, () => new SseWriter(request, reply, heartbeatMs));
   }
 
   private async writable(principal: Principal, id: string, ctx: RequestContext): Promise<RunRow> {

@@ -7,7 +7,7 @@ import { appendAudit } from '../audit/store';
 import type { Principal, RequestContext } from '../http/principal';
 import { isLoopbackHost } from '../http/addresses';
 import { conflict } from '../http/problem';
-import type { HttpServer } from '../http/server';
+import { CONNECTIONS_CHECK_MS, type HttpServer } from '../http/server';
 
 /** `system_settings` row: {"enabled": boolean}. */
 export const LAN_SHARING_SETTING = 'lan_sharing';
@@ -236,7 +236,7 @@ export class LanSharing {
  * answers to unparseable requests ('clientError'), upgrades, and the same timeouts.
  */
 function mirror(main: Server): Server {
-  const server = createServer();
+  const server = createServer({ connectionsCheckingInterval: CONNECTIONS_CHECK_MS, headersTimeout: main.headersTimeout, requestTimeout: main.requestTimeout });
   for (const event of ['request', 'clientError', 'upgrade', 'checkContinue', 'checkExpectation'] as const) {
     for (const listener of main.listeners(event)) server.on(event, listener as (...args: unknown[]) => void);
   }

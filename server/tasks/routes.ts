@@ -229,7 +229,7 @@ export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jo
       const stream = request.query.stream ?? 'all';
       const task = await tasks.get(request.principal!, request.params.id);
       if (request.query.follow) {
-        const sse = runs.openStream(request, reply, request.query.heartbeat_seconds * 1000);
+        const sse = runs.openStream(request, reply, request.query.heartbeat_seconds * 1000, { task });
         await streamTaskLogs({ db, ledger: runs.ledger, hub: runs.hub, sse, taskId: task.id, stream: stream === 'all' ? undefined : stream }).catch((err: unknown) => {
           request.log.warn({ err, task_id: task.id }, 'task log stream ended by an error');
           sse.end();

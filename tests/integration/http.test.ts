@@ -1,5 +1,6 @@
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
+import { hostname } from 'node:os';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, startTestServer, type ApiResponse, type TestServer } from '../support/harness';
@@ -32,23 +33,45 @@ function readAnswer(res: IncomingMessage): Promise<RawAnswer> {
 }
 
 /**
- * A request whose headers promise a body it only half sends: the server accepted it and is
- * still reading it, so it counts as in flight until it is finished or abandoned.
+ * A signed-in request whose headers promise a body it only half sends: the server accepted it and
+ * is still reading it, so it counts as in flight until it is finished or abandoned.
  */
-function heldRequest(baseUrl: string): { req: ClientRequest; answer: Promise<RawAnswer>; finish(): void; abort(): void } {
-  // Refresh reads its body before answering and, unlike login, feeds no sign-in rate limit.
-  const url = new URL('/v1/auth/refresh', baseUrl);
-  const body = JSON.stringify({ refresh_token: 'cyr_not-a-real-refresh-token' });
-  const req = httpRequest({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': String(body.length) } });
+interface Held {
+  req: ClientRequest;
+  answer: Promise<RawAnswer>;
+  /** Answered already: turned away rather than held. */
+  answered(): boolean;
+  finish(): void;
+  abort(): void;
+}
+
+function heldRequest(baseUrl: string, token: string): Held {
+  // A run of a task that does not exist: read in full, then 404, and nothing changes.
+  const url = new URL('/v1/runs', baseUrl);
+  const body = JSON.stringify({ task_id: '00000000-0000-4000-8000-000000000000' });
+  const req = httpRequest({
+    host: url.hostname,
+    port: url.port,
+    path: url.pathname,
+    method: 'POST',
+    agent: false,
+    headers: { 'content-type': 'application/json', 'content-length': String(body.length), authorization: `Bearer ${token}` },
+  });
   const answer = new Promise<RawAnswer>((resolve, reject) => {
     req.on('response', (res) => readAnswer(res).then(resolve, reject));
     req.on('error', reject);
   });
+  let answered = false;
+  answer.then(
+    () => (answered = true),
+    () => {},
+  );
   req.flushHeaders();
   req.write(body.slice(0, 10));
   return {
     req,
     answer,
+    answered: () => answered,
     finish: () => req.end(body.slice(10)),
     abort: () => {
       answer.catch(() => {});
@@ -84,7 +107,7 @@ function jwtPart(value: object): string {
 describe.each(DB_KINDS)('HTTP conventions on %s', (kind) => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startTestServer(kind, { allowedOrigins: [CONSOLE_ORIGIN], maxBodyBytes: 4096 });
+    s = await startTestServer(kind, { allowedOrigins: [CONSOLE_ORIGIN], allowedHosts: ['cynode.lan'], maxBodyBytes: 4096 });
   });
   afterAll(async () => {
     await s?.close();
@@ -169,6 +192,47 @@ describe.each(DB_KINDS)('HTTP conventions on %s', (kind) => {
       // Same host but another port is another origin.
       const otherPort = await s.api.call('/v1/users/me', { token: s.adminToken, headers: { origin: 'http://127.0.0.1:1' } });
       expectProblem(otherPort, 403);
+    });
+  });
+
+  describe('Host header', () => {
+    /** node:http: fetch will not send a Host of our choosing. */
+    const send = (baseUrl: string, path: string, host: string, o: { body?: unknown; token?: string; origin?: string } = {}): Promise<RawAnswer> => {
+      const u = new URL(baseUrl);
+      const body = o.body === undefined ? undefined : JSON.stringify(o.body);
+      const headers: Record<string, string> = { host };
+      if (body !== undefined) headers['content-type'] = 'application/json';
+      if (o.token) headers.authorization = `Bearer ${o.token}`;
+      if (o.origin) headers.origin = o.origin;
+      return new Promise((resolve, reject) => {
+        const req = httpRequest({ host: u.hostname, port: u.port, path, method: body === undefined ? 'GET' : 'POST', agent: false, headers }, (res) => readAnswer(res).then(resolve, reject));
+        req.on('error', reject);
+        req.end(body);
+      });
+    };
+    const signIn = (host: string) => send(s.cynode.gatewayUrl, '/v1/auth/login', host, { body: { handle: 'admin', password: s.adminPassword }, origin: `http://${host}` });
+
+    it('refuses a name this server does not go by, whatever the Origin (a page whose DNS points here)', async () => {
+      const port = new URL(s.cynode.gatewayUrl).port;
+      const rebound = await signIn(`evil.example:${port}`);
+      expect(rebound.status).toBe(421);
+      expect(rebound.headers['content-type']).toMatch(/^application\/problem\+json/);
+      expect(rebound.text).not.toContain('access_token');
+      expect((await send(s.cynode.gatewayUrl, '/v1/users/me', `evil.example:${port}`, { token: s.adminToken })).status).toBe(421);
+      // The control plane too.
+      const control = new URL(s.cynode.controlUrl);
+      expect((await send(s.cynode.controlUrl, '/v1/nodes/config', `evil.example:${control.port}`)).status).toBe(421);
+      expect((await send(s.cynode.controlUrl, '/healthz', `evil.example:${control.port}`)).status).toBe(421);
+    });
+
+    it("answers loopback names, this machine's name and configured names", async () => {
+      const port = new URL(s.cynode.gatewayUrl).port;
+      for (const name of ['127.0.0.1', 'localhost', '[::1]', hostname(), 'cynode.lan']) {
+        const host = `${name}:${port}`;
+        expect((await signIn(host)).status, host).toBe(200);
+      }
+      const control = new URL(s.cynode.controlUrl);
+      expect((await send(s.cynode.controlUrl, '/healthz', `cynode.lan:${control.port}`)).status).toBe(200);
     });
   });
 
@@ -352,7 +416,8 @@ describe.each(DB_KINDS)('HTTP conventions on %s', (kind) => {
 describe.each(DB_KINDS)('concurrency cap on %s', (kind) => {
   let s: TestServer;
   beforeAll(async () => {
-    s = await startTestServer(kind, { maxConcurrentRequests: 2 });
+    // Held requests stay in flight as long as the test needs them.
+    s = await startTestServer(kind, { maxConcurrentRequests: 2, requestTimeoutSeconds: 120 });
   });
   afterAll(async () => {
     await s?.close();
@@ -366,38 +431,58 @@ describe.each(DB_KINDS)('concurrency cap on %s', (kind) => {
     }
     throw new Error('condition never held');
   }
-  const passes = async () => (await s.api.call('/healthz')).status === 200;
+  const signedIn = () => s.api.call('/v1/users/me', { token: s.adminToken });
+  const passes = async () => (await signedIn()).status === 200;
+  const busy = async () => (await signedIn()).status === 429;
+  const held = () => heldRequest(s.cynode.gatewayUrl, s.adminToken);
+  /**
+   * Waits until the cap is reached, which only the held requests can do. A probe that took a
+   * place a moment before a held request arrived has that request turned away: it is sent again.
+   */
+  const inFlight = (list: Held[]) =>
+    until(async () => {
+      let resent = false;
+      for (const [i, h] of list.entries()) {
+        if (!h.answered()) continue;
+        list[i] = held();
+        resent = true;
+      }
+      // A probe sent at once would win the race again.
+      if (resent) await new Promise((r) => setTimeout(r, 100));
+      return !resent && busy();
+    });
 
   it('answers 429 with Retry-After beyond the cap, and recovers when requests finish or are abandoned', async () => {
-    const a = heldRequest(s.cynode.gatewayUrl);
-    const b = heldRequest(s.cynode.gatewayUrl);
+    const first = [held(), held()];
     // Both are in flight once a third request is refused.
-    await until(async () => (await s.api.call('/healthz')).status === 429);
-    const busy = await s.api.call('/v1/users/me', { token: s.adminToken });
-    expectProblem(busy, 429);
-    expect(Number(busy.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    await inFlight(first);
+    const [a, b] = first as [Held, Held];
+    const refused = await signedIn();
+    expectProblem(refused, 429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    // Health checks and requests that need no credential are counted apart.
+    expect((await s.api.call('/healthz')).status).toBe(200);
+    expect((await s.api.call('/v1/setup')).status).toBe(200);
 
     // A finished request frees its slot.
     a.finish();
-    expect((await a.answer).status).toBe(401);
+    expect((await a.answer).status).toBe(404);
     await until(passes);
 
     // Abandoned requests free theirs too.
-    const c = heldRequest(s.cynode.gatewayUrl);
-    await until(async () => (await s.api.call('/healthz')).status === 429);
-    b.abort();
-    c.abort();
+    const second = [b, held()];
+    await inFlight(second);
+    for (const h of second) h.abort();
     await until(passes);
 
     // Exactly two slots again: not leaked, not counted twice.
-    const d = heldRequest(s.cynode.gatewayUrl);
-    const e = heldRequest(s.cynode.gatewayUrl);
-    await until(async () => (await s.api.call('/healthz')).status === 429);
+    const third = [held(), held()];
+    await inFlight(third);
+    const [d, e] = third as [Held, Held];
     d.finish();
     e.finish();
-    expect((await d.answer).status).toBe(401);
-    expect((await e.answer).status).toBe(401);
+    expect((await d.answer).status).toBe(404);
+    expect((await e.answer).status).toBe(404);
     await until(passes);
-    expect((await s.api.call('/v1/users/me', { token: s.adminToken })).status).toBe(200);
   });
 });

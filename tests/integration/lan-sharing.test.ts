@@ -112,6 +112,9 @@ describe.each(DB_KINDS)('share on LAN from the settings (%s)', (kind) => {
     const foreign = await get(`${lanUrl}/v1/system/info`, { ...auth, origin: 'http://evil.example' });
     expect(foreign.status).toBe(403);
     expect(foreign.text).toContain('Origin not allowed');
+    // A page on another name that its DNS points at this address is refused, whatever its Origin.
+    const rebound = await get(`${lanUrl}/v1/system/info`, { ...auth, host: `evil.example:${port}`, origin: `http://evil.example:${port}` });
+    expect(rebound.status).toBe(421);
     // Signing in from the LAN works, as a LAN browser does it.
     const lanApi = new ApiClient(lanUrl);
     expect((await lanApi.login('admin', ADMIN_PASSWORD)).access_token).toBeTruthy();

@@ -17,7 +17,11 @@ describe('loadConfig', () => {
       refreshTokenTtlSeconds: 604800,
       maxBodyBytes: 10485760,
       maxConcurrentRequests: 256,
+      requestTimeoutSeconds: 10,
+      maxStreamsPerUser: 32,
+      maxStreamsPerAddress: 128,
       allowedOrigins: [],
+      allowedHosts: [],
       logLevel: 'info',
       chatTimeoutSeconds: 120,
       chatRetries: 2,
@@ -50,6 +54,9 @@ describe('loadConfig', () => {
     expect(documented.CYNODE_REFRESH_TOKEN_TTL).toBe(String(c.refreshTokenTtlSeconds));
     expect(documented.CYNODE_MAX_BODY_BYTES).toBe(String(c.maxBodyBytes));
     expect(documented.CYNODE_MAX_CONCURRENT_REQUESTS).toBe(String(c.maxConcurrentRequests));
+    expect(documented.CYNODE_REQUEST_TIMEOUT_SECONDS).toBe(String(c.requestTimeoutSeconds));
+    expect(documented.CYNODE_MAX_STREAMS_PER_USER).toBe(String(c.maxStreamsPerUser));
+    expect(documented.CYNODE_MAX_STREAMS_PER_ADDRESS).toBe(String(c.maxStreamsPerAddress));
     expect(documented.CYNODE_LOG_LEVEL).toBe(c.logLevel);
     expect(documented.CYNODE_CHAT_TIMEOUT_SECONDS).toBe(String(c.chatTimeoutSeconds));
     expect(documented.CYNODE_CHAT_RETRIES).toBe(String(c.chatRetries));
@@ -78,7 +85,11 @@ describe('loadConfig', () => {
       CYNODE_REFRESH_TOKEN_TTL: '3600',
       CYNODE_MAX_BODY_BYTES: '2048',
       CYNODE_MAX_CONCURRENT_REQUESTS: '4',
+      CYNODE_REQUEST_TIMEOUT_SECONDS: '30',
+      CYNODE_MAX_STREAMS_PER_USER: '8',
+      CYNODE_MAX_STREAMS_PER_ADDRESS: '16',
       CYNODE_ALLOWED_ORIGINS: ' http://a.lan:3000 ,, https://b.lan ',
+      CYNODE_ALLOWED_HOSTS: 'Desktop.LAN, 192.168.1.20 ,[fd00::20]',
       CYNODE_LOG_LEVEL: 'debug',
       CYNODE_CHAT_TIMEOUT_SECONDS: '300',
       CYNODE_CHAT_RETRIES: '0',
@@ -111,7 +122,11 @@ describe('loadConfig', () => {
       refreshTokenTtlSeconds: 3600,
       maxBodyBytes: 2048,
       maxConcurrentRequests: 4,
+      requestTimeoutSeconds: 30,
+      maxStreamsPerUser: 8,
+      maxStreamsPerAddress: 16,
       allowedOrigins: ['http://a.lan:3000', 'https://b.lan'],
+      allowedHosts: ['desktop.lan', '192.168.1.20', 'fd00::20'],
       logLevel: 'debug',
       chatTimeoutSeconds: 300,
       chatRetries: 0,
@@ -157,6 +172,9 @@ describe('loadConfig', () => {
     ['CYNODE_REFRESH_TOKEN_TTL', '10'],
     ['CYNODE_MAX_BODY_BYTES', '10'],
     ['CYNODE_MAX_CONCURRENT_REQUESTS', '0'],
+    ['CYNODE_REQUEST_TIMEOUT_SECONDS', '0'],
+    ['CYNODE_MAX_STREAMS_PER_USER', '0'],
+    ['CYNODE_MAX_STREAMS_PER_ADDRESS', '0'],
     ['CYNODE_TASK_TIMEOUT_SECONDS', '10801'],
     ['CYNODE_CHAT_TIMEOUT_SECONDS', '4'],
     ['CYNODE_CHAT_RETRIES', '11'],
@@ -183,6 +201,8 @@ describe('loadConfig', () => {
     [{ CYNODE_LOG_LEVEL: 'chatty' }, /^CYNODE_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent$/],
     [{ CYNODE_ADMIN_PASSWORD: 'short' }, /^CYNODE_ADMIN_PASSWORD must be at least 8 characters$/],
     [{ CYNODE_NODE_PSK: 'too-short' }, /^CYNODE_NODE_PSK must be at least 16 characters$/],
+    [{ CYNODE_ALLOWED_HOSTS: 'desktop.lan,http://desktop.lan' }, /^CYNODE_ALLOWED_HOSTS: "http:\/\/desktop\.lan" is not a host name or address \(give no scheme or port\)$/],
+    [{ CYNODE_ALLOWED_HOSTS: 'desktop.lan:12080' }, /^CYNODE_ALLOWED_HOSTS: "desktop\.lan:12080" is not a host name/],
     [{ CYNODE_INFERENCE_MODE: 'sometimes' }, /^CYNODE_INFERENCE_MODE must be one of allow, disabled, require \(got "sometimes"\)$/],
     [{ CYNODE_NODE_HEARTBEAT_SECONDS: '30', CYNODE_NODE_STALE_SECONDS: '30' }, /^CYNODE_NODE_STALE_SECONDS \(30\) must be more than CYNODE_NODE_HEARTBEAT_SECONDS \(30\)$/],
   ])('refuses %j with a clear message', (env, message) => {

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createHttpServer, type HttpServer } from '../../server/http/server';
-import { HttpProblem } from '../../server/http/problem';
+import { HttpProblem, unauthorized } from '../../server/http/problem';
 
 /** What PostgreSQL (pg and PGlite alike) throws: a message full of SQL, a SQLSTATE, a severity. */
 class FakeDatabaseError extends Error {
@@ -24,8 +24,12 @@ async function server(): Promise<HttpServer> {
     logLevel: 'silent',
     maxBodyBytes: 4096,
     maxConcurrentRequests: 10,
+    requestTimeoutSeconds: 10,
     allowedOrigins: [],
-    authenticate: async () => null,
+    allowedHosts: [],
+    authenticate: async () => {
+      throw unauthorized();
+    },
   });
   const open = { config: { auth: 'none' as const } };
   app.get('/boom', open, async () => {
@@ -144,12 +148,12 @@ describe('error answers', () => {
     socket.setEncoding('utf8');
     socket.on('data', (c: string) => (received += c));
     const ended = new Promise<void>((r) => socket.on('close', () => r()));
-    socket.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\n');
+    socket.write('GET /slow HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     await inSlow;
 
     const closed = app.close();
     await isClosing;
-    socket.write('GET /boom HTTP/1.1\r\nHost: x\r\nX-Request-Id: late-1\r\n\r\n');
+    socket.write('GET /boom HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: late-1\r\n\r\n');
     await isLateArrived;
     release();
     await closed;
