@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -74,7 +75,7 @@ describe.each(DB_KINDS)('slow and anonymous clients on %s', (kind) => {
     gateway = s.cynode.gatewayUrl;
     control = s.cynode.controlUrl;
     const psk = (await s.api.call('/v1/nodes/join', { token: s.adminToken })).body.psk;
-    const registered = await call(control, '/v1/nodes/register', { body: { psk, capability: capability('steady') } });
+    const registered = await call(control, '/v1/nodes/register', { body: { psk, node_secret: randomBytes(32).toString('base64url'), capability: capability('steady') } });
     expect(registered.status).toBe(201);
     nodeToken = registered.body.auth.node_jwt;
   });
