@@ -73,6 +73,9 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
       level: opts.logLevel,
       // Never log credentials, whatever a later log call passes in.
       redact: { paths: ['req.headers.authorization', 'req.headers.cookie', '*.password', '*.refresh_token', '*.access_token', '*.key'], censor: '[redacted]' },
+      // A query string is caller text (a model name, a search) that may hold a secret: the log
+      // names the parameters, never their values.
+      serializers: { req: (req: { method: string; url: string; ip?: string }) => ({ method: req.method, url: withoutQueryValues(req.url), remoteAddress: req.ip }) },
     },
     bodyLimit: opts.maxBodyBytes,
     requestIdHeader: false,
@@ -267,6 +270,18 @@ function originAllowed(origin: string, request: FastifyRequest, allowed: readonl
   if (allowed.includes(origin)) return true;
   const host = request.headers.host;
   return host !== undefined && (origin === `http://${host}` || origin === `https://${host}`);
+}
+
+/** `/v1/x?model=secret&limit=5` as `/v1/x?model=…&limit=…`. */
+export function withoutQueryValues(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const names = url
+    .slice(q + 1)
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => `${clip(pair.split('=')[0] ?? '', 40)}=…`);
+  return `${url.slice(0, q)}?${names.join('&')}`;
 }
 
 export function requestContext(request: FastifyRequest): RequestContext {

@@ -142,7 +142,7 @@ describe('cynode serve', () => {
     await stop(run);
   });
 
-  it("logs a chat request's model only redacted: a client may send any text there", async () => {
+  it("logs a chat request's model only redacted, and no query string's values: a client may send any text there", async () => {
     const secret = 'sk-proj-Q7x2Lm9Vb4Nc8Zt1Rw6Ys3Kd0Hf5Jg2Pa7Eo4Iu9Ty1Re6Wq3Ds8Fg0Hj5Kl2Zx7Cv4Bn9Mm1';
     const run = track(await serve({ CYNODE_DATA_DIR: await initialisedDataDir(), CYNODE_ADMIN_PASSWORD: 'admin-password-1', CYNODE_LOG_LEVEL: 'info', CYNODE_EMBEDDED_NODE: '0' }));
     const { token } = await login(run.gatewayUrl, 'admin', 'admin-password-1');
@@ -155,6 +155,9 @@ describe('cynode serve', () => {
     expect(res.status).toBe(503);
     const [line] = await run.waitForStdout(/^.*chat completion did not succeed.*$/m);
     expect(JSON.parse(line)).toMatchObject({ model: 'gpt-4o SECRET_REDACTED', error_code: 'cynodeai_inference_unavailable' });
+    // The request log names a query's parameters, never their values.
+    await fetch(`${run.gatewayUrl}/v1/chat/warm?model=${encodeURIComponent(secret)}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+    await run.waitForStdout(/\/v1\/chat\/warm\?model=…/);
     expect(run.stdout + run.stderr).not.toContain(secret.slice(8, 30));
     await stop(run);
   });
