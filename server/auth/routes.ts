@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { Db } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { unauthorized } from '../http/problem';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import type { Db } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import { hashPassword } from '../auth/passwords';
 import { bindRole } from '../rbac/store';
 import { findUserByHandle } from '../users/store';

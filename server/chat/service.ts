@@ -3,7 +3,7 @@ import { setTimeout as timeout } from 'node:timers/promises';
 import type { Db } from '../db';
 import { GroupCommit } from '../db/group-commit';
 import { Memo } from '../db/memo';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';

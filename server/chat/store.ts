@@ -1,6 +1,6 @@
 import type { Queryable } from '../db';
 import type { ProjectRow } from '../projects/store';
-import { grantsActionSql } from '../rbac/store';
+import { grantsActionSql } from '../rbac/visibility';
 
 /*
  * SQL of the chat domain (migrations/0003_chat.sql): threads, their messages (always redacted

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import { appendEvents, isTerminal, type NewRunEvent, type RunRow } from '../runs/store';
 import { cancelQueuedJobs, lockTask, markTaskCanceled } from '../tasks/store';
 import type { JobControl } from '../tasks/service';

@@ -1,6 +1,6 @@
 import type { Db, Queryable } from '../db';
 import { PgErrorCode, pgErrorCode } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import { conflict, notFound } from '../http/problem';
 import type { AdminAct } from '../users/service';
 import { findUserById } from '../users/store';

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { conflict, notFound } from '../http/problem';
 import { countRunningJobs, deleteNodeRow, findNode, findNodeView, listNodeViews, runningJobsOf, setAdminState, type AdminState, type NodeRow, type NodeView, type RunningJob } from './store';

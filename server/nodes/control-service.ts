@@ -3,7 +3,7 @@ import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { incrementBase32, ulid } from 'ulid';
 import type { BootstrapPayload, CapabilityReport, ConfigAck, NodeConfig, RegisterRequest } from '../../node-manager/contract/control-plane';
 import type { Db, Queryable } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, notFound, tooManyRequests, unauthorized } from '../http/problem';
 import type { Vault } from '../vault/envelope';

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import { markStale } from './store';
 
 /**

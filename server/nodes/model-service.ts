@@ -1,5 +1,5 @@
 import { INFERENCE_PATHS } from '../../node-manager/contract/worker-api';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Db } from '../db';
 import { HttpProblem, notFound } from '../http/problem';
 import type { Vault } from '../vault/envelope';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { ProcessState } from '../../node-manager/contract/worker-api';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Db } from '../db';
 import { nodeTarget } from '../dispatch/store';
 import { WorkerCallError, WorkerClient, type WorkerTarget } from '../dispatch/worker-client';

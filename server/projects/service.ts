@@ -1,6 +1,6 @@
 import type { Db, Queryable } from '../db';
 import { PgErrorCode, pgErrorCode } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { badRequest, conflict } from '../http/problem';
 import type { Authorizer } from '../rbac/service';

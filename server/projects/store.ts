@@ -1,6 +1,6 @@
 import type { Queryable } from '../db';
 import { Conditions } from '../db/sql';
-import { grantsActionSql } from '../rbac/store';
+import { grantsActionSql } from '../rbac/visibility';
 
 export interface ProjectRow {
   id: string;

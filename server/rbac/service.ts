@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, forbidden, notFound } from '../http/problem';
 import { findProject, type ProjectRow } from '../projects/store';

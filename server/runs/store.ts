@@ -1,6 +1,6 @@
 import type { Queryable } from '../db';
 import { Conditions } from '../db/sql';
-import { grantsActionSql } from '../rbac/store';
+import { grantsActionSql } from '../rbac/visibility';
 
 export type RunStatus = 'pending' | 'running' | 'waiting' | 'completed' | 'failed' | 'canceled';
 export const RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', 'waiting', 'completed', 'failed', 'canceled'];

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { Db } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import { hashPassword } from '../auth/passwords';
 import { revokeUserSessions } from '../auth/store';
 import type { HttpServer } from '../http/server';

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { networkInterfaces, type NetworkInterfaceInfo } from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Db, Queryable } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { isLoopbackHost } from '../http/addresses';
 import { conflict } from '../http/problem';

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';

@@ -1,6 +1,6 @@
 import type { Queryable } from '../db';
 import { Conditions } from '../db/sql';
-import { grantsActionSql } from '../rbac/store';
+import { grantsActionSql } from '../rbac/visibility';
 import { recordJobStatus } from '../runs/store';
 
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'canceled' | 'superseded';

@@ -1,6 +1,6 @@
 import type { Db, Queryable } from '../db';
 import { PgErrorCode, pgErrorCode } from '../db';
-import { appendAudit } from '../audit/store';
+import { appendAudit } from '../audit/record';
 import { revokeUserApiKeys } from '../api-keys/store';
 import { hashPassword } from '../auth/passwords';
 import { revokeUserSessions } from '../auth/store';

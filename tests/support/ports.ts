@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 function ephemeralRangeStart(): number {
   try {
     const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
-    return Number.isInteger(low) && low > 12_000 ? low : 32_768;
+    return low !== undefined && Number.isInteger(low) && low > 12_000 ? low : 32_768;
   } catch {
     return 32_768;
   }
