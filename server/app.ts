@@ -13,8 +13,16 @@ import { MasterKey } from './vault/master-key';
 import { AccessTokens } from './auth/tokens';
 import { LoginLimiter } from './auth/login-limiter';
 import { AuthService, type TokenPair } from './auth/service';
-import { Authorizer } from './rbac/service';
+import { Authorizer, RoleBindingService } from './rbac/service';
 import { firstRun, type FirstRunResult } from './bootstrap/first-run';
+import { ApiKeyService } from './api-keys/service';
+import { AuditService } from './audit/service';
+import { GroupService } from './groups/service';
+import { ProjectService } from './projects/service';
+import { findProject } from './projects/store';
+import { SetupService } from './setup/service';
+import { UserService } from './users/service';
+import { TaskService } from './tasks/service';
 import { healthRoutes, type Readiness } from './health/routes';
 import { authRoutes } from './auth/routes';
 import { apiKeyRoutes } from './api-keys/routes';
@@ -40,7 +48,6 @@ import { ChatService } from './chat/service';
 import { dropOnChange } from './db/memo';
 import { InferenceClient } from './chat/inference-client';
 import { chatRoutes } from './chat/routes';
-import type { JobControl } from './tasks/service';
 import { Ledger } from './runs/ledger';
 import { RunEventHub } from './runs/hub';
 import { RunService } from './runs/service';
@@ -67,6 +74,36 @@ import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
 export const VERSION = '0.1.0';
+
+/** The services of users, their credentials and what they may do: the gateway's, and `cynode reset-password`'s. */
+export interface IdentityServices {
+  authz: Authorizer;
+  apiKeys: ApiKeyService;
+  users: UserService;
+  groups: GroupService;
+  projects: ProjectService;
+  roleBindings: RoleBindingService;
+  setup: SetupService;
+  audit: AuditService;
+}
+
+/** `firstRunPasswordFile`: removed once a password change replaces the generated first-run password. */
+export function identityServices(db: Db, firstRunPasswordFile: string): IdentityServices {
+  // Given the lookup, rbac guards projects without importing the projects domain (which imports rbac).
+  const authz = new Authorizer(db, (ref) => findProject(db, ref));
+  const apiKeys = new ApiKeyService(db);
+  const users = new UserService(db, authz, apiKeys, firstRunPasswordFile);
+  return {
+    authz,
+    apiKeys,
+    users,
+    groups: new GroupService(db, authz),
+    projects: new ProjectService(db, authz),
+    roleBindings: new RoleBindingService(db, authz),
+    setup: new SetupService(db, users),
+    audit: new AuditService(db, authz),
+  };
+}
 
 export interface Cynode {
   gatewayUrl: string;
@@ -101,8 +138,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
   try {
     const masterKey = config.masterKey ? MasterKey.fromBase64(config.masterKey) : await MasterKey.fromFile(dataFiles.masterKey(config.dataDir));
-    const auth = new AuthService(db, new AccessTokens(masterKey.derive('access-token-signing'), config.accessTokenTtlSeconds), new LoginLimiter(), config.refreshTokenTtlSeconds);
-    const deps: RouteDeps = { db, authz: new Authorizer(db), config };
+    const identity = identityServices(db, dataFiles.initialAdminPassword(config.dataDir));
+    const auth = new AuthService(db, new AccessTokens(masterKey.derive('access-token-signing'), config.accessTokenTtlSeconds), new LoginLimiter(), config.refreshTokenTtlSeconds, identity.apiKeys);
+    const deps: RouteDeps = { db, authz: identity.authz, config };
     // Ready once a dispatchable node serves inference with a model (from the nodes' reports).
     const readiness: Readiness = new InferenceReadiness(db);
 
@@ -145,7 +183,23 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
     const lanSharing = new LanSharing(db, config.host);
-    const gateway = await buildGateway(config, isStarted, deps, auth, liveStreams, readiness, nodeAdmin, dispatcher, chat, runs, commands, lanSharing);
+    const tasks = new TaskService(db, deps.authz, config, dispatcher);
+    const retention = new RetentionService(db, deps.authz);
+    const gateway = await buildGateway(config, isStarted, deps, {
+      auth,
+      identity,
+      liveStreams,
+      readiness,
+      nodeAdmin,
+      tasks,
+      chat,
+      runs,
+      commands,
+      sessions: new SessionService(db),
+      transcripts: new TranscriptService(db, deps.authz),
+      retention,
+      lanSharing,
+    });
     closers.push(() => gateway.close());
     liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
@@ -173,7 +227,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     nodeLiveness.start();
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
-    const setup = await firstRun(db, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
+    const setup = await firstRun(db, identity.users, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
     // A generated-password file whose password was changed elsewhere (another gateway) goes now.
     await reconcileFirstRunPassword(db, dataFiles.initialAdminPassword(config.dataDir));
     // Before the gateway serves a stream; its errors go to the gateway's log.
@@ -229,20 +283,25 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 /** The routes that change sessions, users, keys, groups, projects or role bindings. */
 const ACCESS_ROUTES = /^\/v1\/(users|api-keys|groups|projects|role-bindings|auth\/logout|setup)(\/|$)/;
 
-async function buildGateway(
-  config: ServerConfig,
-  started: () => boolean,
-  deps: RouteDeps,
-  auth: AuthService,
-  liveStreams: LiveStreams,
-  readiness: Readiness,
-  nodeAdmin: NodeAdminDeps,
-  jobs: JobControl,
-  chat: ChatService,
-  runs: RunService,
-  commands: CommandService,
-  lanSharing: LanSharing,
-): Promise<HttpServer> {
+/** What the gateway's routes serve: every service, built by startCynode. */
+interface GatewayServices {
+  auth: AuthService;
+  identity: IdentityServices;
+  liveStreams: LiveStreams;
+  readiness: Readiness;
+  nodeAdmin: NodeAdminDeps;
+  tasks: TaskService;
+  chat: ChatService;
+  runs: RunService;
+  commands: CommandService;
+  sessions: SessionService;
+  transcripts: TranscriptService;
+  retention: RetentionService;
+  lanSharing: LanSharing;
+}
+
+async function buildGateway(config: ServerConfig, started: () => boolean, deps: RouteDeps, services: GatewayServices): Promise<HttpServer> {
+  const { auth, identity, liveStreams, readiness, nodeAdmin, chat, runs, commands, retention, lanSharing } = services;
   const app = await createHttpServer({
     name: 'gateway',
     logLevel: config.logLevel,
@@ -271,22 +330,20 @@ async function buildGateway(
     return payload;
   });
   healthRoutes(app, readiness, started);
-  const firstRunPasswordFile = dataFiles.initialAdminPassword(config.dataDir);
-  authRoutes(app, deps.db, auth, firstRunPasswordFile);
-  setupRoutes(app, deps.db, { firstRunPasswordFile });
-  apiKeyRoutes(app, deps.db);
-  userRoutes(app, deps);
-  groupRoutes(app, deps);
-  projectRoutes(app, deps);
-  rbacRoutes(app, deps);
-  auditRoutes(app, deps);
+  authRoutes(app, auth);
+  setupRoutes(app, identity.setup);
+  apiKeyRoutes(app, identity.apiKeys);
+  userRoutes(app, identity.users);
+  groupRoutes(app, identity.groups);
+  projectRoutes(app, identity.projects);
+  rbacRoutes(app, identity.roleBindings);
+  auditRoutes(app, identity.audit);
   nodeAdminRoutes(app, deps, nodeAdmin);
-  taskRoutes(app, deps, jobs, runs);
+  taskRoutes(app, deps, services.tasks, runs);
   runRoutes(app, deps.db, runs);
-  sessionRoutes(app, new SessionService(deps.db), runs);
+  sessionRoutes(app, services.sessions, runs);
   commandRoutes(app, commands);
-  transcriptRoutes(app, new TranscriptService(deps.db, deps.authz));
-  const retention = new RetentionService(deps.db, deps.authz);
+  transcriptRoutes(app, services.transcripts);
   retentionRoutes(app, retention);
   // Purges from this process; closing the gateway (before the database) waits for one in flight.
   const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));

@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { ConfigError, ENVIRONMENT, dataFiles, defaultDataDir, loadConfig, type ServerConfig } from './config/config';
 import { SchemaTooNewError } from './db';
-import { VERSION, startCynode } from './app';
+import { VERSION, identityServices, startCynode } from './app';
 import { openDatabase } from './bootstrap/database';
 import { DataDirBusyError } from './bootstrap/data-dir-lock';
 import { OfflineResetError, resetPasswordOffline } from './bootstrap/reset-password';
@@ -40,7 +40,8 @@ async function resetPasswordCommand(flags: ServeFlags & { handle: string }): Pro
   const config = configFrom(flags);
   const database = await openDatabase(config);
   try {
-    const password = await resetPasswordOffline(database.db, flags.handle, process.env.CYNODE_NEW_PASSWORD || undefined, dataFiles.initialAdminPassword(config.dataDir));
+    const { users } = identityServices(database.db, dataFiles.initialAdminPassword(config.dataDir));
+    const password = await resetPasswordOffline(users, flags.handle, process.env.CYNODE_NEW_PASSWORD || undefined);
     process.stdout.write(
       process.env.CYNODE_NEW_PASSWORD
         ? `Password of "${flags.handle}" set from CYNODE_NEW_PASSWORD; their sessions have ended.\n`

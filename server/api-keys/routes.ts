@@ -1,14 +1,10 @@
 import { Type } from '@sinclair/typebox';
-import type { Db } from '../db';
-import { appendAudit } from '../audit/record';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
-import { badRequest, notFound } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, errors, iso } from '../http/schemas';
-import { requireSignedIn } from '../auth/signed-in';
-import { API_KEY_PREFIX, NO_STORE, newOpaqueToken, tokenHash } from '../auth/tokens';
-import { redactAll } from '../redaction/redaction';
-import { insertApiKey, listApiKeys, revokeApiKey, type ApiKeyRow } from './store';
+import { NO_STORE } from '../identity/secrets';
+import type { ApiKeyService } from './service';
+import type { ApiKeyRow } from './store';
 
 const ApiKey = Type.Object({
   id: Type.String(),
@@ -31,7 +27,7 @@ const view = (k: ApiKeyRow) => ({
 });
 
 /** Personal API keys: how LAN clients (OpenAI SDK, scripts) authenticate. */
-export function apiKeyRoutes(app: HttpServer, db: Db): void {
+export function apiKeyRoutes(app: HttpServer, apiKeys: ApiKeyService): void {
   app.post(
     '/v1/api-keys',
     {
@@ -44,41 +40,23 @@ export function apiKeyRoutes(app: HttpServer, db: Db): void {
       },
     },
     async (request, reply) => {
-      const principal = request.principal!;
-      await requireSignedIn(db, principal, 'api_keys.create', 'create API keys', requestContext(request));
-      const { expires_at } = request.body;
-      if (expires_at && Date.parse(expires_at) <= Date.now()) throw badRequest('expires_at must be in the future');
-      // A name is free text, stored and audited: a credential pasted into it is redacted like a chat message.
-      const name = (await redactAll([request.body.name], { remember: false })).texts[0]!;
-      const key = newOpaqueToken(API_KEY_PREFIX);
-      const row = await db.transaction(async (tx) => {
-        const created = await insertApiKey(tx, { userId: principal.userId, name, hash: tokenHash(key), prefix: key.slice(0, 12), expiresAt: expires_at ?? null });
-        await appendAudit(tx, { category: 'auth', action: 'api_key_created', outcome: 'success', actorId: principal.userId, actorHandle: principal.handle, resourceType: 'api_key', resourceId: created.id, details: { name } }, requestContext(request));
-        return created;
-      });
+      const created = await apiKeys.create(request.principal!, { name: request.body.name, expiresAt: request.body.expires_at ?? null }, requestContext(request));
       reply.code(201).headers(NO_STORE);
-      return { ...view(row), key };
+      return { ...view(created), key: created.key };
     },
   );
 
   app.get(
     '/v1/api-keys',
     { schema: { tags: ['api-keys'], summary: 'List your API keys (never the keys themselves)', response: { 200: Type.Object({ api_keys: Type.Array(ApiKey) }), ...errors(401) } } },
-    async (request) => ({ api_keys: (await listApiKeys(db, request.principal!.userId)).map(view) }),
+    async (request) => ({ api_keys: (await apiKeys.list(request.principal!)).map(view) }),
   );
 
   app.delete(
     '/v1/api-keys/:id',
     { schema: { tags: ['api-keys'], summary: 'Revoke one of your API keys', params: IdParams, response: { 204: Type.Null(), ...errors(400, 401, 404) } } },
     async (request, reply) => {
-      const principal = request.principal!;
-      await db.transaction(async (tx) => {
-        const res = await revokeApiKey(tx, principal.userId, request.params.id);
-        if (!res) throw notFound('API key');
-        if (!res.already) {
-          await appendAudit(tx, { category: 'auth', action: 'api_key_revoked', outcome: 'success', actorId: principal.userId, actorHandle: principal.handle, resourceType: 'api_key', resourceId: res.id }, requestContext(request));
-        }
-      });
+      await apiKeys.revoke(request.principal!, request.params.id, requestContext(request));
       reply.code(204).send(null);
     },
   );

@@ -1,15 +1,13 @@
 import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
-import { notFound } from '../http/problem';
-import { IdParams, PageQuery, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors } from '../http/schemas';
-import type { RouteDeps } from '../routes';
-import { getAuditEvent, listAudit } from './store';
+import { IdParams, PageQuery, Strict, Timestamp, Uuid, errors } from '../http/schemas';
+import type { AuditService } from './service';
 
 const Event = Type.Object({}, { additionalProperties: true, description: 'An audit event: event_id, ts, category, action, outcome (decision), actor, resource, request id, client address' });
 
 /** The audit trail, read-only, for admins (and operators). */
-export function auditRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
+export function auditRoutes(app: HttpServer, audit: AuditService): void {
   app.get(
     '/v1/audit',
     {
@@ -31,10 +29,8 @@ export function auditRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request) => {
-      await authz.require(request.principal!, 'audit.read', requestContext(request), { resourceType: 'audit' });
       const q = request.query;
-      const before = decodeCursor(q.cursor, (v): v is { seq: number } => typeof v === 'object' && v !== null && Number.isInteger((v as { seq: unknown }).seq));
-      const { events, more } = await listAudit(db, {
+      const { events, nextCursor } = await audit.list(request.principal!, {
         category: q.category,
         action: q.action,
         actorId: q.actor_id,
@@ -43,22 +39,16 @@ export function auditRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
         outcome: q.outcome,
         since: q.since,
         until: q.until,
-        beforeSeq: before?.seq,
+        cursor: q.cursor,
         limit: q.limit,
-      });
-      const last = events.at(-1);
-      return { events, ...(more && last ? { next_cursor: encodeCursor({ seq: last.seq }) } : {}) };
+      }, requestContext(request));
+      return { events, ...(nextCursor ? { next_cursor: nextCursor } : {}) };
     },
   );
 
   app.get(
     '/v1/audit/:id',
     { schema: { tags: ['audit'], summary: 'One audit event', params: IdParams, response: { 200: Event, ...errors(400, 401, 403, 404) } } },
-    async (request) => {
-      await authz.require(request.principal!, 'audit.read', requestContext(request), { resourceType: 'audit' });
-      const event = await getAuditEvent(db, request.params.id);
-      if (!event) throw notFound('Audit event');
-      return event;
-    },
+    async (request) => audit.get(request.principal!, request.params.id, requestContext(request)),
   );
 }

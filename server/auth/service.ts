@@ -1,14 +1,14 @@
 import type { Db } from '../db';
 import { appendAudit } from '../audit/record';
+import type { ApiKeyService } from '../api-keys/service';
 import type { Principal, RequestContext } from '../http/principal';
 import { tooManyRequests, unauthorized } from '../http/problem';
-import { findLoginCandidate } from '../users/store';
-import { apiKeyUsable, findUsableApiKey, touchApiKey } from '../api-keys/store';
+import { burnVerification, verifyPassword } from '../identity/passwords';
+import { API_KEY_PREFIX, REFRESH_TOKEN_PREFIX, newOpaqueToken, tokenHash } from '../identity/secrets';
 import { Memo } from '../db/memo';
 import type { LoginLimiter } from './login-limiter';
-import { burnVerification, verifyPassword } from './passwords';
 import * as store from './store';
-import { API_KEY_PREFIX, REFRESH_TOKEN_PREFIX, newOpaqueToken, tokenHash, type AccessTokens } from './tokens';
+import type { AccessTokens } from './tokens';
 
 export interface TokenPair {
   access_token: string;
@@ -44,6 +44,7 @@ export class AuthService {
     private readonly tokens: AccessTokens,
     private readonly limiter: LoginLimiter,
     private readonly sessionTtlSeconds: number,
+    private readonly apiKeys: ApiKeyService,
   ) {}
 
   async login(handle: string, password: string, ctx: RequestContext): Promise<TokenPair> {
@@ -53,7 +54,7 @@ export class AuthService {
       throw tooManyRequests('Too many sign-in attempts; try again later', wait);
     }
 
-    const user = await findLoginCandidate(this.db, handle);
+    const user = await store.findLoginCandidate(this.db, handle);
     const ok = user?.password_hash ? await verifyPassword(user.password_hash, password) : (await burnVerification(password), false);
     if (!user || !ok || !user.is_active || user.is_system) {
       await this.limiter.recordFailure(handle, ctx.ip);
@@ -89,7 +90,7 @@ export class AuthService {
    * process calls it (through the composition root), never an HTTP route. Audited like a sign-in.
    */
   async localSession(handle: string, ctx: RequestContext): Promise<TokenPair & { user_id: string; handle: string }> {
-    const user = await findLoginCandidate(this.db, handle);
+    const user = await store.findLoginCandidate(this.db, handle);
     if (!user || !user.is_active || user.is_system) throw new Error(`no active user "${handle}" to sign in locally`);
     const refreshToken = newOpaqueToken(REFRESH_TOKEN_PREFIX);
     const sessionId = await this.db.transaction(async (tx) => {
@@ -164,7 +165,7 @@ export class AuthService {
     if (token.startsWith(API_KEY_PREFIX)) {
       const hash = tokenHash(token);
       const key = await this.credentials.get(`key:${hash}`, async () => {
-        const k = await findUsableApiKey(this.db, hash);
+        const k = await this.apiKeys.findUsable(hash);
         return k && { userId: k.user_id, handle: k.handle, expiresAt: k.expires_at, apiKeyId: k.id };
       });
       if (!key || expired(key.expiresAt)) return null;
@@ -187,7 +188,7 @@ export class AuthService {
    */
   async stillValid(principal: Principal): Promise<boolean> {
     if (principal.via === 'session') return principal.sessionId !== undefined && (await store.activeSessionUser(this.db, principal.sessionId, principal.userId)) !== null;
-    if (principal.via === 'api_key') return principal.apiKeyId !== undefined && (await apiKeyUsable(this.db, principal.apiKeyId));
+    if (principal.via === 'api_key') return principal.apiKeyId !== undefined && (await this.apiKeys.usable(principal.apiKeyId));
     return true;
   }
 
@@ -197,7 +198,7 @@ export class AuthService {
     if (now - (this.keyTouched.get(id) ?? 0) < 60_000) return;
     if (this.keyTouched.size > 10_000) this.keyTouched.clear();
     this.keyTouched.set(id, now);
-    touchApiKey(this.db, id).catch(() => this.keyTouched.delete(id));
+    this.apiKeys.touch(id).catch(() => this.keyTouched.delete(id));
   }
 
   private async pair(userId: string, handle: string, sessionId: string, refreshToken: string): Promise<TokenPair> {

@@ -1,5 +1,17 @@
 import type { Queryable } from '../db';
 
+/** The user and their password hash, for sign-in only. */
+export async function findLoginCandidate(
+  q: Queryable,
+  handle: string,
+): Promise<{ id: string; handle: string; is_active: boolean; is_system: boolean; password_hash: string | null } | null> {
+  const rows = await q.query<{ id: string; handle: string; is_active: boolean; is_system: boolean; password_hash: string | null }>(
+    `SELECT u.id, u.handle, u.is_active, u.is_system, pc.password_hash FROM users u LEFT JOIN password_credentials pc ON pc.user_id = u.id WHERE u.handle = $1`,
+    [handle],
+  );
+  return rows[0] ?? null;
+}
+
 export async function insertSession(q: Queryable, s: { userId: string; ttlSeconds: number; ip: string; userAgent: string | undefined }): Promise<string> {
   const rows = await q.query<{ id: string }>(
     `INSERT INTO auth_sessions (user_id, expires_at, ip, user_agent, last_used_at)
@@ -55,16 +67,6 @@ export async function revokeSession(q: Queryable, sessionId: string, reason: str
     [sessionId, reason],
   );
   return rows.length > 0;
-}
-
-/** Ends every active session of the user, but `keepSessionId` when given. */
-export async function revokeUserSessions(q: Queryable, userId: string, reason: string, keepSessionId: string | null = null): Promise<number> {
-  const rows = await q.query<{ id: string }>(
-    `UPDATE auth_sessions SET is_active = false, revoked_at = now(), revoked_reason = $2, updated_at = now()
-     WHERE user_id = $1 AND is_active AND id IS DISTINCT FROM $3::uuid RETURNING id`,
-    [userId, reason, keepSessionId],
-  );
-  return rows.length;
 }
 
 export async function findSessionByRefreshToken(q: Queryable, hash: string): Promise<{ session_id: string; user_id: string } | null> {

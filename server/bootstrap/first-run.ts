@@ -2,11 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import type { Db } from '../db';
 import { appendAudit } from '../audit/record';
-import { hashPassword } from '../auth/passwords';
-import { bindRole } from '../rbac/store';
-import { findUserByHandle } from '../users/store';
+import { bindRole } from '../rbac/bindings';
 import { markFirstRunPasswordPending } from '../users/first-run-password';
-import { createUserWithDefaultProject } from '../users/service';
+import type { UserService } from '../users/service';
 
 export interface FirstRunResult {
   adminCreated: boolean;
@@ -21,22 +19,21 @@ const BOOTSTRAP_LOCK = 727_002;
  * (password from CYNODE_ADMIN_PASSWORD or generated), each with a default project. Every later
  * start finds them and changes nothing. Safe when several gateways start together.
  */
-export async function firstRun(db: Db, opts: { adminPassword: string | undefined; passwordFile: string }): Promise<FirstRunResult> {
+export async function firstRun(db: Db, users: UserService, opts: { adminPassword: string | undefined; passwordFile: string }): Promise<FirstRunResult> {
   const generated = opts.adminPassword ? undefined : randomBytes(15).toString('base64url');
   const password = opts.adminPassword ?? generated!;
-  // Hash outside the transaction: it takes a while and holds no lock.
-  const passwordHash = await hashPassword(password);
 
   let wroteFile = false;
   const created = await db.transaction(async (tx) => {
     await tx.query('SELECT pg_advisory_xact_lock($1)', [BOOTSTRAP_LOCK]);
-    let system = await findUserByHandle(tx, 'system');
+    let system = await users.findByHandle('system', tx);
     if (!system) {
-      system = await createUserWithDefaultProject(tx, { handle: 'system', displayName: 'System', isSystem: true }, null);
+      system = await users.createWithDefaultProject(tx, { handle: 'system', displayName: 'System', isSystem: true }, null);
       await appendAudit(tx, { category: 'admin', action: 'user_created', outcome: 'success', actorId: system.id, actorHandle: 'system', resourceType: 'user', resourceId: system.id, reason: 'first run' });
     }
-    if (await findUserByHandle(tx, 'admin')) return false;
-    const admin = await createUserWithDefaultProject(tx, { handle: 'admin', displayName: 'Administrator', passwordHash }, system.id);
+    if (await users.findByHandle('admin', tx)) return false;
+    const admin = await users.createWithDefaultProject(tx, { handle: 'admin', displayName: 'Administrator' }, system.id);
+    await users.setPassword({ kind: 'initial', tx, userId: admin.id }, password);
     await bindRole(tx, { subjectType: 'user', subjectId: admin.id, role: 'admin', scopeType: 'system', scopeId: null, by: system.id });
     await appendAudit(tx, { category: 'admin', action: 'user_created', outcome: 'success', actorId: system.id, actorHandle: 'system', resourceType: 'user', resourceId: admin.id, reason: 'first run', details: { handle: 'admin', roles: ['admin'] } });
     // Written before the commit, under the lock: a crash after the commit cannot lose the only

@@ -2,12 +2,10 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
-import { notFound } from '../http/problem';
-import { IdParams, Nullable, PageQuery, Slug, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors } from '../http/schemas';
-import type { RouteDeps } from '../routes';
+import { IdParams, Nullable, PageQuery, Slug, Strict, Timestamp, Uuid, errors } from '../http/schemas';
 import type { AdminAct } from '../users/service';
-import { addMember, changeGroup, createGroup, deleteGroup, removeMember } from './service';
-import { findGroup, listGroups, listMemberships, type GroupRow, type MembershipRow } from './store';
+import type { GroupService } from './service';
+import type { GroupRow, MembershipRow } from './store';
 
 const DisplayName = Type.String({ minLength: 1, maxLength: 200 });
 
@@ -53,15 +51,9 @@ const membershipView = (m: MembershipRow) => ({
 
 const MemberParams = Strict({ id: Uuid, user_id: Uuid });
 
-const cursorOf = <K extends string>(key: K) => (v: unknown): v is Record<K, string> => typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[key] === 'string';
-
 /** Groups and memberships; every route needs `groups.manage` (the `admin` role). */
-export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
-  const admin = async (request: FastifyRequest, resourceId?: string): Promise<AdminAct> => {
-    const ctx = requestContext(request);
-    await authz.require(request.principal!, 'groups.manage', ctx, { resourceType: 'group', resourceId });
-    return { by: request.principal!, ctx };
-  };
+export function groupRoutes(app: HttpServer, groups: GroupService): void {
+  const admin = (request: FastifyRequest): AdminAct => ({ by: request.principal!, ctx: requestContext(request) });
 
   app.post(
     '/v1/groups',
@@ -74,7 +66,7 @@ export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      const group = await createGroup(db, await admin(request), { slug: request.body.slug, displayName: request.body.display_name });
+      const group = await groups.create(admin(request), { slug: request.body.slug, displayName: request.body.display_name });
       reply.code(201);
       return groupView(group);
     },
@@ -91,26 +83,16 @@ export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request) => {
-      await admin(request);
       const { limit, cursor, is_active } = request.query;
-      const after = decodeCursor(cursor, cursorOf('slug'));
-      // One extra row tells whether another page exists.
-      const rows = await listGroups(db, { isActive: is_active, afterSlug: after?.slug, limit: limit + 1 });
-      const groups = rows.slice(0, limit);
-      const last = groups.at(-1);
-      return { groups: groups.map(groupView), ...(rows.length > limit && last ? { next_cursor: encodeCursor({ slug: last.slug }) } : {}) };
+      const page = await groups.list(admin(request), { isActive: is_active, cursor, limit });
+      return { groups: page.groups.map(groupView), ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}) };
     },
   );
 
   app.get(
     '/v1/groups/:id',
     { schema: { tags: ['groups'], summary: 'One group', params: IdParams, response: { 200: Group, ...errors(400, 401, 403, 404) } } },
-    async (request) => {
-      await admin(request, request.params.id);
-      const group = await findGroup(db, request.params.id);
-      if (!group) throw notFound('Group');
-      return groupView(group);
-    },
+    async (request) => groupView(await groups.get(admin(request), request.params.id)),
   );
 
   app.patch(
@@ -125,8 +107,7 @@ export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request) => {
-      const act = await admin(request, request.params.id);
-      return groupView(await changeGroup(db, act, request.params.id, { displayName: request.body.display_name, isActive: request.body.is_active }));
+      return groupView(await groups.change(admin(request), request.params.id, { displayName: request.body.display_name, isActive: request.body.is_active }));
     },
   );
 
@@ -141,7 +122,7 @@ export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      await deleteGroup(db, await admin(request, request.params.id), request.params.id);
+      await groups.delete(admin(request), request.params.id);
       reply.code(204).send(null);
     },
   );
@@ -158,14 +139,9 @@ export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request) => {
-      await admin(request, request.params.id);
-      if (!(await findGroup(db, request.params.id))) throw notFound('Group');
       const { limit, cursor, is_active } = request.query;
-      const after = decodeCursor(cursor, cursorOf('handle'));
-      const rows = await listMemberships(db, request.params.id, { isActive: is_active, afterHandle: after?.handle, limit: limit + 1 });
-      const members = rows.slice(0, limit);
-      const last = members.at(-1);
-      return { members: members.map(membershipView), ...(rows.length > limit && last ? { next_cursor: encodeCursor({ handle: last.handle }) } : {}) };
+      const page = await groups.members(admin(request), request.params.id, { isActive: is_active, cursor, limit });
+      return { members: page.members.map(membershipView), ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}) };
     },
   );
 
@@ -182,8 +158,7 @@ export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      const act = await admin(request, request.params.id);
-      const { membership, added } = await addMember(db, act, request.params.id, request.body.user_id);
+      const { membership, added } = await groups.addMember(admin(request), request.params.id, request.body.user_id);
       reply.code(added ? 201 : 200);
       return membershipView(membership);
     },
@@ -200,7 +175,7 @@ export function groupRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
       },
     },
     async (request, reply) => {
-      await removeMember(db, await admin(request, request.params.id), request.params.id, request.params.user_id);
+      await groups.removeMember(admin(request), request.params.id, request.params.user_id);
       reply.code(204).send(null);
     },
   );

@@ -125,3 +125,8 @@ export async function deactivateMembership(q: Queryable, groupId: string, userId
   );
   return rows.length > 0;
 }
+
+export async function userExists(q: Queryable, userId: string): Promise<boolean> {
+  const rows = await q.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM users WHERE id = $1) AS ok', [userId]);
+  return rows[0]?.ok === true;
+}

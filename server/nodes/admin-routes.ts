@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, errors, iso } from '../http/schemas';
-import { NO_STORE } from '../auth/tokens';
+import { NO_STORE } from '../identity/secrets';
 import type { RouteDeps } from '../routes';
 import type { NodeAction, NodeAdminAct, NodeAdminService } from './admin-service';
 import type { NodeModelService } from './model-service';

@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import { BootstrapPayload, CapabilityReport, ConfigAck, NodeConfig, RegisterRequest } from '../../node-manager/contract/control-plane';
-import { NO_STORE } from '../auth/tokens';
+import { NO_STORE } from '../identity/secrets';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { errors } from '../http/schemas';

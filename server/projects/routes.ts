@@ -2,9 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { Nullable, PageQuery, Slug, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors } from '../http/schemas';
-import type { RouteDeps } from '../routes';
-import type { ProjectBindingRow } from '../rbac/store';
-import { ProjectService } from './service';
+import type { ProjectBindingRow } from '../rbac/bindings';
+import type { ProjectService } from './service';
 import type { ProjectRow } from './store';
 
 const Project = Type.Object({
@@ -64,8 +63,7 @@ const bindingView = (b: ProjectBindingRow) => ({
 const isSlugCursor = (v: unknown): v is { slug: string } => typeof v === 'object' && v !== null && typeof (v as { slug: unknown }).slug === 'string';
 
 /** Projects: list, create, read, change, soft-delete, and who has access to one. */
-export function projectRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
-  const projects = new ProjectService(db, authz);
+export function projectRoutes(app: HttpServer, projects: ProjectService): void {
 
   app.get(
     '/v1/projects',

@@ -4,7 +4,7 @@ import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { badRequest, conflict } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import { bindRole, listProjectBindings, type ProjectBindingRow } from '../rbac/store';
+import { bindRole, listProjectBindings, type ProjectBindingRow } from '../rbac/bindings';
 import { insertProject, listVisibleProjects, updateProject, type ProjectFilter, type ProjectRow } from './store';
 
 /** Default projects are created with the user and named after them; nobody else may take the prefix. */

@@ -2,9 +2,8 @@ import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { IdParams, Nullable, PageQuery, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors } from '../http/schemas';
-import type { RouteDeps } from '../routes';
-import { RoleBindingService } from './service';
-import { listRoles, type RoleBindingRow } from './store';
+import type { RoleBindingService } from './service';
+import type { RoleBindingRow } from './store';
 
 const SubjectType = Type.Union([Type.Literal('user'), Type.Literal('group')]);
 const ScopeType = Type.Union([Type.Literal('system'), Type.Literal('project')]);
@@ -49,13 +48,12 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && typeof (v as { id: unknown }).id === 'string' && UUID.test((v as { id: string }).id);
 
 /** Roles and role bindings. */
-export function rbacRoutes(app: HttpServer, { db, authz }: RouteDeps): void {
-  const bindings = new RoleBindingService(db, authz);
+export function rbacRoutes(app: HttpServer, bindings: RoleBindingService): void {
 
   app.get(
     '/v1/roles',
     { schema: { tags: ['rbac'], summary: 'The roles and the actions each grants', response: { 200: Type.Object({ roles: Type.Array(Role) }), ...errors(401) } } },
-    async () => ({ roles: await listRoles(db) }),
+    async () => ({ roles: await bindings.roles() }),
   );
 
   app.get(

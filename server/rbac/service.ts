@@ -2,7 +2,7 @@ import type { Db, Queryable } from '../db';
 import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, forbidden, notFound } from '../http/problem';
-import { findProject, type ProjectRow } from '../projects/store';
+import type { ProjectRow } from '../projects/store';
 import {
   countRoleHoldersExcept,
   deactivateRoleBinding,
@@ -11,18 +11,26 @@ import {
   hasPermission,
   insertRoleBinding,
   listRoleBindings,
+  listRoles,
   lockBindingScope,
   subjectExists,
   type BindingFilter,
   type RoleBindingRow,
+  type RoleWithPermissions,
 } from './store';
+
+/** Finds a project by id or slug: given by the composition root, so rbac does not import the projects domain it guards. */
+export type ProjectLookup = (ref: string) => Promise<ProjectRow | null>;
 
 /**
  * Default deny: an action is allowed only when a role the caller holds (directly or through a
  * group) grants it at system scope or at the project's scope. Denials are audited.
  */
 export class Authorizer {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly findProject: ProjectLookup,
+  ) {}
 
   can(principal: Principal, action: string, projectId: string | null = null): Promise<boolean> {
     return hasPermission(this.db, principal.userId, action, projectId);
@@ -40,7 +48,7 @@ export class Authorizer {
    * caller can see it but may not do `action` in it.
    */
   async requireProject(principal: Principal, ref: string, action: string, ctx: RequestContext): Promise<ProjectRow> {
-    const project = await findProject(this.db, ref);
+    const project = await this.findProject(ref);
     if (!project || !(await this.can(principal, 'project.read', project.id))) throw notFound('Project');
     if (action !== 'project.read') await this.require(principal, action, ctx, { projectId: project.id, resourceType: 'project', resourceId: project.id });
     return project;
@@ -85,6 +93,11 @@ export class RoleBindingService {
     private readonly db: Db,
     private readonly authz: Authorizer,
   ) {}
+
+  /** The role map as clients see it. */
+  roles(): Promise<RoleWithPermissions[]> {
+    return listRoles(this.db);
+  }
 
   /** Every binding at every scope: an admin's view. */
   async search(principal: Principal, f: Omit<BindingFilter, 'roleId'> & { role?: string }, ctx: RequestContext): Promise<{ bindings: RoleBindingRow[]; more: boolean }> {

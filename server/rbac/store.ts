@@ -16,27 +16,6 @@ export async function findRole(q: Queryable, nameOrId: string): Promise<RoleRow 
   return rows[0] ?? null;
 }
 
-/** Adds a binding unless an identical active one exists; returns the binding id either way. */
-export async function bindRole(
-  q: Queryable,
-  b: { subjectType: 'user' | 'group'; subjectId: string; role: string; scopeType: 'system' | 'project'; scopeId: string | null; by: string | null },
-): Promise<string> {
-  const existing = await q.query<{ id: string }>(
-    `SELECT rb.id FROM role_bindings rb JOIN roles r ON r.id = rb.role_id
-     WHERE rb.is_active AND rb.subject_type = $1 AND rb.subject_id = $2 AND r.name = $3 AND rb.scope_type = $4
-       AND rb.scope_id IS NOT DISTINCT FROM $5`,
-    [b.subjectType, b.subjectId, b.role, b.scopeType, b.scopeId],
-  );
-  if (existing[0]) return existing[0].id;
-  const rows = await q.query<{ id: string }>(
-    `INSERT INTO role_bindings (subject_type, subject_id, role_id, scope_type, scope_id, updated_by)
-     SELECT $1, $2, r.id, $4, $5, $6 FROM roles r WHERE r.name = $3 RETURNING id`,
-    [b.subjectType, b.subjectId, b.role, b.scopeType, b.scopeId, b.by],
-  );
-  if (!rows[0]) throw new Error(`unknown role ${b.role}`);
-  return rows[0].id;
-}
-
 /**
  * Does the user hold `action` through any active binding (direct or through an active group),
  * at system scope or at the given project's scope? Evaluated on every request: a revoked
@@ -60,21 +39,6 @@ export async function hasPermission(q: Queryable, userId: string, action: string
     [userId, action, projectId],
   );
   return rows[0]?.ok === true;
-}
-
-/** Role names the user holds at system scope (for /users/me). */
-export async function systemRoleNames(q: Queryable, userId: string): Promise<string[]> {
-  const rows = await q.query<{ name: string }>(
-    `SELECT DISTINCT r.name FROM role_bindings rb JOIN roles r ON r.id = rb.role_id
-     WHERE rb.is_active AND rb.scope_type = 'system'
-       AND ((rb.subject_type = 'user' AND rb.subject_id = $1)
-         OR (rb.subject_type = 'group' AND rb.subject_id IN (
-               SELECT gm.group_id FROM group_memberships gm JOIN groups g ON g.id = gm.group_id
-               WHERE gm.user_id = $1 AND gm.is_active AND g.is_active)))
-     ORDER BY r.name`,
-    [userId],
-  );
-  return rows.map((r) => r.name);
 }
 
 export interface RoleWithPermissions extends RoleRow {
@@ -105,7 +69,7 @@ export interface RoleBindingRow {
   updated_by: string | null;
 }
 
-const BINDING_COLUMNS = `rb.id, rb.subject_type, rb.subject_id, rb.role_id, r.name AS role, rb.scope_type, rb.scope_id,
+export const BINDING_COLUMNS = `rb.id, rb.subject_type, rb.subject_id, rb.role_id, r.name AS role, rb.scope_type, rb.scope_id,
   rb.is_active, rb.created_at, rb.updated_at, rb.updated_by`;
 
 export async function findRoleBinding(q: Queryable, id: string): Promise<RoleBindingRow | null> {
@@ -204,24 +168,6 @@ export async function listRoleBindings(q: Queryable, f: BindingFilter): Promise<
     c.params,
   );
   return { bindings: rows.slice(0, f.limit), more: rows.length > f.limit };
-}
-
-export interface ProjectBindingRow extends RoleBindingRow {
-  /** The user's handle or the group's slug. */
-  subject_name: string | null;
-}
-
-/** Who has access to a project, and how. */
-export async function listProjectBindings(q: Queryable, projectId: string, activeOnly: boolean): Promise<ProjectBindingRow[]> {
-  return q.query<ProjectBindingRow>(
-    `SELECT ${BINDING_COLUMNS}, COALESCE(u.handle, g.slug) AS subject_name
-     FROM role_bindings rb JOIN roles r ON r.id = rb.role_id
-     LEFT JOIN users u ON rb.subject_type = 'user' AND u.id = rb.subject_id
-     LEFT JOIN groups g ON rb.subject_type = 'group' AND g.id = rb.subject_id
-     WHERE rb.scope_type = 'project' AND rb.scope_id = $1 ${activeOnly ? 'AND rb.is_active' : ''}
-     ORDER BY rb.created_at, rb.id`,
-    [projectId],
-  );
 }
 
 /** Does a user or group with this id exist? */

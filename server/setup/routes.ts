@@ -1,16 +1,11 @@
 import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
-import type { Db } from '../db';
-import { appendAudit } from '../audit/record';
-import { hashPassword } from '../auth/passwords';
-import { revokeUserSessions } from '../auth/store';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { isLoopbackAddress, isLoopbackHost } from '../http/addresses';
-import { conflict, forbidden } from '../http/problem';
+import { forbidden } from '../http/problem';
 import { Password, Strict, errors } from '../http/schemas';
-import { firstRunPasswordUser, removeFirstRunPasswordFile } from '../users/first-run-password';
-import { findUserById, setPasswordHash } from '../users/store';
+import type { SetupService } from './service';
 
 const Setup = Type.Object({
   first_run_password_pending: Type.Boolean({ description: 'The admin still has the password first run generated (nobody chose one yet)' }),
@@ -33,14 +28,14 @@ export function setupRefusal(remoteAddress: string | undefined, host: string | u
  * First-run setup: whether the generated admin password is still in use (public, says nothing
  * else), and choosing the admin's password at the machine instead of reading the generated one.
  */
-export function setupRoutes(app: HttpServer, db: Db, opts: { firstRunPasswordFile: string }): void {
+export function setupRoutes(app: HttpServer, setup: SetupService): void {
   app.get(
     '/v1/setup',
     {
       config: { auth: 'none' },
       schema: { tags: ['setup'], summary: 'Whether first-run setup is still to be done', security: [], response: { 200: Setup } },
     },
-    async () => ({ first_run_password_pending: (await firstRunPasswordUser(db)) !== null }),
+    async () => ({ first_run_password_pending: await setup.firstRunPasswordPending() }),
   );
 
   app.post(
@@ -63,26 +58,7 @@ export function setupRoutes(app: HttpServer, db: Db, opts: { firstRunPasswordFil
       },
     },
     async (request, reply) => {
-      const alreadySet = () => conflict('The admin password was already chosen; sign in with it');
-      if (!(await firstRunPasswordUser(db))) throw alreadySet();
-      // Hashed outside the transaction: it takes a while and needs no lock.
-      const hash = await hashPassword(request.body.password);
-      const ctx = requestContext(request);
-      await db.transaction(async (tx) => {
-        // Held until commit: of two requests at once, the second finds it gone.
-        const userId = await firstRunPasswordUser(tx, { lock: true });
-        const user = userId ? await findUserById(tx, userId) : null;
-        if (!user) throw alreadySet();
-        await setPasswordHash(tx, user.id, hash);
-        // Whoever signed in with the generated password is out.
-        const sessionsRevoked = await revokeUserSessions(tx, user.id, 'password_changed');
-        await appendAudit(
-          tx,
-          { category: 'auth', action: 'first_run_password_set', outcome: 'success', actorId: user.id, actorHandle: user.handle, resourceType: 'user', resourceId: user.id, details: { sessions_revoked: sessionsRevoked } },
-          ctx,
-        );
-      });
-      await removeFirstRunPasswordFile(opts.firstRunPasswordFile);
+      await setup.chooseAdminPassword(request.body.password, requestContext(request));
       reply.code(204).send(null);
     },
   );

@@ -6,7 +6,7 @@ import type { RouteDeps } from '../routes';
 import type { RunService } from '../runs/service';
 import { taskLogLines } from '../runs/store';
 import { streamTaskLogs } from '../runs/stream';
-import { MAX_PROMPT_BYTES, TaskService, type JobControl } from './service';
+import { MAX_PROMPT_BYTES, type TaskService } from './service';
 import type { TaskJobRow, TaskRow } from './store';
 
 const StatusEnum = Type.Union(
@@ -118,8 +118,7 @@ function output(jobs: TaskJobRow[]): { stdout: string; stderr: string; exitCode:
 const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && typeof (v as { id: unknown }).id === 'string';
 
 /** Tasks: create, list, read, result, logs, cancel. */
-export function taskRoutes(app: HttpServer, { db, authz, config }: RouteDeps, jobs: JobControl, runs: RunService): void {
-  const tasks = new TaskService(db, authz, config, jobs);
+export function taskRoutes(app: HttpServer, { db }: RouteDeps, tasks: TaskService, runs: RunService): void {
 
   app.post(
     '/v1/tasks',

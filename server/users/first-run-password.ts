@@ -1,12 +1,12 @@
 import { readFile, rm } from 'node:fs/promises';
 import type { Db, Queryable } from '../db';
-import { verifyPassword } from '../auth/passwords';
+import { verifyPassword } from '../identity/passwords';
 
 /**
  * The generated first-run password of `admin`, while it is still their password. The database
  * holds the truth: a `system_settings` row (value `{"user_id": …}`) that first run writes in the
  * transaction that creates the admin with a generated password, and that any change of that
- * user's password deletes (setPasswordHash, whatever the path: change, admin reset, `cynode
+ * user's password deletes (UserService.setPassword, whatever the path: change, admin reset, `cynode
  * reset-password`, first-run setup). The 0600 file in the data directory goes with it.
  */
 export const FIRST_RUN_PASSWORD_SETTING = 'first_run_password_pending';

@@ -2,13 +2,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
-import { notFound } from '../http/problem';
-import { Handle, IdParams, Nullable, PageQuery, Password, Strict, Timestamp, decodeCursor, encodeCursor, errors } from '../http/schemas';
-import type { RouteDeps } from '../routes';
-import { createUser, disableUser, enableUser, resetPassword, revokeSessions, updateUser, type AdminAct } from './service';
-import { findUserView, listUserViews, type UserView } from './store';
-import { removeFirstRunPasswordFile } from './first-run-password';
-import { dataFiles } from '../config/config';
+import { Handle, IdParams, Nullable, PageQuery, Password, Strict, Timestamp, errors } from '../http/schemas';
+import type { AdminAct, UserService } from './service';
+import type { UserView } from './store';
 
 const Email = Type.String({ format: 'email', maxLength: 254 });
 const DisplayName = Type.String({ minLength: 1, maxLength: 200 });
@@ -37,15 +33,58 @@ const view = (u: UserView) => ({
   updated_at: u.updated_at.toISOString(),
 });
 
-const isHandleCursor = (v: unknown): v is { handle: string } => typeof v === 'object' && v !== null && typeof (v as { handle: unknown }).handle === 'string';
+const Me = Type.Object({
+  id: Type.String(),
+  handle: Type.String(),
+  email: Nullable(Type.String()),
+  display_name: Nullable(Type.String()),
+  is_active: Type.Boolean(),
+  roles: Type.Array(Type.String(), { description: 'System-scope roles' }),
+  group_ids: Type.Array(Type.String()),
+  default_project_id: Nullable(Type.String()),
+  auth_method: Type.Union([Type.Literal('session'), Type.Literal('api_key')]),
+});
 
-/** Admin user management: every route needs `users.manage` (the `admin` role). */
-export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): void {
-  const admin = async (request: FastifyRequest, resourceId?: string): Promise<AdminAct> => {
-    const ctx = requestContext(request);
-    await authz.require(request.principal!, 'users.manage', ctx, { resourceType: 'user', resourceId });
-    return { by: request.principal!, ctx };
-  };
+/** Your own account, and admin user management (every /v1/users/:id route needs `users.manage`, the `admin` role). */
+export function userRoutes(app: HttpServer, users: UserService): void {
+  const admin = (request: FastifyRequest): AdminAct => ({ by: request.principal!, ctx: requestContext(request) });
+
+  app.get(
+    '/v1/users/me',
+    { schema: { tags: ['users'], summary: 'Who am I', response: { 200: Me, ...errors(401) } } },
+    async (request) => {
+      const p = request.principal!;
+      const me = await users.me(p);
+      return {
+        id: me.user.id,
+        handle: me.user.handle,
+        email: me.user.email,
+        display_name: me.user.display_name,
+        is_active: me.user.is_active,
+        roles: me.roles,
+        group_ids: me.groupIds,
+        default_project_id: me.defaultProjectId,
+        auth_method: p.via === 'api_key' ? ('api_key' as const) : ('session' as const),
+      };
+    },
+  );
+
+  app.post(
+    '/v1/users/me/password',
+    {
+      schema: {
+        tags: ['users'],
+        summary: 'Change your password (your other sessions are signed out)',
+        description: 'Only with a signed-in session: an API key cannot change the password (403).',
+        body: Strict({ current_password: Type.String({ minLength: 1, maxLength: 1024 }), new_password: Password }),
+        response: { 204: Type.Null(), ...errors(400, 401, 403) },
+      },
+    },
+    async (request, reply) => {
+      await users.setPassword({ kind: 'own', by: request.principal!, ctx: requestContext(request), currentPassword: request.body.current_password }, request.body.new_password);
+      reply.code(204).send(null);
+    },
+  );
 
   app.post(
     '/v1/users',
@@ -59,9 +98,8 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
       },
     },
     async (request, reply) => {
-      const act = await admin(request);
       const { handle, password, email, display_name } = request.body;
-      const user = await createUser(db, act, { handle, password, email, displayName: display_name });
+      const user = await users.create(admin(request), { handle, password, email, displayName: display_name });
       reply.code(201);
       return view(user);
     },
@@ -78,26 +116,16 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
       },
     },
     async (request) => {
-      await admin(request);
       const { limit, cursor, is_active } = request.query;
-      const after = decodeCursor(cursor, isHandleCursor);
-      // One extra row tells whether another page exists.
-      const rows = await listUserViews(db, { isActive: is_active, afterHandle: after?.handle, limit: limit + 1 });
-      const users = rows.slice(0, limit);
-      const last = users.at(-1);
-      return { users: users.map(view), ...(rows.length > limit && last ? { next_cursor: encodeCursor({ handle: last.handle }) } : {}) };
+      const page = await users.list(admin(request), { isActive: is_active, cursor, limit });
+      return { users: page.users.map(view), ...(page.nextCursor ? { next_cursor: page.nextCursor } : {}) };
     },
   );
 
   app.get(
     '/v1/users/:id',
     { schema: { tags: ['users'], summary: 'One user', params: IdParams, response: { 200: User, ...errors(400, 401, 403, 404) } } },
-    async (request) => {
-      await admin(request, request.params.id);
-      const user = await findUserView(db, request.params.id);
-      if (!user) throw notFound('User');
-      return view(user);
-    },
+    async (request) => view(await users.get(admin(request), request.params.id)),
   );
 
   app.patch(
@@ -112,9 +140,8 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
       },
     },
     async (request) => {
-      const act = await admin(request, request.params.id);
       const { email, display_name } = request.body;
-      return view(await updateUser(db, act, request.params.id, { email, displayName: display_name }));
+      return view(await users.update(admin(request), request.params.id, { email, displayName: display_name }));
     },
   );
 
@@ -129,13 +156,13 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
         response: { 200: User, ...errors(400, 401, 403, 404, 409) },
       },
     },
-    async (request) => view(await disableUser(db, await admin(request, request.params.id), request.params.id)),
+    async (request) => view(await users.disable(admin(request), request.params.id)),
   );
 
   app.post(
     '/v1/users/:id/enable',
     { schema: { tags: ['users'], summary: 'Enable a disabled user (their old sessions and API keys stay revoked)', params: IdParams, response: { 200: User, ...errors(400, 401, 403, 404) } } },
-    async (request) => view(await enableUser(db, await admin(request, request.params.id), request.params.id)),
+    async (request) => view(await users.enable(admin(request), request.params.id)),
   );
 
   app.post(
@@ -151,9 +178,7 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
       },
     },
     async (request, reply) => {
-      if (await resetPassword(db, await admin(request, request.params.id), request.params.id, request.body.new_password)) {
-        await removeFirstRunPasswordFile(dataFiles.initialAdminPassword(config.dataDir));
-      }
+      await users.setPassword({ kind: 'reset', ...admin(request), userId: request.params.id }, request.body.new_password);
       reply.code(204).send(null);
     },
   );
@@ -169,7 +194,7 @@ export function userRoutes(app: HttpServer, { db, authz, config }: RouteDeps): v
       },
     },
     async (request, reply) => {
-      await revokeSessions(db, await admin(request, request.params.id), request.params.id);
+      await users.revokeSessions(admin(request), request.params.id);
       reply.code(204).send(null);
     },
   );

@@ -25,15 +25,6 @@ export async function findUserByHandle(q: Queryable, handle: string): Promise<Us
   return rows[0] ?? null;
 }
 
-/** The user and their password hash, for sign-in only. */
-export async function findLoginCandidate(q: Queryable, handle: string): Promise<(UserRow & { password_hash: string | null }) | null> {
-  const rows = await q.query<UserRow & { password_hash: string | null }>(
-    `SELECT ${COLUMNS}, pc.password_hash FROM users u LEFT JOIN password_credentials pc ON pc.user_id = u.id WHERE u.handle = $1`,
-    [handle],
-  );
-  return rows[0] ?? null;
-}
-
 export async function getPasswordHash(q: Queryable, userId: string): Promise<string | null> {
   const rows = await q.query<{ password_hash: string }>('SELECT password_hash FROM password_credentials WHERE user_id = $1', [userId]);
   return rows[0]?.password_hash ?? null;

@@ -3,6 +3,7 @@ import { request as httpRequest } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { identityServices } from '../../server/app';
 import { resetPasswordOffline } from '../../server/bootstrap/reset-password';
 import { markFirstRunPasswordPending, reconcileFirstRunPassword } from '../../server/users/first-run-password';
 import { ADMIN_PASSWORD, DB_KINDS, startTestServer, type TestServer } from '../support/harness';
@@ -141,7 +142,7 @@ describe.each(DB_KINDS)('first run: choosing the admin password at the machine (
 
     // At the machine, offline (the command's own function; the CLI suite runs the command itself).
     await rearm('generated-pw-e5');
-    await resetPasswordOffline(s.cynode.db, 'admin', 'offline-pw-f6', file);
+    await resetPasswordOffline(identityServices(s.cynode.db, file).users, 'admin', 'offline-pw-f6');
     expect(await pending()).toBe(false);
     expect(await exists(file)).toBe(false);
 
@@ -154,7 +155,7 @@ describe.each(DB_KINDS)('first run: choosing the admin password at the machine (
   });
 
   it('at start, a file whose password no longer opens the account is removed; one that does is pending again', async () => {
-    await resetPasswordOffline(s.cynode.db, 'admin', 'settled-pw-1', file);
+    await resetPasswordOffline(identityServices(s.cynode.db, file).users, 'admin', 'settled-pw-1');
     await writeFile(file, 'stale-generated-pw\n', { mode: 0o600 });
     await reconcileFirstRunPassword(s.cynode.db, file);
     expect(await exists(file)).toBe(false);

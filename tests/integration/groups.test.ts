@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bindRole } from '../../server/rbac/store';
+import { bindRole } from '../../server/rbac/bindings';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
