@@ -91,6 +91,14 @@ export default tseslint.config(
     },
   },
   {
+    // One composition root: services are built in server/app.ts and handed to whoever needs them.
+    files: ['server/**/*.ts', 'node-manager/**/*.ts', 'main/**/*.ts'],
+    ignores: ['server/app.ts'],
+    rules: {
+      'no-restricted-syntax': ['error', { selector: 'NewExpression[callee.name=/Service$/]', message: 'Services are built in server/app.ts (the composition root) and passed in.' }],
+    },
+  },
+  {
     // Tests read JSON answers of many shapes; typing each one would only restate the assertions.
     files: ['tests/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off' },
