@@ -40,7 +40,7 @@ import { ChatService } from './chat/service';
 import { dropOnChange } from './db/memo';
 import { InferenceClient } from './chat/inference-client';
 import { chatRoutes } from './chat/routes';
-import type { JobControl } from './tasks/service';
+import { TaskService } from './tasks/service';
 import { Ledger } from './runs/ledger';
 import { RunEventHub } from './runs/hub';
 import { RunService } from './runs/service';
@@ -122,15 +122,18 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Live streams end when their caller signs out, is disabled, or loses access: checked again on
     // every access change, from any gateway.
     const liveStreams = new LiveStreams({ perUser: config.maxStreamsPerUser, perAddress: config.maxStreamsPerAddress, credentialValid: (p) => auth.stillValid(p) });
-    const runs = new RunService(db, deps.authz, new Ledger(db), runHub, liveStreams);
+    const ledger = new Ledger(db);
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
     const inference = new InferenceClient();
     closers.push(async () => inference.close());
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger: runs.ledger });
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
+    const tasks = new TaskService(db, deps.authz, config, dispatcher);
+    // Runs see tasks through the task service: tasks build on runs, not the other way round.
+    const runs = new RunService(db, deps.authz, tasks, ledger, runHub, liveStreams);
     // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
     const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, new WorkerClient(), (id) => workerTokenFor(db, vault, id)) });
     closers.push(() => commandRunner.stop());
@@ -145,7 +148,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
     const lanSharing = new LanSharing(db, config.host);
-    const gateway = await buildGateway(config, isStarted, deps, auth, liveStreams, readiness, nodeAdmin, dispatcher, chat, runs, commands, lanSharing);
+    const gateway = await buildGateway(config, isStarted, deps, auth, liveStreams, readiness, nodeAdmin, tasks, chat, runs, commands, lanSharing);
     closers.push(() => gateway.close());
     liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
@@ -237,7 +240,7 @@ async function buildGateway(
   liveStreams: LiveStreams,
   readiness: Readiness,
   nodeAdmin: NodeAdminDeps,
-  jobs: JobControl,
+  tasks: TaskService,
   chat: ChatService,
   runs: RunService,
   commands: CommandService,
@@ -281,9 +284,9 @@ async function buildGateway(
   rbacRoutes(app, deps);
   auditRoutes(app, deps);
   nodeAdminRoutes(app, deps, nodeAdmin);
-  taskRoutes(app, deps, jobs, runs);
-  runRoutes(app, deps.db, runs);
-  sessionRoutes(app, new SessionService(deps.db), runs);
+  taskRoutes(app, tasks, runs);
+  runRoutes(app, runs);
+  sessionRoutes(app, new SessionService(deps.db));
   commandRoutes(app, commands);
   transcriptRoutes(app, new TranscriptService(deps.db, deps.authz));
   const retention = new RetentionService(deps.db, deps.authz);

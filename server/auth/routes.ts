@@ -5,7 +5,7 @@ import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { unauthorized } from '../http/problem';
 import { Nullable, Password, Strict, errors } from '../http/schemas';
-import { findDefaultProject } from '../projects/store';
+import { findDefaultProject } from '../projects/queries';
 import { systemRoleNames } from '../rbac/store';
 import { findUserById, getPasswordHash, setPasswordHash } from '../users/store';
 import { removeFirstRunPasswordFile } from '../users/first-run-password';

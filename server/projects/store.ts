@@ -27,11 +27,6 @@ export async function insertProject(
   return rows[0]!;
 }
 
-export async function findDefaultProject(q: Queryable, userId: string): Promise<ProjectRow | null> {
-  const rows = await q.query<ProjectRow>('SELECT * FROM projects WHERE default_for_user_id = $1', [userId]);
-  return rows[0] ?? null;
-}
-
 /** By id when `ref` is a uuid, otherwise by slug. */
 export async function findProject(q: Queryable, ref: string): Promise<ProjectRow | null> {
   const byId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(ref);
