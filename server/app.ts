@@ -160,15 +160,18 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Live streams end when their caller signs out, is disabled, or loses access: checked again on
     // every access change, from any gateway.
     const liveStreams = new LiveStreams({ perUser: config.maxStreamsPerUser, perAddress: config.maxStreamsPerAddress, credentialValid: (p) => auth.stillValid(p) });
-    const runs = new RunService(db, deps.authz, new Ledger(db), runHub, liveStreams);
+    const ledger = new Ledger(db);
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
     const inference = new InferenceClient();
     closers.push(async () => inference.close());
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger: runs.ledger });
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
+    const tasks = new TaskService(db, deps.authz, config, dispatcher);
+    // Runs see tasks through the task service: tasks build on runs, not the other way round.
+    const runs = new RunService(db, deps.authz, tasks, ledger, runHub, liveStreams);
     // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
     const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, new WorkerClient(), (id) => workerTokenFor(db, vault, id)) });
     closers.push(() => commandRunner.stop());
@@ -183,7 +186,6 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
     const lanSharing = new LanSharing(db, config.host);
-    const tasks = new TaskService(db, deps.authz, config, dispatcher);
     const retention = new RetentionService(db, deps.authz);
     const gateway = await buildGateway(config, isStarted, deps, {
       auth,
@@ -339,9 +341,9 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   rbacRoutes(app, identity.roleBindings);
   auditRoutes(app, identity.audit);
   nodeAdminRoutes(app, deps, nodeAdmin);
-  taskRoutes(app, deps, services.tasks, runs);
-  runRoutes(app, deps.db, runs);
-  sessionRoutes(app, services.sessions, runs);
+  taskRoutes(app, services.tasks, runs);
+  runRoutes(app, runs);
+  sessionRoutes(app, services.sessions);
   commandRoutes(app, commands);
   transcriptRoutes(app, services.transcripts);
   retentionRoutes(app, retention);

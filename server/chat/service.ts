@@ -29,7 +29,7 @@ import {
   type NewMessage,
   type ThreadRow,
 } from './store';
-import { inferenceNodes, type InferenceNode } from '../nodes/store';
+import { inferenceNodes, type InferenceNode } from '../nodes/queries';
 
 export interface ChatSettings {
   /** Whole-completion cap; then 504 cynodeai_completion_timeout. */

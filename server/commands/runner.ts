@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Db, Queryable } from '../db';
 import { appendAudit } from '../audit/record';
-import { appendEvents, isTerminal, type NewRunEvent, type RunRow } from '../runs/store';
-import { cancelQueuedJobs, lockTask, markTaskCanceled } from '../tasks/store';
+import { appendEvents, type NewRunEvent } from '../runs/record';
+import { isTerminal } from '../runs/status';
+import type { RunRow } from '../runs/store';
+import { cancelTaskIn } from '../tasks/cancel';
 import type { JobControl } from '../tasks/service';
 import { Wakeup } from '../lib/wakeup';
 import { COMMANDS_CHANNEL, claimCommands, openRunTree, releaseCommandClaims, runningJobOf, setRunPaused, settleCommand, type ClaimedCommand } from './store';
@@ -195,10 +197,7 @@ export class CommandRunner {
         await appendEvents(tx, r.id, [{ kind: 'status', data: { status: 'canceled', reason, command_id: c.command_id, ...(r.id === run.id ? {} : { via_run_id: run.id }) } }], { status: 'canceled' });
       } else if (!tasks.has(r.task_id)) {
         tasks.add(r.task_id);
-        // Jobs before the task: the dispatcher and the task service lock in that order too.
-        const running = await cancelQueuedJobs(tx, r.task_id);
-        const task = await lockTask(tx, r.task_id);
-        if (task && !task.closed) await markTaskCanceled(tx, task.id);
+        const running = await cancelTaskIn(tx, r.task_id);
         stop.push(...running.map((j) => ({ id: j.id, taskId: r.task_id, nodeId: j.node_id })));
       }
     }

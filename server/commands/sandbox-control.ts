@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { nodeTarget } from '../dispatch/store';
+import { nodeTarget } from '../nodes/queries';
 import type { WorkerClient, WorkerTarget } from '../dispatch/worker-client';
 import type { SandboxControl } from './runner';
 

@@ -2,8 +2,8 @@ import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { badRequest, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import { findVisibleRun } from '../runs/store';
-import { findVisibleTask } from '../tasks/store';
+import { findVisibleRun } from '../runs/queries';
+import { findVisibleTask } from '../tasks/queries';
 import { COMMANDS_CHANNEL, acceptCommand, findOwnCommand, type CommandRow, type CommandType } from './store';
 
 export const MAX_REASON = 1000;

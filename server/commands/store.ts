@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { TERMINAL_STATUSES_SQL } from '../runs/status';
 
 export type CommandType = 'pause' | 'resume' | 'cancel' | 'emit_event';
 export const COMMAND_TYPES: readonly CommandType[] = ['pause', 'resume', 'cancel', 'emit_event'];
@@ -98,7 +99,7 @@ export async function openRunTree(q: Queryable, runId: string): Promise<Array<{ 
        UNION ALL
        SELECT r.id, r.task_id, r.job_id, r.parent_run_id, r.status, t.depth + 1 FROM runs r JOIN tree t ON r.parent_run_id = t.id
      )
-     SELECT id, task_id, job_id, parent_run_id FROM tree WHERE status NOT IN ('completed', 'failed', 'canceled') ORDER BY depth, id`,
+     SELECT id, task_id, job_id, parent_run_id FROM tree WHERE status NOT IN (${TERMINAL_STATUSES_SQL}) ORDER BY depth, id`,
     [runId],
   );
 }

@@ -18,7 +18,6 @@ import {
   lockDispatch,
   lockLeasedJob,
   lostJobs,
-  nodeTarget,
   releaseHolds,
   renewHolds,
   requeueJob,
@@ -33,10 +32,10 @@ import {
 } from './store';
 import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-client';
 import { InferenceError, type InferenceClient } from '../chat/inference-client';
-import { inferenceNodes, type InferenceNode } from '../nodes/store';
+import { inferenceNodes, nodeTarget, type InferenceNode } from '../nodes/queries';
 import { redact, redactAll } from '../redaction/redaction';
 import type { Ledger } from '../runs/ledger';
-import { jobRunId, lastStreamedLine, streamedLineKey, type NewRunEvent } from '../runs/store';
+import { jobRunId, lastStreamedLine, streamedLineKey, type NewRunEvent } from '../runs/record';
 
 export const NO_INFERENCE_REASON =
   'No node serves inference yet: prompt tasks need a node running Ollama. Use input_mode "commands" or "script" to run shell commands.';

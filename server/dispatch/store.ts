@@ -1,6 +1,6 @@
 import type { Queryable } from '../db';
-import { dispatchableCondition } from '../nodes/store';
-import { outputLines, recordJobStatus, type NewRunEvent } from '../runs/store';
+import { dispatchableCondition } from '../nodes/queries';
+import { outputLines, recordJobStatus, type NewRunEvent } from '../runs/record';
 
 /*
  * The job queue's SQL. Every transaction here locks jobs before their task (claim, result, node
@@ -43,13 +43,6 @@ export interface NodeLoad {
   node_slug: string;
   max_concurrency: number;
   running: number;
-}
-
-export interface NodeTarget {
-  id: string;
-  node_slug: string;
-  worker_api_target_url: string | null;
-  status: 'active' | 'stale';
 }
 
 export interface AttemptEntry {
@@ -100,11 +93,6 @@ export async function dispatchableNodeLoads(q: Queryable): Promise<NodeLoad[]> {
      ) d
      ORDER BY d.running::float8 / d.max_concurrency, d.running, d.last_seen_at DESC NULLS LAST, d.id`,
   );
-}
-
-export async function nodeTarget(q: Queryable, nodeId: string): Promise<NodeTarget | null> {
-  const rows = await q.query<NodeTarget>('SELECT id, node_slug, worker_api_target_url, status FROM nodes WHERE id = $1', [nodeId]);
-  return rows[0] ?? null;
 }
 
 /** Hands a queued job to a node: a new lease, held by this dispatcher; its task is running. */

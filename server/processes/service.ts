@@ -2,13 +2,15 @@ import { randomUUID } from 'node:crypto';
 import type { ProcessState } from '../../node-manager/contract/worker-api';
 import { appendAudit } from '../audit/record';
 import type { Db } from '../db';
-import { nodeTarget } from '../dispatch/store';
 import { WorkerCallError, WorkerClient, type WorkerTarget } from '../dispatch/worker-client';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, conflict, notFound, tooManyRequests } from '../http/problem';
+import { nodeTarget } from '../nodes/queries';
 import type { Authorizer } from '../rbac/service';
-import { appendEvents, findVisibleRun, type RunRow } from '../runs/store';
-import { findVisibleTask } from '../tasks/store';
+import { appendEvents } from '../runs/record';
+import { findVisibleRun } from '../runs/queries';
+import type { RunRow } from '../runs/store';
+import { findVisibleTask } from '../tasks/queries';
 import {
   deleteUnstartedProcess,
   endProcess,

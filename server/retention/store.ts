@@ -67,11 +67,6 @@ export function effective(system: PolicyRow, project: PolicyRow | null): Effecti
   };
 }
 
-export async function effectivePolicy(q: Queryable, projectId: string | null): Promise<EffectivePolicy> {
-  const [system, project] = await Promise.all([systemPolicy(q), projectId ? projectPolicy(q, projectId) : null]);
-  return effective(system, project);
-}
-
 /** The shortest period any policy sets for a field: nothing younger can have expired. */
 async function shortestDays(q: Queryable, field: 'run_logs' | 'transcripts'): Promise<number | null> {
   const rows = await q.query<{ days: number | null }>(`SELECT min(${field}_days) AS days FROM retention_policies WHERE ${field}_set`);

@@ -12,10 +12,10 @@
  * - `ledger.setStatus(runId, status, data?)`: a `status` event `{status, ...data}` and
  *   `runs.status` in the same statement; the event is what streams show.
  * - `ledger.read(runId, after, limit)`: events with seq > after, oldest first.
- * - `appendEvents(tx, runId, events, {status})` and `appendBatches(tx, [...])` (./store.ts): the
+ * - `appendEvents(tx, runId, events, {status})` (./record.ts) and `appendBatches(tx, [...])` (./store.ts): the
  *   same append inside a caller's own transaction (the dispatcher writes job and run state
  *   together), notified at its commit.
- * - `insertRun(tx, {...})` (./store.ts): a new run with its first `status` event.
+ * - `insertRun(tx, {...})` (./record.ts): a new run with its first `status` event.
  *
  * Kinds: `status` (data.status), `log` (stream stdout|stderr, message = one line), `event`
  * (structured, data), `command`, `process`, `transcript` (for the domains that add them).
@@ -25,7 +25,9 @@ import { GroupCommit } from '../db/group-commit';
 import { unstorable } from '../db/storable';
 import { badRequest } from '../http/problem';
 import { redactAll, redactJson } from '../redaction/redaction';
-import { appendBatches, appendEvents, eventsAfter, type NewRunEvent, type RunEventRow, type RunStatus } from './store';
+import { appendEvents } from './record';
+import type { RunStatus } from './status';
+import { appendBatches, eventsAfter, type NewRunEvent, type RunEventRow } from './store';
 
 type Appended = { lastSeq: number; seqs: Array<number | null> };
 

@@ -1,17 +1,18 @@
-import { Type } from '@sinclair/typebox';
+import { Type, type TLiteral } from '@sinclair/typebox';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { badRequest } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors, iso } from '../http/schemas';
-import { isTerminal, type RunRow } from './store';
+import { RUN_STATUSES, isTerminal, type RunStatus } from './status';
+import type { RunRow } from './store';
 import { MAX_LOG_ENTRIES, MAX_LOG_MESSAGE, MAX_METADATA_BYTES, type RunService } from './service';
-import { eventView, streamRunEvents } from './stream';
-import type { Db } from '../db';
+import { eventView } from './stream';
 
-export const RunStatusEnum = Type.Union(
-  [Type.Literal('pending'), Type.Literal('running'), Type.Literal('waiting'), Type.Literal('completed'), Type.Literal('failed'), Type.Literal('canceled')],
-  { description: 'pending, running, waiting, completed, failed or canceled (the last three are terminal)' },
-);
+// One literal per status of runs/status.ts. TypeBox infers a union's static type from a tuple
+// only, hence the cast: the array holds every status, each typed RunStatus.
+export const RunStatusEnum = Type.Union(RUN_STATUSES.map((s) => Type.Literal(s)) as unknown as [TLiteral<RunStatus>], {
+  description: 'pending, running, waiting, completed, failed or canceled (the last three are terminal)',
+});
 const LogStreamEnum = Type.Union([Type.Literal('stdout'), Type.Literal('stderr')]);
 const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: `Free-form JSON object, at most ${MAX_METADATA_BYTES} bytes (64 KiB) as JSON` });
 
@@ -107,7 +108,7 @@ function startOf(lastEventId: string | string[] | undefined, after: number | und
 }
 
 /** Runs: create, list, read, children, status, logs, the event ledger and its live stream. */
-export function runRoutes(app: HttpServer, db: Db, runs: RunService): void {
+export function runRoutes(app: HttpServer, runs: RunService): void {
   app.post(
     '/v1/runs',
     {
@@ -309,10 +310,24 @@ export function runRoutes(app: HttpServer, db: Db, runs: RunService): void {
       const start = startOf(request.headers['last-event-id'], request.query.after);
       const run = await runs.get(request.principal!, request.params.id);
       const sse = runs.openStream(request, reply, request.query.heartbeat_seconds * 1000, { run });
-      await streamRunEvents({ db, ledger: runs.ledger, hub: runs.hub, sse, runId: run.id, start }).catch((err: unknown) => {
+      await runs.streamEvents(sse, run.id, start).catch((err: unknown) => {
         request.log.warn({ err, run_id: run.id }, 'run event stream ended by an error');
         sse.end();
       });
     },
+  );
+
+  app.get(
+    '/v1/sessions/:id/runs',
+    {
+      schema: {
+        tags: ['sessions'],
+        summary: "A session's runs, newest first",
+        params: IdParams,
+        querystring: Strict(ListRunsQuery),
+        response: { 200: RunsPage, ...errors(400, 401, 404) },
+      },
+    },
+    async (request) => runsPage(await runs.listOfSession(request.principal!, request.params.id, { afterId: afterIdOf(request.query.cursor), limit: request.query.limit })),
   );
 }

@@ -4,28 +4,16 @@ import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import type { LiveStreams } from '../http/live-streams';
 import { redactJson } from '../redaction/redaction';
-import { findOwnSession } from '../sessions/store';
-import { findVisibleTask, type TaskRow } from '../tasks/store';
+import { findOwnSession } from '../sessions/queries';
+import type { TaskRow } from '../tasks/store';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RunEventHub } from './hub';
-import { SseWriter } from './stream';
+import { SseWriter, streamRunEvents, streamTaskLogs } from './stream';
 import type { Ledger } from './ledger';
-import {
-  appendEvents,
-  findRun,
-  findVisibleRun,
-  insertRun,
-  isTerminal,
-  listVisibleRuns,
-  logLines,
-  updateRunMetadata,
-  type LogFilter,
-  type LogStream,
-  type RunEventRow,
-  type RunFilter,
-  type RunRow,
-  type RunStatus,
-} from './store';
+import { findVisibleRun, taskLogLines } from './queries';
+import { appendEvents, insertRun } from './record';
+import { isTerminal, type RunStatus } from './status';
+import { findRun, listVisibleRuns, logLines, updateRunMetadata, type LogFilter, type LogStream, type RunEventRow, type RunFilter, type RunRow } from './store';
 
 /** Free-form metadata is stored redacted, like chat messages (see redactJson). */
 const redactedMetadata = async (m: Record<string, unknown>) => (await redactJson(m, { remember: false })).value;
@@ -51,6 +39,15 @@ export interface CreateRunInput {
 }
 
 /**
+ * What runs need from the tasks domain: who may see a task. Injected (the task service), because
+ * tasks build on runs (a task's job gets its run in the task's transaction), not the other way.
+ */
+export interface TaskAccess {
+  /** A task the user may see, by id or by their own task name; null otherwise. */
+  findVisible(userId: string, ref: string): Promise<TaskRow | null>;
+}
+
+/**
  * Runs: one execution trace each, always of a task. Who may see a run is who may see its task
  * (its creator, or someone who may read tasks in its project); anyone else gets 404. Writing to
  * a run (status, logs) takes the task's creator or someone who may create tasks there.
@@ -59,6 +56,7 @@ export class RunService {
   constructor(
     private readonly db: Db,
     private readonly authz: Authorizer,
+    private readonly tasks: TaskAccess,
     readonly ledger: Ledger,
     readonly hub: RunEventHub,
     /** Open event streams: capped per user and address, ended when their caller loses access. */
@@ -67,7 +65,7 @@ export class RunService {
 
   async create(principal: Principal, input: CreateRunInput, ctx: RequestContext): Promise<RunRow> {
     checkMetadata(input.metadata);
-    const task = await findVisibleTask(this.db, principal.userId, input.task_id);
+    const task = await this.tasks.findVisible(principal.userId, input.task_id);
     if (!task) throw notFound('Task');
     await this.requireWrite(principal, task, ctx);
     if (input.job_id !== undefined) {
@@ -98,6 +96,28 @@ export class RunService {
 
   list(principal: Principal, f: Omit<RunFilter, 'visibleTo'>): Promise<{ runs: RunRow[]; more: boolean }> {
     return listVisibleRuns(this.db, { ...f, visibleTo: principal.userId });
+  }
+
+  /** The runs of one of the caller's sessions (404 for anyone else's, like one that does not exist). */
+  async listOfSession(principal: Principal, sessionId: string, f: { afterId?: string; limit: number }): Promise<{ runs: RunRow[]; more: boolean }> {
+    const session = await findOwnSession(this.db, principal.userId, sessionId);
+    if (!session) throw notFound('Session');
+    return this.list(principal, { sessionId: session.id, ...f });
+  }
+
+  /** Every log line of every run of a task the caller was just shown, runs in order. */
+  taskLogs(taskId: string): Promise<RunEventRow[]> {
+    return taskLogLines(this.db, taskId);
+  }
+
+  /** Replays a run's events after `start` on an open stream, then follows new ones until the run ends. */
+  streamEvents(sse: SseWriter, runId: string, start: number): Promise<void> {
+    return streamRunEvents({ db: this.db, ledger: this.ledger, hub: this.hub, sse, runId, start });
+  }
+
+  /** A task's log lines so far on an open stream, then live ones until the task ends. */
+  streamTaskLogs(sse: SseWriter, taskId: string, stream?: 'stdout' | 'stderr'): Promise<void> {
+    return streamTaskLogs({ db: this.db, ledger: this.ledger, hub: this.hub, sse, taskId, stream });
   }
 
   /** PATCH: a new status (as a `status` event) and/or metadata. A run that ended stays ended. */
@@ -145,13 +165,13 @@ export class RunService {
     const watch =
       'run' in of
         ? { scope: `run:${of.run.id}`, stillAllowed: async () => (await findVisibleRun(this.db, userId, of.run.id)) !== null }
-        : { scope: `task:${of.task.id}`, stillAllowed: async () => (await findVisibleTask(this.db, userId, of.task.id)) !== null };
+        : { scope: `task:${of.task.id}`, stillAllowed: async () => (await this.tasks.findVisible(userId, of.task.id)) !== null };
     return this.streams.admit(request, watch, () => new SseWriter(request, reply, heartbeatMs));
   }
 
   private async writable(principal: Principal, id: string, ctx: RequestContext): Promise<RunRow> {
     const run = await this.get(principal, id);
-    const task = (await findVisibleTask(this.db, principal.userId, run.task_id))!;
+    const task = (await this.tasks.findVisible(principal.userId, run.task_id))!;
     await this.requireWrite(principal, task, ctx);
     return run;
   }

@@ -1,11 +1,7 @@
 import type { Queryable } from '../db';
 import { Conditions } from '../db/sql';
-import { grantsActionSql } from '../rbac/visibility';
-
-export type RunStatus = 'pending' | 'running' | 'waiting' | 'completed' | 'failed' | 'canceled';
-export const RUN_STATUSES: readonly RunStatus[] = ['pending', 'running', 'waiting', 'completed', 'failed', 'canceled'];
-export const TERMINAL_STATUSES: ReadonlySet<RunStatus> = new Set(['completed', 'failed', 'canceled']);
-export const isTerminal = (s: RunStatus) => TERMINAL_STATUSES.has(s);
+import { TERMINAL_STATUSES_SQL, type RunStatus } from './status';
+import { taskNameSql, visibleRunSql } from './queries';
 
 export type EventKind = 'status' | 'log' | 'event' | 'command' | 'process' | 'transcript';
 export type LogStream = 'stdout' | 'stderr';
@@ -66,43 +62,12 @@ export interface NewRun {
   metadata?: Record<string, unknown> | null;
 }
 
-/** A new run and its first event (its status) in the caller's transaction. */
-export async function insertRun(q: Queryable, r: NewRun): Promise<RunRow> {
-  const status = r.status ?? 'pending';
-  const rows = await q.query<RunRow>(
-    `INSERT INTO runs (task_id, job_id, session_id, parent_run_id, created_by, status, metadata, started_at, ended_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7,
-             CASE WHEN $6 IN ('pending') THEN NULL ELSE now() END,
-             CASE WHEN $6 IN ('completed', 'failed', 'canceled') THEN now() END)
-     RETURNING *`,
-    [r.taskId, r.jobId ?? null, r.sessionId ?? null, r.parentRunId ?? null, r.createdBy ?? null, status, r.metadata == null ? null : JSON.stringify(r.metadata)],
-  );
-  const run = rows[0]!;
-  const last = await appendEvents(q, run.id, [{ kind: 'status', data: { status } }]);
-  return { ...run, last_seq: last.lastSeq };
-}
-
 /** Events for one run, with the status they set (if any), for `appendBatches`. */
 export interface RunAppend {
   runId: string;
   events: readonly NewRunEvent[];
   status?: RunStatus;
   error?: string | null;
-}
-
-/**
- * Appends events to a run's ledger in the caller's transaction; see `appendBatches`. Returns the
- * seq given to each input event (null for a dropped duplicate).
- */
-export async function appendEvents(
-  q: Queryable,
-  runId: string,
-  events: readonly NewRunEvent[],
-  opts: { status?: RunStatus; error?: string | null } = {},
-): Promise<{ lastSeq: number; seqs: Array<number | null> }> {
-  const [r] = await appendBatches(q, [{ runId, events, ...opts }]);
-  if (!r) throw new Error(`run ${runId} does not exist`);
-  return r;
 }
 
 /**
@@ -168,7 +133,7 @@ export async function appendBatches(q: Queryable, batches: readonly RunAppend[])
              UPDATE runs r SET last_seq = h.last_seq, updated_at = now(),
                     status = COALESCE(h.status, r.status),
                     started_at = CASE WHEN h.status IS NOT NULL AND h.status <> 'pending' THEN COALESCE(r.started_at, now()) ELSE r.started_at END,
-                    ended_at = CASE WHEN h.status IN ('completed', 'failed', 'canceled') THEN COALESCE(r.ended_at, now()) WHEN h.status IS NOT NULL THEN NULL ELSE r.ended_at END,
+                    ended_at = CASE WHEN h.status IN (${TERMINAL_STATUSES_SQL}) THEN COALESCE(r.ended_at, now()) WHEN h.status IS NOT NULL THEN NULL ELSE r.ended_at END,
                     error = CASE WHEN h.status IS NOT NULL THEN h.error ELSE r.error END
              FROM heads h WHERE r.id = h.run_id
              RETURNING r.id, r.last_seq
@@ -242,20 +207,6 @@ export async function logLines(q: Queryable, runIds: readonly string[], f: LogFi
   return { entries: rows.slice(0, f.limit), more: rows.length > f.limit };
 }
 
-/** SQL true when `$1` (the caller) may see run `r`: the rule of its task (creator, or task.read in the project). */
-const visibleSql = `EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND (t.created_by = $1::uuid OR ${grantsActionSql('$1::uuid', "'task.read'", 't.project_id')}))`;
-
-/**
- * Read with a run where people look at it: its task's name (runs are listed by task, not by id)
- * and how many background processes run in its sandbox (run_processes, migration 0007).
- */
-const taskNameSql = `(SELECT t.name FROM tasks t WHERE t.id = r.task_id) AS task_name,
-  (SELECT count(*)::int FROM run_processes p WHERE p.run_id = r.id AND p.status = 'running') AS processes_running`;
-
-export async function findVisibleRun(q: Queryable, userId: string, runId: string): Promise<RunRow | null> {
-  const rows = await q.query<RunRow>(`SELECT r.*, ${taskNameSql} FROM runs r WHERE r.id = $2 AND ${visibleSql}`, [userId, runId]);
-  return rows[0] ?? null;
-}
 
 export async function findRun(q: Queryable, runId: string): Promise<RunRow | null> {
   const rows = await q.query<RunRow>('SELECT * FROM runs WHERE id = $1', [runId]);
@@ -287,7 +238,7 @@ const LISTED_COLUMNS = ['id', 'task_id', 'job_id', 'session_id', 'parent_run_id'
 
 /** Visible runs, newest first, with the filters; one extra row tells whether another page exists. */
 export async function listVisibleRuns(q: Queryable, f: RunFilter): Promise<{ runs: RunRow[]; more: boolean }> {
-  const c = new Conditions([f.visibleTo], [visibleSql]);
+  const c = new Conditions([f.visibleTo], [visibleRunSql]);
   if (f.taskId) c.add('r.task_id = ?', f.taskId);
   if (f.jobId) c.add('r.job_id = ?', f.jobId);
   if (f.sessionId) c.add('r.session_id = ?', f.sessionId);
@@ -316,72 +267,3 @@ export async function updateRunMetadata(q: Queryable, runId: string, metadata: R
   await q.query('UPDATE runs SET metadata = $2, updated_at = now() WHERE id = $1', [runId, JSON.stringify(metadata)]);
 }
 
-/**
- * The run of a dispatched job (the first run recorded with its job_id, not a sub-run), created
- * when the job has none (jobs queued before runs existed). Callers hold the job's row lock, so
- * two dispatchers never create it twice.
- */
-export async function jobRunId(q: Queryable, jobId: string): Promise<string | null> {
-  const found = await q.query<{ id: string }>('SELECT id FROM runs WHERE job_id = $1 AND parent_run_id IS NULL ORDER BY created_at, id LIMIT 1', [jobId]);
-  if (found[0]) return found[0].id;
-  const job = await q.query<{ task_id: string; session_id: string | null; created_by: string }>(
-    'SELECT j.task_id, t.session_id, t.created_by FROM jobs j JOIN tasks t ON t.id = j.task_id WHERE j.id = $1',
-    [jobId],
-  );
-  if (!job[0]) return null;
-  const run = await insertRun(q, { taskId: job[0].task_id, jobId, sessionId: job[0].session_id, createdBy: job[0].created_by });
-  return run.id;
-}
-
-/**
- * A job moved: its run gets the status event (after `before`, e.g. the job's output lines), in
- * the caller's transaction. A run that has already ended keeps its end.
- */
-export async function recordJobStatus(q: Queryable, jobId: string, status: RunStatus, data: Record<string, unknown>, opts: { error?: string | null; before?: NewRunEvent[] } = {}): Promise<void> {
-  // One query for the usual case (the run exists) on the dispatcher's critical path.
-  const [found] = await q.query<{ id: string; status: RunStatus }>('SELECT id, status FROM runs WHERE job_id = $1 AND parent_run_id IS NULL ORDER BY created_at, id LIMIT 1', [jobId]);
-  const run = found ?? (await jobRunId(q, jobId).then((id) => (id ? { id, status: 'pending' as RunStatus } : null)));
-  if (!run || isTerminal(run.status)) return;
-  await appendEvents(q, run.id, [...(opts.before ?? []), { kind: 'status', data: { ...data, status } }], { status, error: opts.error ?? null });
-}
-
-/** A job's output as log events, one per line (the job's result, when lines were not streamed). */
-export function outputLines(jobId: string, result: { stdout?: unknown; stderr?: unknown } | null): NewRunEvent[] {
-  const events: NewRunEvent[] = [];
-  for (const stream of ['stdout', 'stderr'] as const) {
-    const text = result?.[stream];
-    if (typeof text !== 'string' || text === '') continue;
-    text
-      .replace(/\r?\n$/, '')
-      .split(/\r?\n/)
-      .forEach((line, i) => events.push({ kind: 'log', stream, message: line, idempotencyKey: `log:${jobId}:result:${stream}:${i + 1}` }));
-  }
-  return events;
-}
-
-/** A task's log lines over all its runs: runs in the order they were created, lines in seq order. */
-export async function taskLogLines(q: Queryable, taskId: string): Promise<RunEventRow[]> {
-  return q.query<RunEventRow>(
-    `SELECT e.run_id, e.seq, e.kind, e.stream, e.message, e.data, e.created_at
-     FROM runs r JOIN run_events e ON e.run_id = r.id
-     WHERE r.task_id = $1 AND e.kind = 'log'
-     ORDER BY r.created_at, r.id, e.seq`,
-    [taskId],
-  );
-}
-
-/**
- * The seq (the node's numbering) of the last streamed output line of a job already in its
- * run's ledger: a re-attached call asks the node for the lines after it.
- */
-export async function lastStreamedLine(q: Queryable, runId: string, jobId: string): Promise<number> {
-  const rows = await q.query<{ last: number | null }>(
-    `SELECT max(substr(idempotency_key, length($2) + 1)::bigint) AS last FROM run_events
-     WHERE run_id = $1 AND kind = 'log' AND idempotency_key LIKE $2 || '%' AND substr(idempotency_key, length($2) + 1) ~ '^[0-9]+$'`,
-    [runId, `log:${jobId}:`],
-  );
-  return Number(rows[0]?.last ?? 0);
-}
-
-/** The idempotency key of a job's streamed output line `seq`. */
-export const streamedLineKey = (jobId: string, seq: number) => `log:${jobId}:${seq}`;

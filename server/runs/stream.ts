@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RunEventHub } from './hub';
 import type { Ledger } from './ledger';
-import { isTerminal, runHeads, runsOfTask, type RunEventRow, type RunStatus } from './store';
+import { isTerminal, type RunStatus } from './status';
+import { runHeads, runsOfTask, type RunEventRow } from './store';
 import type { Db } from '../db';
 
 /** What a client is told to wait before reconnecting. */

@@ -1,8 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../http/server';
 import { IdParams, Nullable, PageQuery, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors } from '../http/schemas';
-import { ListRunsQuery, RunsPage, afterIdOf, runsPage } from '../runs/routes';
-import type { RunService } from '../runs/service';
 import type { SessionService } from './service';
 import type { SessionRow } from './store';
 
@@ -32,8 +30,8 @@ const sessionView = (s: SessionRow) => ({
 
 const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && typeof (v as { id: unknown }).id === 'string';
 
-/** Sessions: your own containers of runs, nested through parent_session_id. */
-export function sessionRoutes(app: HttpServer, sessions: SessionService, runs: RunService): void {
+/** Sessions: your own containers of runs, nested through parent_session_id (their runs: runs/routes.ts). */
+export function sessionRoutes(app: HttpServer, sessions: SessionService): void {
   app.post(
     '/v1/sessions',
     {
@@ -93,20 +91,4 @@ export function sessionRoutes(app: HttpServer, sessions: SessionService, runs: R
     },
   );
 
-  app.get(
-    '/v1/sessions/:id/runs',
-    {
-      schema: {
-        tags: ['sessions'],
-        summary: "A session's runs, newest first",
-        params: IdParams,
-        querystring: Strict(ListRunsQuery),
-        response: { 200: RunsPage, ...errors(400, 401, 404) },
-      },
-    },
-    async (request) => {
-      const s = await sessions.get(request.principal!, request.params.id);
-      return runsPage(await runs.list(request.principal!, { sessionId: s.id, afterId: afterIdOf(request.query.cursor), limit: request.query.limit }));
-    },
-  );
 }

@@ -1,7 +1,8 @@
 import type { Db } from '../db';
 import type { Principal } from '../http/principal';
 import { notFound } from '../http/problem';
-import { findOwnSession, insertSession, listOwnSessions, type SessionRow } from './store';
+import { findOwnSession } from './queries';
+import { insertSession, listOwnSessions, type SessionRow } from './store';
 
 /**
  * Sessions group a user's runs (and, later, transcripts); they nest through parent_session_id.

@@ -19,12 +19,6 @@ export async function insertSession(q: Queryable, s: { userId: string; parentSes
   return rows[0]!;
 }
 
-/** The user's own session; null for anyone else's (sessions are never shared). */
-export async function findOwnSession(q: Queryable, userId: string, id: string): Promise<SessionRow | null> {
-  const rows = await q.query<SessionRow>('SELECT * FROM sessions WHERE id = $1 AND user_id = $2', [id, userId]);
-  return rows[0] ?? null;
-}
-
 /** The user's sessions, newest first; one extra row tells whether another page exists. */
 export async function listOwnSessions(q: Queryable, f: { userId: string; parentSessionId?: string; afterId?: string; limit: number }): Promise<{ sessions: SessionRow[]; more: boolean }> {
   const c = new Conditions([f.userId], ['s.user_id = $1']);

@@ -2,10 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { Nullable, PageQuery, Strict, Timestamp, Uuid, decodeCursor, encodeCursor, errors, iso } from '../http/schemas';
-import type { RouteDeps } from '../routes';
 import type { RunService } from '../runs/service';
-import { taskLogLines } from '../runs/store';
-import { streamTaskLogs } from '../runs/stream';
 import { MAX_PROMPT_BYTES, type TaskService } from './service';
 import type { TaskJobRow, TaskRow } from './store';
 
@@ -118,7 +115,7 @@ function output(jobs: TaskJobRow[]): { stdout: string; stderr: string; exitCode:
 const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && typeof (v as { id: unknown }).id === 'string';
 
 /** Tasks: create, list, read, result, logs, cancel. */
-export function taskRoutes(app: HttpServer, { db }: RouteDeps, tasks: TaskService, runs: RunService): void {
+export function taskRoutes(app: HttpServer, tasks: TaskService, runs: RunService): void {
 
   app.post(
     '/v1/tasks',
@@ -229,13 +226,13 @@ export function taskRoutes(app: HttpServer, { db }: RouteDeps, tasks: TaskServic
       const task = await tasks.get(request.principal!, request.params.id);
       if (request.query.follow) {
         const sse = runs.openStream(request, reply, request.query.heartbeat_seconds * 1000, { task });
-        await streamTaskLogs({ db, ledger: runs.ledger, hub: runs.hub, sse, taskId: task.id, stream: stream === 'all' ? undefined : stream }).catch((err: unknown) => {
+        await runs.streamTaskLogs(sse, task.id, stream === 'all' ? undefined : stream).catch((err: unknown) => {
           request.log.warn({ err, task_id: task.id }, 'task log stream ended by an error');
           sse.end();
         });
         return reply;
       }
-      const lines = await taskLogLines(db, task.id);
+      const lines = await runs.taskLogs(task.id);
       const of = (which: 'stdout' | 'stderr') => (stream === 'all' || stream === which ? lines.filter((l) => l.stream === which).map((l) => l.message ?? '') : []);
       const stdout = of('stdout');
       const stderr = of('stderr');

@@ -3,17 +3,16 @@ import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import type { ProjectRow } from '../projects/store';
 import { findDefaultProject } from '../projects/default-project';
-import { insertRun } from '../runs/store';
+import type { ProjectRow } from '../projects/store';
+import { insertRun } from '../runs/record';
 import { redactAll } from '../redaction/redaction';
-import { findOwnSession } from '../sessions/store';
+import { findOwnSession } from '../sessions/queries';
+import { findVisibleTask, isUuid } from './queries';
 import {
   cancelQueuedJobs,
-  findVisibleTask,
   insertJob,
   insertTaskNamed,
-  isUuid,
   listTaskJobs,
   listVisibleTasks,
   lockTask,
@@ -108,6 +107,11 @@ export class TaskService {
     // covers a lost notification.
     await this.db.notify(JOBS_CHANNEL, task.id).catch(() => {});
     return task;
+  }
+
+  /** A task the user may read, by id or by their own task name; null otherwise (callers answer their own 404). */
+  findVisible(userId: string, ref: string): Promise<TaskRow | null> {
+    return findVisibleTask(this.db, userId, ref);
   }
 
   /** A task the caller may read, by id or by their own task name; 404 otherwise. */

@@ -1,7 +1,7 @@
 import type { Queryable } from '../db';
 import { Conditions } from '../db/sql';
-import { grantsActionSql } from '../rbac/visibility';
-import { recordJobStatus } from '../runs/store';
+import { recordJobStatus } from '../runs/record';
+import { visibleTaskSql } from './queries';
 
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'canceled' | 'superseded';
 export type InputMode = 'prompt' | 'script' | 'commands';
@@ -41,9 +41,6 @@ export interface TaskJobRow {
   created_at: Date;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-export const isUuid = (s: string) => UUID.test(s);
-
 /**
  * Inserts the task unless the creator already has one of that name; null then (ON CONFLICT DO
  * NOTHING leaves the transaction usable, so the caller can pick the next suffix and try again).
@@ -75,20 +72,6 @@ export async function insertJob(q: Queryable, j: { taskId: string; kind: JobKind
   return rows[0]!.id;
 }
 
-/** SQL true when `$1` (the caller) created the task `t` or may read tasks in its project. */
-const visibleSql = `(t.created_by = $1::uuid OR ${grantsActionSql('$1::uuid', "'task.read'", 't.project_id')})`;
-
-/**
- * A task the user may read, by id or by one of the user's own task names; null when there is
- * none or they may not see it (both answer 404: existence does not leak).
- */
-export async function findVisibleTask(q: Queryable, userId: string, ref: string): Promise<TaskRow | null> {
-  const rows = isUuid(ref)
-    ? await q.query<TaskRow>(`SELECT t.* FROM tasks t WHERE t.id = $2 AND ${visibleSql}`, [userId, ref])
-    : await q.query<TaskRow>('SELECT t.* FROM tasks t WHERE t.created_by = $1 AND t.name = $2', [userId, ref]);
-  return rows[0] ?? null;
-}
-
 export interface TaskFilter {
   visibleTo: string;
   status?: TaskStatus;
@@ -100,7 +83,7 @@ export interface TaskFilter {
 
 /** Visibility and filters in one statement; one extra row tells whether another page exists. */
 export async function listVisibleTasks(q: Queryable, f: TaskFilter): Promise<{ tasks: TaskRow[]; more: boolean }> {
-  const c = new Conditions([f.visibleTo], [visibleSql]);
+  const c = new Conditions([f.visibleTo], [visibleTaskSql]);
   if (f.status) c.add('t.status = ?', f.status);
   if (f.projectId) c.add('t.project_id = ?', f.projectId);
   // Compared in the database: a JavaScript Date would round created_at to milliseconds.

@@ -3,10 +3,11 @@ import { redactAll, redactJson } from '../redaction/redaction';
 import type { Principal, RequestContext } from '../http/principal';
 import { badRequest, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import { effectivePolicy, type Period } from '../retention/store';
-import { findVisibleRun } from '../runs/store';
-import { findOwnSession } from '../sessions/store';
-import { findVisibleTask } from '../tasks/store';
+import { effectivePolicy } from '../retention/queries';
+import type { Period } from '../retention/store';
+import { findVisibleRun } from '../runs/queries';
+import { findOwnSession } from '../sessions/queries';
+import { findVisibleTask } from '../tasks/queries';
 import { insertSegment, listSegments, projectOfRun, type SegmentKind, type SegmentOwner, type SegmentRow } from './store';
 
 /** Largest segment content, in UTF-8 bytes. */

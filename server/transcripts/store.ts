@@ -1,5 +1,5 @@
 import type { Queryable } from '../db';
-import { appendEvents } from '../runs/store';
+import { appendEvents } from '../runs/record';
 
 export type SegmentKind = 'summary' | 'redacted_view' | 'audit';
 export const SEGMENT_KINDS: readonly SegmentKind[] = ['summary', 'redacted_view', 'audit'];

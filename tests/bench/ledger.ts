@@ -16,7 +16,7 @@ import type { Db } from '../../server/db/db';
 import { openPglite } from '../../server/db/pglite';
 import { openPostgres } from '../../server/db/postgres';
 import { Ledger } from '../../server/runs/ledger';
-import { insertRun } from '../../server/runs/store';
+import { insertRun } from '../../server/runs/record';
 import { serve } from '../support/cli';
 import { percentile } from './stats';
 import { freePort } from '../support/ports';

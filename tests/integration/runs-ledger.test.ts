@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../server/db';
 import { RunEventHub } from '../../server/runs/hub';
 import { Ledger } from '../../server/runs/ledger';
-import { insertRun, type RunEventRow } from '../../server/runs/store';
+import { insertRun } from '../../server/runs/record';
+import type { RunEventRow } from '../../server/runs/store';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 import { until } from '../support/until';
 
