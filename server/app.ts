@@ -34,11 +34,11 @@ import { NodeLiveness } from './nodes/liveness';
 import { workerTokenContext, workerTokenFor } from './nodes/store';
 import { InferenceReadiness } from './nodes/readiness';
 import { NodeModelService } from './nodes/model-service';
+import { NodeClient } from './nodes/node-client';
 import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
 import { ChatService } from './chat/service';
 import { dropOnChange } from './db/memo';
-import { InferenceClient } from './chat/inference-client';
 import { chatRoutes } from './chat/routes';
 import type { JobControl } from './tasks/service';
 import { Ledger } from './runs/ledger';
@@ -53,7 +53,6 @@ import { CommandService } from './commands/service';
 import { CommandRunner } from './commands/runner';
 import { NodeSandboxControl } from './commands/sandbox-control';
 import { commandRoutes } from './commands/routes';
-import { WorkerClient } from './dispatch/worker-client';
 import { TranscriptService } from './transcripts/service';
 import { transcriptRoutes } from './transcripts/routes';
 import { RetentionJob, RetentionService } from './retention/service';
@@ -126,18 +125,18 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
-    const inference = new InferenceClient();
-    closers.push(async () => inference.close());
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger: runs.ledger });
+    const nodeClient = new NodeClient();
+    closers.push(async () => nodeClient.close());
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, client: nodeClient, inference: nodeClient, ledger: runs.ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
     // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
-    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, new WorkerClient(), (id) => workerTokenFor(db, vault, id)) });
+    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, nodeClient, (id) => workerTokenFor(db, vault, id)) });
     closers.push(() => commandRunner.stop());
     const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
 
     // Chat: completions routed to nodes serving inference.
-    const chat = new ChatService(db, deps.authz, inference, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+    const chat = new ChatService(db, deps.authz, nodeClient, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
     // What every request and completion would otherwise ask the database, dropped when it changes.
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
@@ -152,7 +151,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => lanSharing.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
     // is at hand; their watchers stop before the gateway closes (closers run in reverse).
-    const processes = new ProcessService({ db, authz: deps.authz, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
+    const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
@@ -207,7 +206,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       // Closed first (closers run in reverse): its sandboxes end before the orchestrator does.
       closers.push(() => node.close());
       // Chat and prompt tasks reach its Ollama without the loopback Worker API hop.
-      const stopInProcess = inference.addInProcessNode(node);
+      const stopInProcess = nodeClient.addInProcessNode(node);
       closers.push(async () => stopInProcess());
     }
 

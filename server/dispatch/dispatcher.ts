@@ -31,8 +31,7 @@ import {
   type QueuedJob,
   type RunningJob,
 } from './store';
-import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-client';
-import { InferenceError, type InferenceClient } from '../chat/inference-client';
+import { NodeCallError, NodeClient, type NodeTarget } from '../nodes/node-client';
 import { inferenceNodes, type InferenceNode } from '../nodes/store';
 import { redact, redactAll } from '../redaction/redaction';
 import type { Ledger } from '../runs/ledger';
@@ -59,13 +58,13 @@ export interface DispatcherOptions {
   nodes: NodeDirectory;
   /** A queued job fails with no_dispatchable_node after waiting this long with no node at all. */
   noNodeGraceSeconds: number;
-  client?: WorkerClient;
+  client?: NodeClient;
   /** The loop runs at least this often (NOTIFY wakes it sooner). */
   pollIntervalMs?: number;
   /** Jobs claimed per transaction. */
   batchSize?: number;
   /** Answers prompt tasks on nodes serving inference; without it they fail with no_inference_path. */
-  inference?: InferenceClient;
+  inference?: NodeClient;
   /** Where a sandbox job's output lines go as the node streams them; without it they arrive with the result. */
   ledger?: Ledger;
 }
@@ -114,11 +113,11 @@ export class Dispatcher implements JobControl {
   private readonly db: Db;
   private readonly nodes: NodeDirectory;
   private log: DispatchLogger = silent;
-  private readonly client: WorkerClient;
+  private readonly client: NodeClient;
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly graceSeconds: number;
-  private readonly inference: InferenceClient | undefined;
+  private readonly inference: NodeClient | undefined;
   private readonly ledger: Ledger | undefined;
 
   private running = false;
@@ -134,7 +133,7 @@ export class Dispatcher implements JobControl {
   constructor(opts: DispatcherOptions) {
     this.db = opts.db;
     this.nodes = opts.nodes;
-    this.client = opts.client ?? new WorkerClient();
+    this.client = opts.client ?? opts.inference ?? new NodeClient();
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.batchSize = opts.batchSize ?? 32;
     this.graceSeconds = opts.noNodeGraceSeconds;
@@ -375,7 +374,7 @@ export class Dispatcher implements JobControl {
         await logs?.settled();
       } catch (err) {
         if (f.abort.signal.aborted) return;
-        if (err instanceof WorkerCallError && err.transient) {
+        if (err instanceof NodeCallError && err.transient) {
           if (!(await leaseAlive(this.db, job.id, job.lease_id))) return;
           this.log.warn({ job_id: job.id, node_id: job.node_id, err: err.message, retry_in_ms: delay }, 'Worker API call failed; retrying the same job');
           await sleep(delay, f.abort.signal);
@@ -427,7 +426,7 @@ export class Dispatcher implements JobControl {
     for (let attempt = 1; ; attempt++) {
       try {
         const target = await this.target(node.id);
-        if (!target) throw new InferenceError('the node has no Worker API address or token on record', false, false);
+        if (!target) throw new NodeCallError('the node has no Worker API address or token on record', false);
         const answer = await this.inference.chat(target, { model, messages: [{ role: 'user', content: prompt }], stream: true }, { signal });
         const result = {
           version: 1 as const,
@@ -460,7 +459,7 @@ export class Dispatcher implements JobControl {
           return;
         }
         const detail = message(err);
-        if (err instanceof InferenceError && err.transient && attempt < 3 && (await leaseAlive(this.db, job.id, job.lease_id))) {
+        if (err instanceof NodeCallError && err.transient && attempt < 3 && (await leaseAlive(this.db, job.id, job.lease_id))) {
           this.log.warn({ job_id: job.id, node_id: node.id, err: detail, retry_in_ms: delay }, 'inference call failed; retrying');
           await sleep(delay, signal);
           delay = Math.min(delay * 2, RETRY_MAX_MS);
@@ -497,7 +496,7 @@ export class Dispatcher implements JobControl {
     void p.finally(() => this.stops.delete(p));
   }
 
-  private async target(nodeId: string): Promise<WorkerTarget | null> {
+  private async target(nodeId: string): Promise<NodeTarget | null> {
     const node = await nodeTarget(this.db, nodeId);
     if (!node?.worker_api_target_url) return null;
     const token = await this.nodes.workerToken(nodeId);
@@ -560,7 +559,7 @@ class JobLogs {
     if (this.firstFailed !== undefined) {
       this.lastSeq = this.firstFailed - 1;
       this.firstFailed = undefined;
-      throw new WorkerCallError(`could not store the job's output: ${message(this.failure)}`, true);
+      throw new NodeCallError(`could not store the job's output: ${message(this.failure)}`, true);
     }
   }
 }
