@@ -105,6 +105,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Ready once a dispatchable node serves inference with a model (from the nodes' reports).
     const readiness: Readiness = new InferenceReadiness(db);
 
+    // Every call to a node's Worker API (jobs, processes, chat, models), over keep-alive connections; closed last.
+    const nodeClient = new NodeClient();
+    closers.push(async () => nodeClient.close());
     // Nodes: secrets at rest are sealed by the vault; the join key exists from the first start.
     const vault = new Vault(masterKey);
     const joinPsk = new JoinPsk(db, vault, config.nodePsk);
@@ -113,7 +116,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const controlPlane = new ControlPlaneService(db, vault, nodeTokens, joinPsk, { heartbeatSeconds: config.nodeHeartbeatSeconds, ollamaImage: config.ollamaImage });
     // The real port is known only once the control plane listens (port 0 in tests).
     let controlPort = config.controlPort;
-    const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault) };
+    const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault, nodeClient) };
 
     // Runs: the event ledger, and one hub per process fanning new events out to live streams.
     const runHub = new RunEventHub(db);
@@ -125,8 +128,6 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
-    const nodeClient = new NodeClient();
-    closers.push(async () => nodeClient.close());
     const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, client: nodeClient, inference: nodeClient, ledger: runs.ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());

@@ -13,6 +13,7 @@ import {
   type ProcessStatusRequest,
   type ProcessTerminateRequest,
 } from '../../../node-manager/contract/worker-api';
+import { deleteModel, listModels, pullModel, type OllamaEntry } from './models';
 import { InferenceCalls, type ChatOutcome, type InProcessNode, type OllamaChatRequest } from './inference';
 import { DEFAULT_STREAM_IDLE_MS, postWorker, type CallOptions, type NodeTarget } from './worker-calls';
 
@@ -81,6 +82,21 @@ export class NodeClient {
   /** Calls `node` in process from now on; the returned function stops that (the node is closing). */
   addInProcessNode(node: InProcessNode): () => void {
     return this.inference.addInProcessNode(node);
+  }
+
+  /** The models the node's Ollama has, as it lists them. */
+  listModels(target: NodeTarget, signal: AbortSignal): Promise<OllamaEntry[]> {
+    return listModels(target, signal);
+  }
+
+  /** Deletes a model on the node (NodeCallError with status 404 when it has none of that name). */
+  deleteModel(target: NodeTarget, model: string, signal: AbortSignal): Promise<void> {
+    return deleteModel(target, model, signal);
+  }
+
+  /** Starts pulling a model onto the node; its progress lines as Ollama gives them. */
+  pullModel(target: NodeTarget, model: string, signal: AbortSignal): Promise<AsyncGenerator<OllamaEntry>> {
+    return pullModel(target, model, signal);
   }
 
   /** Closes the keep-alive sockets of inference calls. */
