@@ -27,18 +27,17 @@ import {
   type AttemptEntry,
   type JobEnd,
   type LostJob,
-  type NodeLoad,
-  type QueuedJob,
   type RunningJob,
 } from './store';
 import { NodeCallError, NodeClient, type NodeTarget } from '../nodes/node-client';
-import { inferenceNodes, type InferenceNode } from '../nodes/store';
+import { inferenceNodes } from '../nodes/store';
 import { redact, redactAll } from '../redaction/redaction';
+import { JobLogs } from './job-logs';
+import { leastLoaded, lostOn, pickInferenceNode } from './placement';
 import type { Ledger } from '../runs/ledger';
-import { jobRunId, lastStreamedLine, streamedLineKey, type NewRunEvent } from '../runs/store';
+import type { NewRunEvent } from '../runs/store';
 
-export const NO_INFERENCE_REASON =
-  'No node serves inference yet: prompt tasks need a node running Ollama. Use input_mode "commands" or "script" to run shell commands.';
+export { NO_INFERENCE_REASON } from './placement';
 
 /** What the dispatcher needs from the node registry besides the nodes table. */
 export interface NodeDirectory {
@@ -510,95 +509,6 @@ export class Dispatcher implements JobControl {
       this.log.warn({ err: message(err) }, 'could not renew job holds');
     }
   }
-}
-
-/**
- * A sandbox job's output lines on their way into its run's ledger as the node streams them: one
- * append per line, which the ledger batches per run (group commit); the node's seq is the
- * idempotency key, so a line a re-attached call receives again is stored once, and the call
- * asks only for lines after the last one the ledger has.
- */
-class JobLogs {
-  /** Lines reached the ledger through the stream (now or before a re-attach): the result's copy is not needed. */
-  streamed: boolean;
-  /** The latest append: the ledger flushes a run's appends in order, so this settles last. */
-  private last: Promise<unknown> = Promise.resolve();
-  private firstFailed: number | undefined;
-  private failure: unknown;
-
-  private constructor(
-    private readonly ledger: Ledger,
-    private readonly runId: string,
-    private readonly jobId: string,
-    public lastSeq: number,
-  ) {
-    this.streamed = lastSeq > 0;
-  }
-
-  static async open(db: Db, ledger: Ledger, jobId: string): Promise<JobLogs | undefined> {
-    const runId = await jobRunId(db, jobId);
-    return runId ? new JobLogs(ledger, runId, jobId, await lastStreamedLine(db, runId, jobId)) : undefined;
-  }
-
-  readonly onLog = (line: { seq: number; stream: 'stdout' | 'stderr'; text: string }): void => {
-    if (line.seq <= this.lastSeq) return;
-    this.lastSeq = line.seq;
-    this.streamed = true;
-    this.last = this.ledger.append(this.runId, [{ kind: 'log', stream: line.stream, message: line.text, idempotencyKey: streamedLineKey(this.jobId, line.seq) }]).catch((err: unknown) => {
-      if (this.firstFailed === undefined || line.seq < this.firstFailed) this.firstFailed = line.seq;
-      this.failure = err;
-    });
-  };
-
-  /**
-   * Every line so far is in the ledger (the run's end comes after them). A line that could not
-   * be stored fails the call as transient; the retry asks the node again from that line on.
-   */
-  async settled(): Promise<void> {
-    await this.last;
-    if (this.firstFailed !== undefined) {
-      this.lastSeq = this.firstFailed - 1;
-      this.firstFailed = undefined;
-      throw new NodeCallError(`could not store the job's output: ${message(this.failure)}`, true);
-    }
-  }
-}
-
-/**
- * The node for a prompt task: one serving inference that has the task's model (or any model when
- * the task names none), the desktop's own node first, then the least busy; a job is not sent back
- * to a node it was lost on. Otherwise the reason it cannot run.
- */
-function pickInferenceNode(nodes: InferenceNode[], job: QueuedJob): { node: InferenceNode } | { code: string; reason: string } {
-  if (nodes.length === 0) return { code: 'no_inference_path', reason: NO_INFERENCE_REASON };
-  const model = typeof job.payload.model === 'string' ? job.payload.model : undefined;
-  const lost = lostOn(job);
-  const having = nodes.filter((n) => (model ? n.models.includes(model) : n.models.length > 0));
-  if (having.length === 0) {
-    return model
-      ? { code: 'model_not_found', reason: `No node serving inference has the model "${model.slice(0, 200)}"; GET /v1/models lists the models there are.` }
-      : { code: 'no_inference_path', reason: 'No node serving inference has a model installed yet; pull one onto a node first.' };
-  }
-  const pool = having.filter((n) => !lost.has(n.id));
-  const best = [...(pool.length > 0 ? pool : having)].sort(
-    (a, b) => Number(!a.labels.includes('orchestrator_host')) - Number(!b.labels.includes('orchestrator_host')) || a.running - b.running || a.node_slug.localeCompare(b.node_slug),
-  )[0]!;
-  return { node: best };
-}
-
-/** The least loaded node with a free slot (lowest share of its capacity in use). */
-function leastLoaded(nodes: NodeLoad[]): NodeLoad | undefined {
-  let best: NodeLoad | undefined;
-  for (const n of nodes) {
-    if (n.running >= n.max_concurrency) continue;
-    if (!best || n.running / n.max_concurrency < best.running / best.max_concurrency || (n.running / n.max_concurrency === best.running / best.max_concurrency && n.running < best.running)) best = n;
-  }
-  return best;
-}
-
-/** Nodes on which this job was lost before. */
-function lostOn(job: QueuedJob): Set<string | null> {
-  return new Set((Array.isArray(job.attempts_log) ? job.attempts_log : []).filter((e) => e.outcome === 'node_lost' || e.outcome === 'lease_expired').map((e) => e.node_id));
 }
 
 /**
