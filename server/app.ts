@@ -42,11 +42,11 @@ import { NodeLiveness } from './nodes/liveness';
 import { workerTokenContext, workerTokenFor } from './nodes/store';
 import { InferenceReadiness } from './nodes/readiness';
 import { NodeModelService } from './nodes/model-service';
+import { NodeClient } from './nodes/node-client';
 import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
 import { ChatService } from './chat/service';
 import { dropOnChange } from './db/memo';
-import { InferenceClient } from './chat/inference-client';
 import { chatRoutes } from './chat/routes';
 import { Ledger } from './runs/ledger';
 import { RunEventHub } from './runs/hub';
@@ -60,7 +60,6 @@ import { CommandService } from './commands/service';
 import { CommandRunner } from './commands/runner';
 import { NodeSandboxControl } from './commands/sandbox-control';
 import { commandRoutes } from './commands/routes';
-import { WorkerClient } from './dispatch/worker-client';
 import { TranscriptService } from './transcripts/service';
 import { transcriptRoutes } from './transcripts/routes';
 import { RetentionJob, RetentionService } from './retention/service';
@@ -144,6 +143,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Ready once a dispatchable node serves inference with a model (from the nodes' reports).
     const readiness: Readiness = new InferenceReadiness(db);
 
+    // Every call to a node's Worker API (jobs, processes, chat, models), over keep-alive connections; closed last.
+    const nodeClient = new NodeClient();
+    closers.push(async () => nodeClient.close());
     // Nodes: secrets at rest are sealed by the vault; the join key exists from the first start.
     const vault = new Vault(masterKey);
     const joinPsk = new JoinPsk(db, vault, config.nodePsk);
@@ -152,7 +154,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const controlPlane = new ControlPlaneService(db, vault, nodeTokens, joinPsk, { heartbeatSeconds: config.nodeHeartbeatSeconds, ollamaImage: config.ollamaImage });
     // The real port is known only once the control plane listens (port 0 in tests).
     let controlPort = config.controlPort;
-    const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault) };
+    const nodeAdmin: NodeAdminDeps = { admin: new NodeAdminService(db), psk: joinPsk, controlPlaneUrl: () => advertisedUrl(config.host, controlPort), models: new NodeModelService(db, vault, nodeClient) };
 
     // Runs: the event ledger, and one hub per process fanning new events out to live streams.
     const runHub = new RunEventHub(db);
@@ -164,21 +166,19 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
-    const inference = new InferenceClient();
-    closers.push(async () => inference.close());
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, inference, ledger });
+    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, client: nodeClient, inference: nodeClient, ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
     const tasks = new TaskService(db, deps.authz, config, dispatcher);
     // Runs see tasks through the task service: tasks build on runs, not the other way round.
     const runs = new RunService(db, deps.authz, tasks, ledger, runHub, liveStreams);
     // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
-    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, new WorkerClient(), (id) => workerTokenFor(db, vault, id)) });
+    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, nodeClient, (id) => workerTokenFor(db, vault, id)) });
     closers.push(() => commandRunner.stop());
     const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
 
     // Chat: completions routed to nodes serving inference.
-    const chat = new ChatService(db, deps.authz, inference, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+    const chat = new ChatService(db, deps.authz, nodeClient, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
     // What every request and completion would otherwise ask the database, dropped when it changes.
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
@@ -208,7 +208,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => lanSharing.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
     // is at hand; their watchers stop before the gateway closes (closers run in reverse).
-    const processes = new ProcessService({ db, authz: deps.authz, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
+    const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
@@ -263,7 +263,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       // Closed first (closers run in reverse): its sandboxes end before the orchestrator does.
       closers.push(() => node.close());
       // Chat and prompt tasks reach its Ollama without the loopback Worker API hop.
-      const stopInProcess = inference.addInProcessNode(node);
+      const stopInProcess = nodeClient.addInProcessNode(node);
       closers.push(async () => stopInProcess());
     }
 

@@ -1,6 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { Type } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { bearerToken, sameSecret } from '../../server/http/credentials';
 import { HttpProblem, badRequest, tooManyRequests, unauthorized } from '../../server/http/problem';
 import type { Principal } from '../../server/http/principal';
 import { Strict } from '../../server/http/schemas';
@@ -16,7 +17,6 @@ import {
 } from '../contract/worker-api';
 import type { SandboxRunner } from '../sandbox/runner';
 import { DEFAULT_OLLAMA_URL } from '../inference/ollama-host';
-import { bearerToken, tokensMatch } from './bearer';
 import { inferenceRoutes } from './inference-routes';
 import { jobControlRoutes } from './job-control-routes';
 import { AtCapacityError, ClosedError, JobTable, type FollowedJob } from './job-table';
@@ -109,7 +109,7 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
       const expected = o.getBearerToken();
       if (expected === null) throw new HttpProblem(503, 'node not configured yet', {}, { 'retry-after': String(RETRY_AFTER_SECONDS) });
       const presented = bearerToken(request.headers.authorization);
-      if (presented === null || !tokensMatch(presented, expected)) throw unauthorized();
+      if (presented === null || !sameSecret(presented, expected)) throw unauthorized();
       request.principal = ORCHESTRATOR;
     },
   });

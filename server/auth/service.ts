@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import { appendAudit } from '../audit/record';
 import type { ApiKeyService } from '../api-keys/service';
+import { bearerToken } from '../http/credentials';
 import type { Principal, RequestContext } from '../http/principal';
 import { tooManyRequests, unauthorized } from '../http/problem';
 import { burnVerification, verifyPassword } from '../identity/passwords';
@@ -160,7 +161,7 @@ export class AuthService {
 
   /** Resolves `Authorization: Bearer …` (access token or API key) to a principal, or null. */
   async authenticate(authorization: string | undefined): Promise<Principal | null> {
-    const token = parseBearer(authorization);
+    const token = bearerToken(authorization);
     if (!token) return null;
     if (token.startsWith(API_KEY_PREFIX)) {
       const hash = tokenHash(token);
@@ -209,10 +210,3 @@ export class AuthService {
 
 const expired = (at: Date | null) => at !== null && at.getTime() <= Date.now();
 
-export function parseBearer(header: string | undefined): string | null {
-  if (!header) return null;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!m) return null;
-  const token = m[1]!;
-  return token.length <= 4096 ? token : null;
-}

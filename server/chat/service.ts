@@ -9,7 +9,7 @@ import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import type { ProjectRow } from '../projects/store';
 import { redactAll, type SecretKind } from '../redaction/redaction';
-import { InferenceError, type ChatOutcome, type InferenceClient, type InferenceTarget } from './inference-client';
+import { NodeCallError, type ChatOutcome, type NodeClient, type NodeTarget } from '../nodes/node-client';
 import {
   ACTIVE_THREAD_HOURS,
   appendAnswers,
@@ -185,7 +185,7 @@ export class ChatService {
   constructor(
     private readonly db: Db,
     private readonly authz: Authorizer,
-    private readonly client: InferenceClient,
+    private readonly client: NodeClient,
     /** Opens a node's sealed Worker API token (never logged, never stored opened). */
     private readonly openToken: (node: InferenceNode) => string,
     readonly settings: ChatSettings,
@@ -301,7 +301,7 @@ export class ChatService {
       } catch (err) {
         last = err;
         if (signal.aborted) break;
-        if (!(err instanceof InferenceError) || !err.transient || err.started) break;
+        if (!(err instanceof NodeCallError) || !err.transient || err.started) break;
         failed.add(node.id);
         if (attempt <= this.settings.retries) await sleep(delay, signal);
         delay *= 2;
@@ -358,7 +358,7 @@ export class ChatService {
   /** Opened tokens by ciphertext: a token changes only with its ciphertext (a new config). */
   private readonly tokens = new Map<string, string>();
 
-  private async target(node: InferenceNode): Promise<InferenceTarget> {
+  private async target(node: InferenceNode): Promise<NodeTarget> {
     let token = this.tokens.get(node.token_ciphertext);
     if (token === undefined) {
       token = this.openToken(node);

@@ -1,13 +1,13 @@
 import type { Db } from '../db';
 import { nodeTarget } from '../nodes/queries';
-import type { WorkerClient, WorkerTarget } from '../dispatch/worker-client';
+import type { NodeClient, NodeTarget } from '../nodes/node-client';
 import type { SandboxControl } from './runner';
 
 /** Pause and resume through the Worker API of the node running the job (jobs:pause, jobs:resume). */
 export class NodeSandboxControl implements SandboxControl {
   constructor(
     private readonly db: Db,
-    private readonly client: WorkerClient,
+    private readonly client: NodeClient,
     /** The node's Worker API bearer token, opened from the vault; null when it has none. */
     private readonly workerToken: (nodeId: string) => Promise<string | null>,
   ) {}
@@ -20,7 +20,7 @@ export class NodeSandboxControl implements SandboxControl {
     return (await this.client.resume(await this.target(job.nodeId), { version: 1, task_id: job.taskId, job_id: job.id })).status;
   }
 
-  private async target(nodeId: string): Promise<WorkerTarget> {
+  private async target(nodeId: string): Promise<NodeTarget> {
     const node = await nodeTarget(this.db, nodeId);
     const token = node?.worker_api_target_url ? await this.workerToken(nodeId) : null;
     if (!node?.worker_api_target_url || !token) throw new Error('the node running the job cannot be reached (no Worker API address or token)');

@@ -26,19 +26,17 @@ import {
   type AttemptEntry,
   type JobEnd,
   type LostJob,
-  type NodeLoad,
-  type QueuedJob,
   type RunningJob,
 } from './store';
-import { WorkerCallError, WorkerClient, type WorkerTarget } from './worker-client';
-import { InferenceError, type InferenceClient } from '../chat/inference-client';
-import { inferenceNodes, nodeTarget, type InferenceNode } from '../nodes/queries';
+import { NodeCallError, NodeClient, type NodeTarget } from '../nodes/node-client';
+import { inferenceNodes, nodeTarget } from '../nodes/queries';
 import { redact, redactAll } from '../redaction/redaction';
+import { JobLogs } from './job-logs';
+import { leastLoaded, lostOn, pickInferenceNode } from './placement';
 import type { Ledger } from '../runs/ledger';
-import { jobRunId, lastStreamedLine, streamedLineKey, type NewRunEvent } from '../runs/record';
+import type { NewRunEvent } from '../runs/record';
 
-export const NO_INFERENCE_REASON =
-  'No node serves inference yet: prompt tasks need a node running Ollama. Use input_mode "commands" or "script" to run shell commands.';
+export { NO_INFERENCE_REASON } from './placement';
 
 /** What the dispatcher needs from the node registry besides the nodes table. */
 export interface NodeDirectory {
@@ -58,13 +56,13 @@ export interface DispatcherOptions {
   nodes: NodeDirectory;
   /** A queued job fails with no_dispatchable_node after waiting this long with no node at all. */
   noNodeGraceSeconds: number;
-  client?: WorkerClient;
+  client?: NodeClient;
   /** The loop runs at least this often (NOTIFY wakes it sooner). */
   pollIntervalMs?: number;
   /** Jobs claimed per transaction. */
   batchSize?: number;
   /** Answers prompt tasks on nodes serving inference; without it they fail with no_inference_path. */
-  inference?: InferenceClient;
+  inference?: NodeClient;
   /** Where a sandbox job's output lines go as the node streams them; without it they arrive with the result. */
   ledger?: Ledger;
 }
@@ -113,11 +111,11 @@ export class Dispatcher implements JobControl {
   private readonly db: Db;
   private readonly nodes: NodeDirectory;
   private log: DispatchLogger = silent;
-  private readonly client: WorkerClient;
+  private readonly client: NodeClient;
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly graceSeconds: number;
-  private readonly inference: InferenceClient | undefined;
+  private readonly inference: NodeClient | undefined;
   private readonly ledger: Ledger | undefined;
 
   private running = false;
@@ -133,7 +131,7 @@ export class Dispatcher implements JobControl {
   constructor(opts: DispatcherOptions) {
     this.db = opts.db;
     this.nodes = opts.nodes;
-    this.client = opts.client ?? new WorkerClient();
+    this.client = opts.client ?? opts.inference ?? new NodeClient();
     this.pollIntervalMs = opts.pollIntervalMs ?? 1000;
     this.batchSize = opts.batchSize ?? 32;
     this.graceSeconds = opts.noNodeGraceSeconds;
@@ -374,7 +372,7 @@ export class Dispatcher implements JobControl {
         await logs?.settled();
       } catch (err) {
         if (f.abort.signal.aborted) return;
-        if (err instanceof WorkerCallError && err.transient) {
+        if (err instanceof NodeCallError && err.transient) {
           if (!(await leaseAlive(this.db, job.id, job.lease_id))) return;
           this.log.warn({ job_id: job.id, node_id: job.node_id, err: err.message, retry_in_ms: delay }, 'Worker API call failed; retrying the same job');
           await sleep(delay, f.abort.signal);
@@ -426,7 +424,7 @@ export class Dispatcher implements JobControl {
     for (let attempt = 1; ; attempt++) {
       try {
         const target = await this.target(node.id);
-        if (!target) throw new InferenceError('the node has no Worker API address or token on record', false, false);
+        if (!target) throw new NodeCallError('the node has no Worker API address or token on record', false);
         const answer = await this.inference.chat(target, { model, messages: [{ role: 'user', content: prompt }], stream: true }, { signal });
         const result = {
           version: 1 as const,
@@ -459,7 +457,7 @@ export class Dispatcher implements JobControl {
           return;
         }
         const detail = message(err);
-        if (err instanceof InferenceError && err.transient && attempt < 3 && (await leaseAlive(this.db, job.id, job.lease_id))) {
+        if (err instanceof NodeCallError && err.transient && attempt < 3 && (await leaseAlive(this.db, job.id, job.lease_id))) {
           this.log.warn({ job_id: job.id, node_id: node.id, err: detail, retry_in_ms: delay }, 'inference call failed; retrying');
           await sleep(delay, signal);
           delay = Math.min(delay * 2, RETRY_MAX_MS);
@@ -496,7 +494,7 @@ export class Dispatcher implements JobControl {
     void p.finally(() => this.stops.delete(p));
   }
 
-  private async target(nodeId: string): Promise<WorkerTarget | null> {
+  private async target(nodeId: string): Promise<NodeTarget | null> {
     const node = await nodeTarget(this.db, nodeId);
     if (!node?.worker_api_target_url) return null;
     const token = await this.nodes.workerToken(nodeId);
@@ -510,95 +508,6 @@ export class Dispatcher implements JobControl {
       this.log.warn({ err: message(err) }, 'could not renew job holds');
     }
   }
-}
-
-/**
- * A sandbox job's output lines on their way into its run's ledger as the node streams them: one
- * append per line, which the ledger batches per run (group commit); the node's seq is the
- * idempotency key, so a line a re-attached call receives again is stored once, and the call
- * asks only for lines after the last one the ledger has.
- */
-class JobLogs {
-  /** Lines reached the ledger through the stream (now or before a re-attach): the result's copy is not needed. */
-  streamed: boolean;
-  /** The latest append: the ledger flushes a run's appends in order, so this settles last. */
-  private last: Promise<unknown> = Promise.resolve();
-  private firstFailed: number | undefined;
-  private failure: unknown;
-
-  private constructor(
-    private readonly ledger: Ledger,
-    private readonly runId: string,
-    private readonly jobId: string,
-    public lastSeq: number,
-  ) {
-    this.streamed = lastSeq > 0;
-  }
-
-  static async open(db: Db, ledger: Ledger, jobId: string): Promise<JobLogs | undefined> {
-    const runId = await jobRunId(db, jobId);
-    return runId ? new JobLogs(ledger, runId, jobId, await lastStreamedLine(db, runId, jobId)) : undefined;
-  }
-
-  readonly onLog = (line: { seq: number; stream: 'stdout' | 'stderr'; text: string }): void => {
-    if (line.seq <= this.lastSeq) return;
-    this.lastSeq = line.seq;
-    this.streamed = true;
-    this.last = this.ledger.append(this.runId, [{ kind: 'log', stream: line.stream, message: line.text, idempotencyKey: streamedLineKey(this.jobId, line.seq) }]).catch((err: unknown) => {
-      if (this.firstFailed === undefined || line.seq < this.firstFailed) this.firstFailed = line.seq;
-      this.failure = err;
-    });
-  };
-
-  /**
-   * Every line so far is in the ledger (the run's end comes after them). A line that could not
-   * be stored fails the call as transient; the retry asks the node again from that line on.
-   */
-  async settled(): Promise<void> {
-    await this.last;
-    if (this.firstFailed !== undefined) {
-      this.lastSeq = this.firstFailed - 1;
-      this.firstFailed = undefined;
-      throw new WorkerCallError(`could not store the job's output: ${message(this.failure)}`, true);
-    }
-  }
-}
-
-/**
- * The node for a prompt task: one serving inference that has the task's model (or any model when
- * the task names none), the desktop's own node first, then the least busy; a job is not sent back
- * to a node it was lost on. Otherwise the reason it cannot run.
- */
-function pickInferenceNode(nodes: InferenceNode[], job: QueuedJob): { node: InferenceNode } | { code: string; reason: string } {
-  if (nodes.length === 0) return { code: 'no_inference_path', reason: NO_INFERENCE_REASON };
-  const model = typeof job.payload.model === 'string' ? job.payload.model : undefined;
-  const lost = lostOn(job);
-  const having = nodes.filter((n) => (model ? n.models.includes(model) : n.models.length > 0));
-  if (having.length === 0) {
-    return model
-      ? { code: 'model_not_found', reason: `No node serving inference has the model "${model.slice(0, 200)}"; GET /v1/models lists the models there are.` }
-      : { code: 'no_inference_path', reason: 'No node serving inference has a model installed yet; pull one onto a node first.' };
-  }
-  const pool = having.filter((n) => !lost.has(n.id));
-  const best = [...(pool.length > 0 ? pool : having)].sort(
-    (a, b) => Number(!a.labels.includes('orchestrator_host')) - Number(!b.labels.includes('orchestrator_host')) || a.running - b.running || a.node_slug.localeCompare(b.node_slug),
-  )[0]!;
-  return { node: best };
-}
-
-/** The least loaded node with a free slot (lowest share of its capacity in use). */
-function leastLoaded(nodes: NodeLoad[]): NodeLoad | undefined {
-  let best: NodeLoad | undefined;
-  for (const n of nodes) {
-    if (n.running >= n.max_concurrency) continue;
-    if (!best || n.running / n.max_concurrency < best.running / best.max_concurrency || (n.running / n.max_concurrency === best.running / best.max_concurrency && n.running < best.running)) best = n;
-  }
-  return best;
-}
-
-/** Nodes on which this job was lost before. */
-function lostOn(job: QueuedJob): Set<string | null> {
-  return new Set((Array.isArray(job.attempts_log) ? job.attempts_log : []).filter((e) => e.outcome === 'node_lost' || e.outcome === 'lease_expired').map((e) => e.node_id));
 }
 
 /**

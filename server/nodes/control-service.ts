@@ -1,9 +1,10 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { incrementBase32, ulid } from 'ulid';
 import type { BootstrapPayload, CapabilityReport, ConfigAck, NodeConfig, RegisterRequest } from '../../node-manager/contract/control-plane';
 import type { Db, Queryable } from '../db';
 import { appendAudit } from '../audit/record';
+import { sameSecret } from '../http/credentials';
 import type { RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, notFound, tooManyRequests, unauthorized } from '../http/problem';
 import type { Vault } from '../vault/envelope';
@@ -88,7 +89,7 @@ export class ControlPlaneService {
       }
       if (!row) throw new HttpProblem(503, 'The node was deleted while registering; retry');
       // A row without a digest was registered by an earlier version: this registration records it.
-      if (!isNew && row.node_secret_sha256 !== null && !sameDigest(row.node_secret_sha256, secretSha256)) return { refused: row };
+      if (!isNew && row.node_secret_sha256 !== null && !sameSecret(row.node_secret_sha256, secretSha256)) return { refused: row };
       await recordReport(tx, row.id, facts, { registration: true });
       const workerTokenSealed = this.vault.seal(randomBytes(32).toString('base64url'), workerTokenContext(row.id));
       const updated = (await recordRegistration(tx, row.id, { registrationId, workerTokenSealed, secretSha256 }))!;
@@ -241,11 +242,6 @@ export function inferenceBackend(capability: Json | null, labels: string[], imag
 
 const nodeGone = () => notFound('Node (it was deleted; register again)');
 const replaced = () => unauthorized('This node token was replaced: the node registered again since; register again to get a new one');
-
-/** Equal digests, compared in time that does not depend on where they differ. */
-function sameDigest(a: string, b: string): boolean {
-  return a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
-}
 
 function factsOf(cap: CapabilityReport): ReportedFacts {
   let url: URL;

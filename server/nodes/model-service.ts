@@ -1,9 +1,9 @@
-import { INFERENCE_PATHS } from '../../node-manager/contract/worker-api';
 import { appendAudit } from '../audit/record';
 import type { Db } from '../db';
 import { HttpProblem, notFound } from '../http/problem';
 import type { Vault } from '../vault/envelope';
 import type { NodeAdminAct } from './admin-service';
+import { NodeCallError, type NodeClient, type NodeTarget } from './node-client';
 import { findNode, workerTokenFor, type NodeRow } from './store';
 
 /** One model on a node, as its Ollama lists it. */
@@ -35,24 +35,23 @@ export class NodeModelService {
   constructor(
     private readonly db: Db,
     private readonly vault: Vault,
+    private readonly client: NodeClient,
   ) {}
 
   async list(nodeId: string): Promise<NodeModel[]> {
     const node = await this.node(nodeId);
-    const res = await this.call(node, 'GET', INFERENCE_PATHS.models, undefined, AbortSignal.timeout(SHORT_CALL_MS));
-    if (!res.ok) throw await nodeRefused(node, res);
-    const body = (await res.json()) as { models?: unknown };
-    const models = Array.isArray(body.models) ? (body.models as Array<Record<string, unknown>>) : [];
+    const models = await this.call(node, (target) => this.client.listModels(target, AbortSignal.timeout(SHORT_CALL_MS)));
     return models.map((m) => ({ name: str(m.name) ?? str(m.model) ?? '', size: num(m.size), digest: str(m.digest), modified_at: str(m.modified_at) })).filter((m) => m.name !== '');
   }
 
   /** Deletes a model; 404 when the node does not have it. Audited either way it succeeds. */
   async delete(act: NodeAdminAct, nodeId: string, model: string): Promise<void> {
     const node = await this.node(nodeId);
-    const res = await this.call(node, 'POST', INFERENCE_PATHS.delete, { model }, AbortSignal.timeout(SHORT_CALL_MS));
-    await res.arrayBuffer().catch(() => undefined);
-    if (res.status === 404) throw notFound(`Model ${model} on node ${node.node_slug}`);
-    if (!res.ok) throw await nodeRefused(node, res);
+    await this.call(node, (target) =>
+      this.client.deleteModel(target, model, AbortSignal.timeout(SHORT_CALL_MS)).catch((err: unknown) => {
+        throw err instanceof NodeCallError && err.status === 404 ? notFound(`Model ${model} on node ${node.node_slug}`) : err;
+      }),
+    );
     await this.audit(act, 'model_deleted', 'success', node, model, {});
   }
 
@@ -64,21 +63,13 @@ export class NodeModelService {
    */
   async pull(act: NodeAdminAct, nodeId: string, model: string, signal: AbortSignal): Promise<AsyncGenerator<PullEvent>> {
     const node = await this.node(nodeId);
-    const res = await this.call(node, 'POST', INFERENCE_PATHS.pull, { model, stream: true }, signal);
-    if (!res.ok || !res.body) throw await nodeRefused(node, res);
-    const body = res.body;
+    const steps = await this.call(node, (target) => this.client.pullModel(target, model, signal));
     const audit = (outcome: 'success' | 'failure', details: Record<string, unknown>) => this.audit(act, 'model_pulled', outcome, node, model, details);
 
     return (async function* () {
       let outcome: PullEvent | undefined;
       try {
-        for await (const line of ndjsonLines(body)) {
-          let step: Record<string, unknown>;
-          try {
-            step = JSON.parse(line) as Record<string, unknown>;
-          } catch {
-            continue;
-          }
+        for await (const step of steps) {
           if (typeof step.error === 'string') {
             outcome = { event: 'error', data: { message: step.error } };
             break;
@@ -111,19 +102,19 @@ export class NodeModelService {
     return node;
   }
 
-  private async call(node: NodeRow, method: string, path: string, body: unknown, signal: AbortSignal): Promise<Response> {
+  /** A call to the node, its refusals as problems: its own 503 (no Ollama) stays 503, anything else is a bad gateway. */
+  private async call<T>(node: NodeRow, send: (target: NodeTarget) => Promise<T>): Promise<T> {
     const token = await workerTokenFor(this.db, this.vault, node.id);
     if (!node.worker_api_target_url || !token) throw new HttpProblem(409, `Node ${node.node_slug} has not completed its registration (no Worker API yet)`);
     try {
-      return await fetch(node.worker_api_target_url + path, {
-        method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal,
-      });
+      return await send({ url: node.worker_api_target_url, token });
     } catch (err) {
-      if (signal.aborted && (err as Error).name !== 'TimeoutError') throw err;
-      throw new HttpProblem(502, `Node ${node.node_slug} did not answer at ${node.worker_api_target_url}`);
+      if (!(err instanceof NodeCallError)) throw err;
+      if (err.status === undefined) throw new HttpProblem(502, `Node ${node.node_slug} did not answer at ${node.worker_api_target_url}`);
+      const said = err.said ?? '';
+      if (err.status === 503) throw new HttpProblem(503, `Node ${node.node_slug}: ${said || 'inference is not running on this node'}`, {}, { 'retry-after': '5' });
+      if (err.status === 400 || err.status === 404) throw new HttpProblem(400, `Node ${node.node_slug} refused: ${said}`);
+      throw new HttpProblem(502, `Node ${node.node_slug} answered ${err.status}: ${said}`);
     }
   }
 
@@ -134,35 +125,4 @@ export class NodeModelService {
       act.ctx,
     );
   }
-}
-
-/** A node's refusal as a problem: its own 503 (no Ollama) stays 503, anything else is a bad gateway. */
-async function nodeRefused(node: NodeRow, res: Response): Promise<HttpProblem> {
-  const text = await res.text().catch(() => '');
-  let said = text.slice(0, 300);
-  try {
-    const parsed = JSON.parse(text) as { detail?: unknown; error?: unknown };
-    said = str(parsed.detail) ?? str(parsed.error) ?? said;
-  } catch {
-    // not JSON
-  }
-  if (res.status === 503) return new HttpProblem(503, `Node ${node.node_slug}: ${said || 'inference is not running on this node'}`, {}, { 'retry-after': '5' });
-  if (res.status === 400 || res.status === 404) return new HttpProblem(400, `Node ${node.node_slug} refused: ${said}`);
-  return new HttpProblem(502, `Node ${node.node_slug} answered ${res.status}: ${said}`);
-}
-
-async function* ndjsonLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffered += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, nl).trim();
-      buffered = buffered.slice(nl + 1);
-      if (line) yield line;
-    }
-  }
-  const rest = (buffered + decoder.decode()).trim();
-  if (rest) yield rest;
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
 import { SignJWT, jwtVerify } from 'jose';
+import { bearerToken } from '../http/credentials';
 import { unauthorized } from '../http/problem';
 
 const ISSUER = 'cynode';
@@ -54,9 +55,8 @@ export class NodeTokens {
 
   /** The calling node, from `Authorization: Bearer <node jwt>`; 401 without a valid one. */
   async authenticate(request: FastifyRequest): Promise<NodeClaims> {
-    const header = request.headers.authorization;
-    const match = typeof header === 'string' ? /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(header.trim()) : null;
-    const claims = match ? await this.verify(match[1]!) : null;
+    const token = bearerToken(request.headers.authorization);
+    const claims = token ? await this.verify(token) : null;
     // One message whatever was wrong: a node that gets 401 registers again (D-2).
     if (!claims) throw unauthorized('A valid node token is required (Authorization: Bearer <node_jwt>); register again to get one');
     return claims;

@@ -1,9 +1,11 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import type { Db } from '../db';
 import { appendAudit } from '../audit/record';
+import { sameSecret } from '../http/credentials';
 import type { Principal, RequestContext } from '../http/principal';
 import { conflict } from '../http/problem';
+import { shellQuote } from '../lib/shell';
 import type { Vault } from '../vault/envelope';
 import { insertSealedPskIfAbsent, readSealedPsk, replaceSealedPsk } from './store';
 
@@ -45,9 +47,7 @@ export class JoinPsk {
 
   /** Whether `candidate` is the key, in time that does not depend on where they differ. */
   async matches(candidate: string): Promise<boolean> {
-    // Hashing first makes the comparison constant-time for keys of any length.
-    const digest = (s: string) => createHash('sha256').update(s, 'utf8').digest();
-    return timingSafeEqual(digest(candidate), digest(await this.current()));
+    return sameSecret(candidate, await this.current());
   }
 
   /** Reading the key reveals a secret, so it is audited like a change. */
@@ -93,8 +93,4 @@ export function advertisedUrl(host: string, port: number): string {
 /** The command a remote box runs to join, quoted for a POSIX shell. */
 export function joinCommand(controlPlaneUrl: string, psk: string): string {
   return `cynode node --join ${shellQuote(controlPlaneUrl)} --psk ${shellQuote(psk)}`;
-}
-
-function shellQuote(s: string): string {
-  return /^[A-Za-z0-9_./:@%+=,[\]-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

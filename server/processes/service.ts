@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ProcessState } from '../../node-manager/contract/worker-api';
 import { appendAudit } from '../audit/record';
 import type { Db } from '../db';
-import { WorkerCallError, WorkerClient, type WorkerTarget } from '../dispatch/worker-client';
+import { NodeCallError, NodeClient, type NodeTarget } from '../nodes/node-client';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, conflict, notFound, tooManyRequests } from '../http/problem';
 import { nodeTarget } from '../nodes/queries';
@@ -38,9 +38,9 @@ export interface ProcessServiceOptions {
   db: Db;
   authz: Authorizer;
   /** Default: a client of its own. */
-  client?: WorkerClient;
+  client?: NodeClient;
   /** The Worker API of a node and the token it expects; null when it has none on record. */
-  target(nodeId: string): Promise<WorkerTarget | null>;
+  target(nodeId: string): Promise<NodeTarget | null>;
   log: { warn(obj: object, msg: string): void };
 }
 
@@ -59,10 +59,10 @@ export class ProcessService {
   private readonly closing = new AbortController();
   private readonly watchers = new Set<Promise<void>>();
 
-  private readonly client: WorkerClient;
+  private readonly client: NodeClient;
 
   constructor(private readonly o: ProcessServiceOptions) {
-    this.client = o.client ?? new WorkerClient();
+    this.client = o.client ?? new NodeClient();
   }
 
   async start(principal: Principal, runId: string, input: { command: string[]; env?: Record<string, string> }, ctx: RequestContext): Promise<ProcessRow> {
@@ -79,7 +79,7 @@ export class ProcessService {
     try {
       state = await this.client.startProcess(target, { version: 1, job_id: sandbox.job_id, process_id: row.id, command: input.command, env }, { signal: this.closing.signal });
     } catch (err) {
-      if (err instanceof WorkerCallError && (err.status === 409 || err.status === 429)) {
+      if (err instanceof NodeCallError && (err.status === 409 || err.status === 429)) {
         await deleteUnstartedProcess(this.o.db, row.id);
         if (err.status === 429) throw tooManyRequests("The run's sandbox already runs as many processes as it may", 5);
         throw conflict("The run's sandbox is not running (any more)");
@@ -140,7 +140,7 @@ export class ProcessService {
         if (state.status !== 'running') return this.settleFrom(row, state, principal);
         return row;
       } catch (err) {
-        if (!(err instanceof WorkerCallError && err.status === 404)) throw new HttpProblem(502, 'The node running the process did not answer the terminate');
+        if (!(err instanceof NodeCallError && err.status === 404)) throw new HttpProblem(502, 'The node running the process did not answer the terminate');
       }
     }
     return (await this.refresh(row, 0)).row;
@@ -190,7 +190,7 @@ export class ProcessService {
         return { row: await this.settleFrom(row, state) };
       } catch (err) {
         if (this.closing.signal.aborted) return { row };
-        const forgotten = err instanceof WorkerCallError && err.status === 404;
+        const forgotten = err instanceof NodeCallError && err.status === 404;
         if (!forgotten) this.o.log.warn({ process_id: row.id, node_id: row.node_id, err: (err as Error).message }, 'could not ask the node about a process');
         if (await jobRunning(this.o.db, row.job_id)) {
           if (!forgotten) return { row };
@@ -275,7 +275,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /** A node's Worker API as the processes reach it: its address on record and its token from the vault. */
-export function workerTargets(db: Db, workerToken: (nodeId: string) => Promise<string | null>): (nodeId: string) => Promise<WorkerTarget | null> {
+export function workerTargets(db: Db, workerToken: (nodeId: string) => Promise<string | null>): (nodeId: string) => Promise<NodeTarget | null> {
   return async (nodeId) => {
     const node = await nodeTarget(db, nodeId);
     if (!node?.worker_api_target_url) return null;

@@ -1,6 +1,7 @@
 import type { Db } from '../db';
 import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
+import { shellQuote } from '../lib/shell';
 import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import { findDefaultProject } from '../projects/default-project';
@@ -208,9 +209,6 @@ export function jobFor(mode: InputMode, prompt: string, o: { timeoutSeconds: num
   if (mode === 'script') return { kind: 'sandbox', payload: { ...sandbox, files: { 'script.sh': prompt }, command: ['sh', '/job/script.sh'] } };
   return { kind: 'inference', payload: { timeout_seconds: o.timeoutSeconds, ...(o.model !== undefined ? { model: o.model } : {}) } };
 }
-
-/** A string as one single-quoted shell word: nothing in it is expanded. */
-export const shellQuote = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
 
 /**
  * The argv of a `commands` task: each non-empty line runs with `sh -c` in order, and the first

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InferenceClient, InferenceError } from '../../server/chat/inference-client';
+import { NodeCallError, NodeClient } from '../../server/nodes/node-client';
 import { startOllamaFixture, type OllamaFixture } from '../fixtures/ollama-fixture';
 import { freePort } from '../support/ports';
 import { until } from '../support/until';
@@ -16,7 +16,7 @@ const ask = (content: string) => ({ model: MODEL, messages: [{ role: 'user', con
 
 describe('inference with a node in this process', () => {
   let ollama: OllamaFixture;
-  let client: InferenceClient;
+  let client: NodeClient;
   let workerUrl: string;
   let ollamaUrl: string;
 
@@ -24,7 +24,7 @@ describe('inference with a node in this process', () => {
     ollama = await startOllamaFixture({ models: [MODEL] });
     ollamaUrl = ollama.url;
     workerUrl = `http://127.0.0.1:${await freePort()}`;
-    client = new InferenceClient();
+    client = new NodeClient();
   });
   afterAll(async () => {
     client?.close();
@@ -51,7 +51,7 @@ describe('inference with a node in this process', () => {
     await expect(elsewhere).rejects.toMatchObject({ transient: true, started: false });
     stop();
     const after = client.chat({ url: workerUrl, token: 't' }, ask('hi'), { signal: new AbortController().signal });
-    await expect(after).rejects.toBeInstanceOf(InferenceError);
+    await expect(after).rejects.toBeInstanceOf(NodeCallError);
     await expect(after).rejects.toMatchObject({ message: expect.stringContaining(workerUrl), transient: true });
   });
 

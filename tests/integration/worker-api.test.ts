@@ -8,7 +8,7 @@ import type { JobRunRequest, LogLine } from '../../node-manager/contract/worker-
 import { DockerRunner } from '../../node-manager/sandbox/docker-runner';
 import type { SandboxRunner, SandboxRunSpec } from '../../node-manager/sandbox/runner';
 import { startWorkerApi, type WorkerApi, type WorkerApiOptions } from '../../node-manager/worker-api/server';
-import { WorkerCallError, WorkerClient } from '../../server/dispatch/worker-client';
+import { NodeCallError, NodeClient } from '../../server/nodes/node-client';
 import { ApiClient } from '../support/harness';
 import { SANDBOX_IMAGE, ensureSandboxImage, instanceContainers, jobContainers, tempDir, waitForRunningContainer } from '../support/docker';
 
@@ -91,7 +91,7 @@ describe('Worker API with a real Docker runner', () => {
 
   const run = (body: unknown, n: Node = node) => n.client.call('/v1/worker/jobs:run', { token: TOKEN, body });
 
-  const workerClient = new WorkerClient();
+  const workerClient = new NodeClient();
   /** jobs:run through the orchestrator's client, streaming the job's lines into `lines`. */
   const follow = (n: Node, body: JobRunRequest, onLog: (line: LogLine) => void = () => {}) => {
     const lines: LogLine[] = [];
@@ -194,7 +194,7 @@ describe('Worker API with a real Docker runner', () => {
   it('answers a refused streaming call with its status and problem document, not a stream', async () => {
     const body = job(['true'], { network_policy: 'bridge' });
     const refused = await workerClient.run({ url: node.api.url, token: TOKEN }, body, { timeoutMs: 10_000, onLog: () => {} }).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(WorkerCallError);
+    expect(refused).toBeInstanceOf(NodeCallError);
     expect(refused).toMatchObject({ status: 400, transient: false });
     expect((refused as Error).message).toContain('restricted, none');
 
@@ -466,7 +466,7 @@ describe('Worker API with a real Docker runner', () => {
   });
 });
 
-describe('WorkerClient on a stream that breaks the contract', () => {
+describe('NodeClient on a stream that breaks the contract', () => {
   /** A node stand-in that answers jobs:run as a stream with whatever a test writes. */
   async function fakeNode(write: (res: http.ServerResponse) => void): Promise<{ url: string; close(): Promise<void> }> {
     const server = http.createServer((req, res) => {
@@ -488,8 +488,8 @@ describe('WorkerClient on a stream that breaks the contract', () => {
   it('fails as transient when the stream stays silent past the idle limit', async () => {
     const silent = await fakeNode(() => {});
     try {
-      const err = await new WorkerClient({ streamIdleMs: 300 }).run({ url: silent.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: () => {} }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WorkerCallError);
+      const err = await new NodeClient({ streamIdleMs: 300 }).run({ url: silent.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: () => {} }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NodeCallError);
       expect(err).toMatchObject({ transient: true, code: 'IDLE' });
     } finally {
       await silent.close();
@@ -503,8 +503,8 @@ describe('WorkerClient on a stream that breaks the contract', () => {
     });
     try {
       const lines: LogLine[] = [];
-      const err = await new WorkerClient().run({ url: broken.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: (l) => lines.push(l) }).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(WorkerCallError);
+      const err = await new NodeClient().run({ url: broken.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: (l) => lines.push(l) }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(NodeCallError);
       expect(err).toMatchObject({ transient: false });
       expect(lines).toEqual([{ seq: 1, stream: 'stdout', text: 'fine' }]);
     } finally {
@@ -515,7 +515,7 @@ describe('WorkerClient on a stream that breaks the contract', () => {
   it('fails as transient when the stream ends before the result', async () => {
     const cut = await fakeNode((res) => res.end('{"type":"heartbeat"}\n'));
     try {
-      const err = await new WorkerClient().run({ url: cut.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: () => {} }).catch((e: unknown) => e);
+      const err = await new NodeClient().run({ url: cut.url, token: TOKEN }, body, { timeoutMs: 60_000, onLog: () => {} }).catch((e: unknown) => e);
       expect(err).toMatchObject({ transient: true });
     } finally {
       await cut.close();
