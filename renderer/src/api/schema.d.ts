@@ -811,6 +811,35 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
+                        frequency_penalty?: number | null;
+                        max_completion_tokens?: number | null;
+                        max_tokens?: number | null;
+                        /** @description At least one user message */
+                        messages: ({
+                            content: string | ({
+                                text?: string;
+                                /** @description `text` parts are read; others (images) are ignored */
+                                type: string;
+                            } & {
+                                [key: string]: unknown;
+                            })[] | null;
+                            role: "system" | "user" | "assistant";
+                        } & {
+                            [key: string]: unknown;
+                        })[];
+                        model?: string | null;
+                        presence_penalty?: number | null;
+                        seed?: number | null;
+                        stop?: string | string[] | null;
+                        stream?: boolean | null;
+                        stream_options?: ({
+                            include_usage?: boolean;
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
+                        temperature?: number | null;
+                        top_p?: number | null;
+                    } & {
                         [key: string]: unknown;
                     };
                 };
@@ -821,7 +850,29 @@ export interface paths {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json": {
+                            choices: {
+                                finish_reason: "stop" | "length";
+                                index: number;
+                                message: {
+                                    content: string;
+                                    /** @enum {string} */
+                                    role: "assistant";
+                                };
+                            }[];
+                            created: number;
+                            id: string;
+                            model: string;
+                            /** @enum {string} */
+                            object: "chat.completion";
+                            usage: {
+                                completion_tokens: number;
+                                prompt_tokens: number;
+                                total_tokens: number;
+                            };
+                        };
+                    };
                 };
             };
         };
