@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Type } from '@sinclair/typebox';
 import { dataFiles, type ServerConfig } from './config/config';
 import type { Db } from './db';
 import { openDatabase } from './bootstrap/database';
@@ -355,11 +354,6 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   lanSharing.attach(app);
   systemRoutes(app, deps, lanSharing);
   await consoleRoutes(app, deps, { version: VERSION, lanSharing });
-  app.get(
-    '/v1/openapi.json',
-    { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },
-    async () => app.swagger(),
-  );
   return app;
 }
 
@@ -377,6 +371,7 @@ async function buildControlPlane(config: ServerConfig, started: () => boolean, r
     started,
     // Nodes authenticate with their own credentials; nothing user-facing is served here.
     authenticate: authenticateNode(nodeTokens),
+    openapi: { title: 'CyNode control plane', version: VERSION, description: 'Where nodes register, fetch their configuration and report their capabilities.' },
   });
   healthRoutes(app, readiness, started);
   controlPlaneRoutes(app, controlPlane);

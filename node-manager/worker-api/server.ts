@@ -112,6 +112,7 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
       if (presented === null || !sameSecret(presented, expected)) throw unauthorized();
       request.principal = ORCHESTRATOR;
     },
+    openapi: { title: 'CyNode Worker API', version: '1', description: "A node's jobs, their logs and processes, and its inference, for the orchestrator." },
   });
 
   const jobs = new JobTable({

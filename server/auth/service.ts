@@ -6,6 +6,7 @@ import type { Principal, RequestContext } from '../http/principal';
 import { tooManyRequests, unauthorized } from '../http/problem';
 import { burnVerification, verifyPassword } from '../identity/passwords';
 import { API_KEY_PREFIX, REFRESH_TOKEN_PREFIX, newOpaqueToken, tokenHash } from '../identity/secrets';
+import { LRUCache } from 'lru-cache';
 import { Memo } from '../db/memo';
 import type { LoginLimiter } from './login-limiter';
 import * as store from './store';
@@ -38,7 +39,8 @@ export class AuthService {
    */
   readonly credentials = new Memo<{ userId: string; handle: string; expiresAt: Date | null; apiKeyId?: string } | null>(CREDENTIAL_MEMO_MS);
   /** When each API key's use was last recorded by this process. */
-  private readonly keyTouched = new Map<string, number>();
+  /** API keys whose "last used" was recorded in the last minute. */
+  private readonly keyTouched = new LRUCache<string, true>({ max: 10_000, ttl: 60_000 });
 
   constructor(
     private readonly db: Db,
@@ -195,10 +197,8 @@ export class AuthService {
 
   /** Off the request's path: losing one "last used" update is harmless. */
   private recordKeyUse(id: string): void {
-    const now = Date.now();
-    if (now - (this.keyTouched.get(id) ?? 0) < 60_000) return;
-    if (this.keyTouched.size > 10_000) this.keyTouched.clear();
-    this.keyTouched.set(id, now);
+    if (this.keyTouched.has(id)) return;
+    this.keyTouched.set(id, true);
     this.apiKeys.touch(id).catch(() => this.keyTouched.delete(id));
   }
 

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignJWT, jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
 
 const ISSUER = 'cynode';
 
@@ -16,7 +17,7 @@ export class AccessTokens {
    * checking it again was a tenth of a chat completion's time. Revocation does not rest on this
    * (the session behind a token is looked up on every request), and only valid tokens are kept.
    */
-  private readonly verified = new Map<string, { claims: AccessClaims; until: number }>();
+  private readonly verified = new LRUCache<string, AccessClaims>({ max: 10_000 });
 
   constructor(
     private readonly key: Uint8Array,
@@ -37,18 +38,14 @@ export class AccessTokens {
   /** The claims of a valid, unexpired access token; null for anything else. */
   async verify(token: string): Promise<AccessClaims | null> {
     const known = this.verified.get(token);
-    if (known) {
-      if (known.until > Date.now()) return known.claims;
-      this.verified.delete(token);
-    }
+    if (known) return known;
     try {
       const { payload } = await jwtVerify(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
       if (payload.token_type !== 'access' || typeof payload.sid !== 'string' || typeof payload.sub !== 'string') return null;
       const claims = { userId: payload.sub, sessionId: payload.sid, handle: String(payload.handle ?? '') };
-      if (typeof payload.exp === 'number') {
-        if (this.verified.size >= 10_000) this.verified.clear();
-        this.verified.set(token, { claims, until: payload.exp * 1000 });
-      }
+      // Kept until the token expires (a ttl of 0 would mean forever in the cache, so not kept then).
+      const ttl = typeof payload.exp === 'number' ? payload.exp * 1000 - Date.now() : 0;
+      if (ttl > 0) this.verified.set(token, claims, { ttl });
       return claims;
     } catch {
       return null;

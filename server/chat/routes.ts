@@ -8,6 +8,7 @@ import { IdParams, Nullable, Strict, Timestamp, Uuid, errors } from '../http/sch
 import type { ChatAuditEntry, MessageRow, ThreadRow } from './store';
 import { parseChatRequest, type ChatService, type Generated, type Redacted } from './service';
 import { SseWriter } from './sse';
+import { ChatCompletion, ChatCompletionRequest, ModelList, objectBodyOnly } from './openai-schemas';
 
 export interface ChatRouteOptions {
   /** `: keepalive` comments this often while a stream waits for its first token. */
@@ -65,12 +66,7 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
         tags: ['chat'],
         summary: 'Models you may chat with (OpenAI list shape)',
         description: 'The union of the models of the nodes serving inference now, filtered by what you may use. Errors in OpenAI\'s shape.',
-        response: {
-          200: Type.Object({
-            object: Type.Literal('list'),
-            data: Type.Array(Type.Object({ id: Type.String(), object: Type.Literal('model'), created: Type.Integer(), owned_by: Type.String() })),
-          }),
-        },
+        response: { 200: ModelList },
       },
     },
     async (request) => {
@@ -91,10 +87,12 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
           'Header `OpenAI-Project` (project id or slug) chooses the project, else your default project; `X-Cynode-Thread-Id` names one of your threads in it. ' +
           'Secrets in messages are replaced by SECRET_REDACTED before anything is stored or sent to a model. Errors in OpenAI\'s shape with codes ' +
           'invalid_request (400), model_not_found (404), cynodeai_request_canceled (408), cynodeai_inference_failed (502), cynodeai_inference_unavailable (503), cynodeai_completion_timeout (504).',
-        body: Type.Object({}, { additionalProperties: true }),
+        body: ChatCompletionRequest,
+        response: { 200: { content: { 'application/json': { schema: ChatCompletion } } } },
       },
+      validatorCompiler: objectBodyOnly,
     },
-    async (request, reply) => complete(chat, request, reply, opts),
+    async (request, reply) => complete(chat, request, reply, opts) as Promise<void>,
   );
 
   app.post(

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { Db } from './db';
 
 /**
@@ -6,19 +7,16 @@ import type { Db } from './db';
  * `clear()` runs still answers its callers but is not kept: it may predate the change.
  */
 export class Memo<V> {
-  private readonly entries = new Map<string, { value: Promise<V>; until: number }>();
+  private readonly entries: LRUCache<string, { value: Promise<V> }>;
 
-  constructor(
-    private readonly ttlMs: number,
-    private readonly maxEntries = 10_000,
-  ) {}
+  constructor(ttlMs: number, maxEntries = 10_000) {
+    this.entries = new LRUCache({ max: maxEntries, ttl: ttlMs });
+  }
 
   get(key: string, load: () => Promise<V>): Promise<V> {
-    const now = Date.now();
     const hit = this.entries.get(key);
-    if (hit && hit.until > now) return hit.value;
-    if (this.entries.size >= this.maxEntries) this.entries.clear();
-    const entry = { value: load(), until: now + this.ttlMs };
+    if (hit) return hit.value;
+    const entry = { value: load() };
     this.entries.set(key, entry);
     const forget = () => {
       if (this.entries.get(key) === entry) this.entries.delete(key);

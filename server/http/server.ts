@@ -3,6 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
 import swagger from '@fastify/swagger';
+import { Type } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { HttpProblem, badRequest, tooManyRequests, forbidden } from './problem';
 import { answerClientError, clip, sendError } from './errors';
@@ -47,6 +48,7 @@ export interface HttpServerOptions {
    * request); throws 401 when it is absent or not valid.
    */
   authenticate(request: FastifyRequest): Promise<void>;
+  /** Serves GET /v1/openapi.json describing the server's routes. */
   openapi?: { title: string; version: string; description: string };
 }
 
@@ -132,6 +134,12 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
         security: [{ bearer: [] }],
       },
     });
+    // Read when asked, so it lists every route registered by then; behind the server's own credential.
+    app.get(
+      '/v1/openapi.json',
+      { schema: { tags: ['meta'], summary: 'This API as an OpenAPI 3.1 document', response: { 200: Type.Object({}, { additionalProperties: true }) } } },
+      async () => app.swagger(),
+    );
   }
 
   const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];

@@ -106,6 +106,19 @@ describe.each(DB_KINDS)('control plane on %s', (kind) => {
     expect(JSON.stringify(audit.body.events)).not.toContain(psk);
   });
 
+  it('serves its own OpenAPI document, listing the node-facing routes, to a registered node', async () => {
+    expect((await control.call('/v1/openapi.json')).status).toBe(401);
+    const node = new FakeNode(control, 'openapi-reader');
+    expect((await node.register(psk)).status).toBe(201);
+    const doc = await control.call('/v1/openapi.json', { token: node.jwt });
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toMatch(/^3\.1\.\d+$/);
+    expect(doc.body.info.title).toBe('CyNode control plane');
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/nodes/register', '/v1/nodes/config', '/v1/nodes/capability']));
+    // The gateway's user routes are not the control plane's.
+    expect(doc.body.paths['/v1/users']).toBeUndefined();
+  });
+
   it('registers a node with the join key: 201 and a node token, 200 when it registers again', async () => {
     const node = new FakeNode(control, 'alpha');
     const first = await node.register(psk);

@@ -216,6 +216,15 @@ describe('Worker API with a real Docker runner', () => {
     expect(ready.text).toBe('ready');
   });
 
+  it('serves its own OpenAPI document listing its routes, behind the bearer token', async () => {
+    expect((await node.client.call('/v1/openapi.json')).status).toBe(401);
+    const doc = await node.client.call('/v1/openapi.json', { token: TOKEN });
+    expect(doc.status).toBe(200);
+    expect(doc.body.openapi).toMatch(/^3\.1\.\d+$/);
+    expect(doc.body.info.title).toBe('CyNode Worker API');
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/v1/worker/jobs:run']));
+  });
+
   it('refuses a missing or wrong bearer token with 401', async () => {
     const body = job(['echo', 'never']);
     const none = await node.client.call('/v1/worker/jobs:run', { body });

@@ -1,3 +1,5 @@
+import { createParser } from 'eventsource-parser';
+
 /** One server-sent event as a client sees it. */
 export interface SseFrame {
   id?: string;
@@ -29,34 +31,24 @@ export async function openSse(url: string, opts: { token: string; lastEventId?: 
   const session: SseSession = { status: res.status, headers: res.headers, retry: undefined, comments: [], ended: Promise.resolve(), stop: () => abort.abort() };
   if (res.status !== 200 || !res.body) return session;
   session.ended = (async () => {
+    let stopped = false;
+    const parser = createParser({
+      onEvent: (e) => {
+        if (stopped) return;
+        const frame: SseFrame = { event: e.event ?? 'message', data: e.data, ...(e.id !== undefined ? { id: e.id } : {}) };
+        if (opts.onFrame(frame) === false) {
+          stopped = true;
+          abort.abort();
+        }
+      },
+      onRetry: (ms) => (session.retry = ms),
+      onComment: (comment) => session.comments.push(comment.trim()),
+    });
     const decoder = new TextDecoder();
-    let rest = '';
     try {
       for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        rest += decoder.decode(chunk, { stream: true });
-        let at: number;
-        while ((at = rest.indexOf('\n\n')) >= 0) {
-          const block = rest.slice(0, at);
-          rest = rest.slice(at + 2);
-          const frame: SseFrame = { event: 'message', data: '' };
-          let isEvent = false;
-          const data: string[] = [];
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) session.comments.push(line.slice(1).trim());
-            else if (line.startsWith('retry:')) session.retry = Number(line.slice(6).trim());
-            else if (line.startsWith('id:')) frame.id = line.slice(3).trim();
-            else if (line.startsWith('event:')) frame.event = line.slice(6).trim();
-            else if (line.startsWith('data:')) {
-              data.push(line.slice(5).replace(/^ /, ''));
-              isEvent = true;
-            }
-          }
-          frame.data = data.join('\n');
-          if (isEvent && opts.onFrame(frame) === false) {
-            abort.abort();
-            return;
-          }
-        }
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        if (stopped) return;
       }
     } catch (err) {
       if (!abort.signal.aborted) throw err;

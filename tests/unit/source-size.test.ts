@@ -4,8 +4,10 @@ import { describe, expect, it } from 'vitest';
 
 /*
  * No source file over 500 lines: a longer one does several things, and is split by reason to
- * change. Generated and data files (JSON) are not source and are not counted.
+ * change. Generated and data files (JSON, and the API types written by `npm run api:types`) are
+ * not source and are not counted.
  */
+const GENERATED = new Set(['renderer/src/api/schema.d.ts']);
 const ROOT = join(import.meta.dirname, '..', '..');
 const DIRS = ['server', 'node-manager', 'main', 'renderer', 'preload'];
 const SOURCE = /\.(ts|tsx|css|mjs)$/;
@@ -15,13 +17,13 @@ const MAX_LINES = 500;
  * Files being split right now. Each entry must still be over the limit: once it is not, the test
  * fails so that the entry is removed and the file stays under the limit from then on.
  */
-const BEING_SPLIT = new Set(['server/dispatch/dispatcher.ts', 'renderer/src/styles.css']);
+const BEING_SPLIT = new Set(['server/dispatch/dispatcher.ts']);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
     const path = `${dir}/${e.name}`;
     if (e.isDirectory()) return e.name === 'node_modules' ? [] : sourceFiles(path);
-    return SOURCE.test(e.name) ? [path] : [];
+    return SOURCE.test(e.name) && !GENERATED.has(path) ? [path] : [];
   });
 }
 

@@ -1,4 +1,5 @@
-import type { Problem, TokenPair } from './types';
+import createClient from 'openapi-fetch';
+import type { Problem, TokenPair, paths } from './types';
 import { readSse, type SseEvent } from './sse';
 
 /** An answer that was not 2xx, with the gateway's problem document (or OpenAI error) when it sent one. */
@@ -71,22 +72,58 @@ async function send(path: string, opts: RequestOptions): Promise<Response> {
 }
 
 async function toError(res: Response): Promise<ApiError> {
-  const retry = Number(res.headers.get('retry-after')) || undefined;
-  let problem: Problem | undefined;
-  let message = `${res.status} ${res.statusText}`;
+  let body: unknown;
   try {
-    const body = (await res.json()) as Problem & { error?: { message?: string; code?: string } };
-    if (body.error) {
-      message = body.error.message ?? message;
-      problem = { status: res.status, title: body.error.code, detail: body.error.message };
-    } else {
-      problem = body;
-      message = body.detail ?? body.title ?? message;
-    }
+    body = await res.json();
   } catch {
     // not JSON: keep the status line
   }
+  return errorOf(res, body);
+}
+
+/** The ApiError for a non-2xx answer whose body (problem document or OpenAI error) was read already. */
+function errorOf(res: Response, body: unknown): ApiError {
+  const retry = Number(res.headers.get('retry-after')) || undefined;
+  let problem: Problem | undefined;
+  let message = `${res.status} ${res.statusText}`;
+  if (typeof body === 'object' && body !== null) {
+    const b = body as Problem & { error?: { message?: string; code?: string } };
+    if (b.error) {
+      message = b.error.message ?? message;
+      problem = { status: res.status, title: b.error.code, detail: b.error.message };
+    } else {
+      problem = b;
+      message = b.detail ?? b.title ?? message;
+    }
+  }
   return new ApiError(res.status, message, problem, retry);
+}
+
+/**
+ * The gateway's routes typed by schema.d.ts (paths, parameters, bodies and answers), with the
+ * session's credentials and the same one renewal on 401 as `request`. Read answers with `ok()`.
+ */
+export const gateway = createClient<paths>({
+  fetch: async (req) => {
+    const again = req.clone();
+    const authorized = (r: Request) => {
+      if (creds) r.headers.set('authorization', `Bearer ${creds.accessToken}`);
+      return fetch(r);
+    };
+    let res = await authorized(req);
+    if (res.status === 401 && creds) {
+      if (await renew()) res = await authorized(again);
+      else onSignedOut?.();
+    }
+    return res;
+  },
+});
+
+/** The answer of a typed call, or its ApiError (thrown) when it was not 2xx. */
+export async function ok<T>(call: Promise<{ data?: T; error?: unknown; response: Response }>): Promise<T> {
+  const { data, error, response } = await call;
+  if (!response.ok) throw errorOf(response, error);
+  return data as T;
 }
 
 export async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {

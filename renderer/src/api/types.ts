@@ -1,5 +1,17 @@
-// Payloads of the User API Gateway as the console uses them (GET /v1/openapi.json is the
-// contract). Declared here on purpose: the console never imports server code.
+// Payloads of the User API Gateway as the console uses them, derived from schema.d.ts (generated
+// from GET /v1/openapi.json by `npm run api:types`): the console never imports server code, and
+// never keeps its own copy of the contract. Only what the document cannot describe (problem
+// documents, streamed frames) is declared by hand.
+import type { paths } from './schema';
+
+export type { paths } from './schema';
+
+type JsonOf<R> = R extends { content: { 'application/json': infer T } } ? T : never;
+/** The 200 answer of GET `P`. */
+type Get<P extends keyof paths> = paths[P] extends { get: { responses: { 200: infer R } } } ? JsonOf<R> : never;
+/** The 200 answer of POST `P`. */
+type Post<P extends keyof paths> = paths[P] extends { post: { responses: { 200: infer R } } } ? JsonOf<R> : never;
+type Item<T> = T extends ReadonlyArray<infer I> ? I : never;
 
 export interface Problem {
   type?: string;
@@ -9,76 +21,14 @@ export interface Problem {
   instance?: string;
 }
 
-export interface TokenPair {
-  access_token: string;
-  refresh_token: string;
-  token_type: 'Bearer';
-  expires_in: number;
-}
-
-export interface Me {
-  id: string;
-  handle: string;
-  email: string | null;
-  display_name: string | null;
-  is_active: boolean;
-  roles: string[];
-  group_ids: string[];
-  default_project_id: string | null;
-  auth_method: 'session' | 'api_key';
-}
-
-export interface User {
-  id: string;
-  handle: string;
-  email: string | null;
-  display_name: string | null;
-  is_active: boolean;
-  is_system: boolean;
-  default_project_id: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface Group {
-  id: string;
-  slug: string;
-  display_name: string;
-  is_active: boolean;
-  member_count: number;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface GroupMember {
-  group_id: string;
-  user_id: string;
-  handle: string;
-  is_active: boolean;
-  created_at: string;
-}
-
-export interface ApiKey {
-  id: string;
-  name: string;
-  prefix: string;
-  created_at: string;
-  expires_at: string | null;
-  revoked_at: string | null;
-  last_used_at: string | null;
-}
-
-export interface Project {
-  id: string;
-  project_id: string;
-  slug: string;
-  display_name: string;
-  description?: string | null;
-  is_active: boolean;
-  is_default: boolean;
-  owner_user_id?: string;
-}
-
+export type TokenPair = Post<'/v1/auth/login'>;
+export type Me = Get<'/v1/users/me'>;
+export type User = Item<Get<'/v1/users'>['users']>;
+export type Group = Item<Get<'/v1/groups'>['groups']>;
+export type GroupMember = Item<Get<'/v1/groups/{id}/members'>['members']>;
+export type ApiKey = Item<Get<'/v1/api-keys'>['api_keys']>;
+export type Project = Item<Get<'/v1/projects'>['projects']>;
+/** The gateway's document leaves audit events open (any fields): their shape is declared here. */
 export interface AuditEvent {
   event_id: string;
   seq: number;
@@ -96,31 +46,9 @@ export interface AuditEvent {
   reason: string | null;
   details: Record<string, unknown> | null;
 }
-
-export interface Model {
-  id: string;
-  object: 'model';
-  created: number;
-  owned_by: string;
-}
-
-export interface Thread {
-  id: string;
-  thread_id: string;
-  project_id: string | null;
-  title: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
-export interface ChatMessage {
-  id: string;
-  thread_id: string;
-  role: 'user' | 'assistant' | 'system' | string;
-  content: string;
-  metadata: { redaction_kinds?: string[]; model?: string; node_id?: string; [k: string]: unknown } | null;
-  created_at: string;
-}
+export type Model = Item<Get<'/v1/models'>['data']>;
+export type Thread = Item<Get<'/v1/chat/threads'>['threads']>;
+export type ChatMessage = Item<Get<'/v1/chat/threads/{id}/messages'>['messages']>;
 
 /** One `data:` chunk of a streamed completion (OpenAI's chat.completion.chunk). */
 export interface CompletionChunk {
@@ -129,51 +57,19 @@ export interface CompletionChunk {
   error?: { message: string; code?: string };
 }
 
-export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'canceled' | 'superseded';
-export const TASK_STATUSES: TaskStatus[] = ['queued', 'running', 'completed', 'failed', 'canceled', 'superseded'];
-export type InputMode = 'prompt' | 'script' | 'commands';
+export type Task = Get<'/v1/tasks/{id}'>;
+export type TaskStatus = Task['status'];
+export type InputMode = Task['input_mode'];
+export type TaskResult = Get<'/v1/tasks/{id}/result'>;
+export type TaskJob = Item<TaskResult['jobs']>;
 
-export interface Task {
-  id: string;
-  task_id: string;
-  task_name: string;
-  status: TaskStatus;
-  closed: boolean;
-  input_mode: InputMode;
-  prompt: string;
-  project_id: string;
-  created_by: string;
-  session_id: string | null;
-  failure_reason: string | null;
-  summary: unknown;
-  created_at: string;
-  updated_at: string;
-  started_at: string | null;
-  ended_at: string | null;
-}
+/** Every task status in the order the task list offers them; the compiler checks it against the schema both ways. */
+export const TASK_STATUSES = ['queued', 'running', 'completed', 'failed', 'canceled', 'superseded'] as const satisfies readonly TaskStatus[];
+type Missing = Exclude<TaskStatus, (typeof TASK_STATUSES)[number]>;
+const _everyStatus: [Missing] extends [never] ? true : Missing = true;
+void _everyStatus;
 
-export interface TaskJob {
-  id: string;
-  status: string;
-  node_id: string | null;
-  attempt: number;
-  result: string | null;
-  failure_code: string | null;
-  started_at: string | null;
-  ended_at: string | null;
-}
-
-export interface TaskResult {
-  task_id: string;
-  task_name: string;
-  status: TaskStatus;
-  jobs: TaskJob[];
-  stdout: string;
-  stderr: string;
-  exit_code: number | null;
-  failure_reason: string | null;
-}
-
+/** One line of a task's live log stream. */
 export interface TaskLogLine {
   run_id: string;
   seq: number;
@@ -182,51 +78,13 @@ export interface TaskLogLine {
   ts: string;
 }
 
-export type RunStatus = 'pending' | 'running' | 'waiting' | 'completed' | 'failed' | 'canceled';
+export type Run = Get<'/v1/runs/{id}'>;
+export type RunStatus = Run['status'];
+export type RunEvent = Item<Get<'/v1/runs/{id}/events'>['items']>;
+export type Session = Get<'/v1/sessions/{id}'>;
 
-export interface Run {
-  id: string;
-  run_id: string;
-  task_id: string;
-  /** In lists and single reads. */
-  task_name?: string;
-  processes_running?: number;
-  job_id: string | null;
-  session_id: string | null;
-  parent_run_id: string | null;
-  created_by: string | null;
-  status: RunStatus;
-  terminal: boolean;
-  paused: boolean;
-  last_seq: number;
-  error: string | null;
-  /** Single reads only: lists leave it out. */
-  metadata?: Record<string, unknown> | null;
-  started_at: string | null;
-  ended_at: string | null;
-  created_at: string;
-}
-
-export interface RunEvent {
-  seq: number;
-  kind: string;
-  stream: 'stdout' | 'stderr' | null;
-  message: string | null;
-  data: unknown;
-  created_at: string;
-}
-
-export interface Session {
-  id: string;
-  session_id: string;
-  parent_session_id: string | null;
-  user_id: string;
-  project_id: string | null;
-  title: string | null;
-  created_at: string;
-  updated_at: string;
-}
-
+export type NodeInfo = Omit<Get<'/v1/nodes/{id}'>, 'capability_summary'> & { capability_summary: CapabilitySummary | null };
+/** A node's own report, open in the gateway's document: the fields the console shows. */
 export interface CapabilitySummary {
   os?: string;
   arch?: string;
@@ -238,34 +96,9 @@ export interface CapabilitySummary {
   inference_running?: boolean;
   models?: string[];
 }
+export type JoinInfo = Get<'/v1/nodes/join'>;
 
-export interface NodeInfo {
-  id: string;
-  node_id: string;
-  node_slug: string;
-  display_name: string | null;
-  status: 'active' | 'stale';
-  admin_state: 'enabled' | 'disabled' | 'draining';
-  enabled: boolean;
-  drained: boolean;
-  dispatchable: boolean;
-  last_seen_at: string | null;
-  registered_at: string;
-  labels: string[];
-  config_ack_status: string | null;
-  config_ack_error: unknown;
-  capability_summary: CapabilitySummary | null;
-  running_jobs: number;
-  max_concurrency: number;
-}
-
-export interface JoinInfo {
-  psk: string;
-  control_plane_url: string;
-  join_command: string;
-  source: 'environment' | 'generated';
-}
-
+/** One frame of a model pull's progress stream. */
 export interface PullProgress {
   status: string;
   completed?: number;
@@ -274,23 +107,8 @@ export interface PullProgress {
 }
 
 /** "Share on LAN": `PUT /v1/system/lan-sharing {enabled}` (admins) answers the same shape. */
-export interface LanSharing {
-  enabled: boolean;
-  /** `http://<address>:<port>`: what LAN browsers open; the OpenAI base URL adds `/v1`. */
-  urls: string[];
-  /** CYNODE_HOST decides (a non-loopback address): the switch is read-only. */
-  managed_by_env: boolean;
-}
-
-export interface SystemInfo {
-  version: string;
-  database: { kind: 'pglite' | 'postgres'; description: string };
-  data_dir: string;
-  gateway: { bind_host: string; port: number; shared_on_lan: boolean; lan_urls: string[]; local_url: string };
-  lan_sharing: LanSharing;
-  embedded_node: boolean;
-  initial_admin_password_file: boolean;
-}
+export type SystemInfo = Get<'/v1/system/info'>;
+export type LanSharing = SystemInfo['lan_sharing'];
 
 /** The desktop shell's bridge (absent in LAN browsers): its contract lives with the preload. */
 export type { CynodeDesktopApi, DesktopSession } from '../../../preload/api';

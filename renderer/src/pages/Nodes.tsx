@@ -1,5 +1,5 @@
 import { useRef, useState, type FormEvent } from 'react';
-import { api, enc, errorText, stream } from '../api/client';
+import { api, enc, errorText, gateway, ok, stream } from '../api/client';
 import type { JoinInfo, NodeInfo, PullProgress } from '../api/types';
 import { ActionButton, CopyButton, Empty, ErrorNote, Loadable, PageHeader, Time, bytes, useLoad } from '../components/common';
 import { useUi } from '../store/ui';
@@ -33,7 +33,7 @@ export function NodesPage() {
 }
 
 function AddNode() {
-  const join = useLoad((signal) => api.get<JoinInfo>('/v1/nodes/join', signal), []);
+  const join = useLoad((signal) => ok(gateway.GET('/v1/nodes/join', { signal })), []);
   const [reveal, setReveal] = useState(false);
   return (
     <section className="card add-node" aria-label="Add a node">

@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'react';
-import { api, enc, qs, stream } from '../api/client';
+import { api, enc, gateway, ok, qs, stream } from '../api/client';
 import type { Run, RunEvent, Session } from '../api/types';
 import { Empty, ErrorNote, Loadable, PageHeader, Spinner, StatusBadge, Time, useLoad } from '../components/common';
 import { Link } from '../components/Layout';
@@ -117,7 +117,7 @@ function RunNode({ run, activeRun }: { run: Run; activeRun?: string }) {
 }
 
 function RunDetail({ id }: { id: string }) {
-  const run = useLoad((signal) => api.get<Run>(`/v1/runs/${enc(id)}`, signal), [id]);
+  const run = useLoad((signal) => ok(gateway.GET('/v1/runs/{id}', { params: { path: { id } }, signal })), [id]);
   const [events, setEvents] = useState<RunEvent[]>([]);
   const [state, setState] = useState<'connecting' | 'live' | 'ended' | 'reconnecting'>('connecting');
   const box = useRef<HTMLDivElement>(null);

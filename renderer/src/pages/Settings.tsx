@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { api, errorText } from '../api/client';
+import { api, errorText, gateway, ok } from '../api/client';
 import type { LanSharing, SystemInfo } from '../api/types';
 import { CopyButton, ErrorNote, Loadable, PageHeader, useLoad } from '../components/common';
 import { canOperate, useSession } from '../store/session';
@@ -28,7 +28,7 @@ export function SettingsPage() {
 }
 
 function System() {
-  const info = useLoad((signal) => api.get<SystemInfo>('/v1/system/info', signal), []);
+  const info = useLoad((signal) => ok(gateway.GET('/v1/system/info', { signal })), []);
   return (
     <Loadable state={info} label="Loading system information">
       {(s) => (

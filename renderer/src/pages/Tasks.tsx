@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { api, enc, errorText, qs, stream } from '../api/client';
+import { api, enc, errorText, gateway, ok, qs, stream } from '../api/client';
 import { TASK_STATUSES, type InputMode, type Model, type Task, type TaskLogLine, type TaskResult, type TaskStatus } from '../api/types';
 import { ActionButton, Empty, ErrorNote, Loadable, PageHeader, Spinner, StatusBadge, Time, useLoad } from '../components/common';
 import { Link } from '../components/Layout';
@@ -169,7 +169,7 @@ function NewTask({ projectId, onDone }: { projectId: string | null; onDone(): vo
 }
 
 function TaskDetail({ id }: { id: string }) {
-  const task = useLoad((signal) => api.get<Task>(`/v1/tasks/${enc(id)}`, signal), [id]);
+  const task = useLoad((signal) => ok(gateway.GET('/v1/tasks/{id}', { params: { path: { id } }, signal })), [id]);
   const [result, setResult] = useState<TaskResult | null>(null);
   const [lines, setLines] = useState<TaskLogLine[]>([]);
   const [live, setLive] = useState<'connecting' | 'live' | 'ended' | 'error'>('connecting');

@@ -1,5 +1,5 @@
 import { create } from 'zustand';
-import { api, configureAuth, errorText, login, refreshTokens } from '../api/client';
+import { api, configureAuth, errorText, gateway, login, ok, refreshTokens } from '../api/client';
 import type { DesktopSession, Me, TokenPair } from '../api/types';
 
 const REFRESH_KEY = 'cynode.refresh';
@@ -80,7 +80,7 @@ export const useSession = create<SessionState>((set, get) => ({
         if (s) {
           set({ desktop: true });
           adopt(s, false);
-          const me = await api.get<Me>('/v1/users/me');
+          const me = await ok(gateway.GET('/v1/users/me'));
           set({ status: 'signed-in', me, error: null });
           return;
         }
@@ -92,7 +92,7 @@ export const useSession = create<SessionState>((set, get) => ({
     if (stored) {
       try {
         adopt(await refreshTokens(stored));
-        const me = await api.get<Me>('/v1/users/me');
+        const me = await ok(gateway.GET('/v1/users/me'));
         set({ status: 'signed-in', me, error: null });
         return;
       } catch {
@@ -105,7 +105,7 @@ export const useSession = create<SessionState>((set, get) => ({
   async signIn(handle, password) {
     const pair = await login(handle, password);
     adopt(pair);
-    const me = await api.get<Me>('/v1/users/me');
+    const me = await ok(gateway.GET('/v1/users/me'));
     set({ status: 'signed-in', me, error: null });
   },
 
