@@ -5,7 +5,7 @@ import { findOwnSession } from './queries';
 import { insertSession, listOwnSessions, type SessionRow } from './store';
 
 /**
- * Sessions group a user's runs (and, later, transcripts); they nest through parent_session_id.
+ * Sessions group a user's runs and transcripts; they nest through parent_session_id.
  * A session belongs to the user who created it and is visible to nobody else: someone else's
  * session answers 404, like one that does not exist.
  */

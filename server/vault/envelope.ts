@@ -2,9 +2,10 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import type { MasterKey } from './master-key';
 
 /**
- * Envelope encryption for secrets at rest (node bearer tokens, the join PSK, later connector
- * credentials): every secret gets its own random AES-256-GCM data key; the data key is wrapped
- * (AES-256-GCM again) by a key-encryption key derived from the master key.
+ * Envelope encryption for secrets at rest the orchestrator must read back (node Worker API tokens,
+ * the join PSK): every secret gets its own random AES-256-GCM data key; the data key is wrapped
+ * (AES-256-GCM again) by a key-encryption key derived from the master key. Why this format, and
+ * how connector credentials differ: docs/decisions/0004-vault-format.md.
  *
  * Sealed form: `v1.<kid>.<wrap iv>.<wrapped data key + tag>.<iv>.<ciphertext + tag>`, the binary
  * parts base64url. `kid` names the key-encryption key (first 8 hex of its SHA-256), so a secret

@@ -4,8 +4,9 @@ import { dirname } from 'node:path';
 
 /**
  * The installation's master key: 32 bytes from `CYNODE_MASTER_KEY` (base64), the OS keychain on
- * the desktop (later), or a 0600 file in the data directory created on first run. Every other key
- * is derived from it or wrapped by it; it never leaves the process.
+ * the desktop (main/shell/keychain.ts hands it in as the configured key), or a 0600 file in the
+ * data directory created on first run. Every other key is derived from it or wrapped by it; it
+ * never leaves the process (docs/decisions/0004-vault-format.md).
  */
 export class MasterKey {
   private constructor(private readonly key: Buffer) {}
