@@ -13,7 +13,7 @@
  * only if both allow. Rules for agents therefore say what an agent role may do; they can never
  * give an agent more than its user has.
  */
-import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { cedar } from './cedar';
 import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { LRUCache } from 'lru-cache';
 import { contextEntities, contextValues, passesOf, uidKey, type Pass, type PolicyRequest } from './request';
@@ -249,8 +249,10 @@ export class PolicyEngine {
     if (diagnostics.errors.length > 0) {
       // Cedar skips a rule that fails while evaluating; a skipped forbid could let a permit
       // through, so any failure denies, naming the failing rules.
-      const failing = [...new Set(diagnostics.errors.map((e) => e.policyId))];
-      const detail = diagnostics.errors.map((e) => `${e.policyId}: ${problemText(e.error)}`).join('; ');
+      // Sorted: Cedar reports them in no fixed order, and answers should not flicker.
+      const errors = [...diagnostics.errors].sort((a, b) => (a.policyId < b.policyId ? -1 : a.policyId > b.policyId ? 1 : 0));
+      const failing = [...new Set(errors.map((e) => e.policyId))];
+      const detail = errors.map((e) => `${e.policyId}: ${problemText(e.error)}`).join('; ');
       return { decision: 'deny', rules: failing, reason: `a rule failed to evaluate, so this is denied: ${detail}`, considered, cached: false };
     }
     const outcome: PassOutcome =
