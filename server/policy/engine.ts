@@ -210,11 +210,13 @@ export class PolicyEngine {
 
     // What of the context the considered rules read decides both the cache key and what Cedar gets.
     let wholeContext = false;
+    let readsEntities = false;
     const attrs = new Set<string>();
     for (const i of positions) {
-      const use = loaded.rules[i]!.context;
-      if (use.all) wholeContext = true;
-      for (const a of use.attrs) attrs.add(a);
+      const r = loaded.rules[i]!;
+      if (r.context.all) wholeContext = true;
+      for (const a of r.context.attrs) attrs.add(a);
+      if (r.readsEntities) readsEntities = true;
     }
     // The task entity's project comes from `context.project`.
     if (attrs.has('task')) attrs.add('project');
@@ -232,7 +234,7 @@ export class PolicyEngine {
 
     const context: Record<string, CedarValueJson> = {};
     for (const a of read) context[a] = values[a]!;
-    const entities = read.includes('task') ? [...pass.entities, ...contextEntities(request.context)] : pass.entities;
+    const entities = !readsEntities ? [] : read.includes('task') ? [...pass.entities, ...contextEntities(request.context)] : pass.entities;
     const setId = this.prepare(this.useIndex ? positions : null);
     const answer: AuthorizationAnswer = cedar.statefulIsAuthorized({
       principal: pass.principal,

@@ -27,6 +27,12 @@ export interface IndexedRule {
   action: Head;
   resource: Head;
   context: ContextUse;
+  /**
+   * Whether evaluating it reads any entity: a condition may read anything, and `in` needs the
+   * hierarchy. Rules of `==`, `is` and unconstrained heads alone need none, and handing Cedar
+   * no entities makes a decision about twice as fast.
+   */
+  readsEntities: boolean;
 }
 
 /** One side of a request as the index sees it: the entity, its type and all it is `in`. */
@@ -105,12 +111,16 @@ function collectContextUse(node: unknown, use: { all: boolean; attrs: Set<string
 export function indexedRule(id: string, json: PolicyJson): IndexedRule {
   const use = { all: false, attrs: new Set<string>() };
   for (const clause of json.conditions as Clause[]) collectContextUse(clause.body, use);
+  const principal = headOf(json.principal, `principal of ${id}`);
+  const resource = headOf(json.resource, `resource of ${id}`);
+  const hierarchy = (h: Head) => h.kind === 'in' || (h.kind === 'is' && h.in !== undefined);
   return {
     id,
-    principal: headOf(json.principal, `principal of ${id}`),
+    principal,
     action: headOf(json.action, `action of ${id}`),
-    resource: headOf(json.resource, `resource of ${id}`),
+    resource,
     context: use,
+    readsEntities: json.conditions.length > 0 || hierarchy(principal) || hierarchy(resource),
   };
 }
 
