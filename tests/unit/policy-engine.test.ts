@@ -182,10 +182,15 @@ describe('PolicyEngine: fails closed', () => {
 
   it('loads rules that fail schema validation but reports them; disabled rules are ignored', () => {
     const engine = PolicyEngine.create();
-    const v = engine.setRules([...DEFAULT_RULES, rule('typo', 'permit (principal, action == Action::"model.usee", resource);'), { id: 'off', text: 'forbid (principal, action, resource);', enabled: false }]);
+    const rules = [...DEFAULT_RULES, rule('typo', 'permit (principal, action == Action::"model.usee", resource);'), { id: 'off', text: 'forbid (principal, action, resource);', enabled: false }];
+    const v = engine.setRules(rules);
     expect(v.ok).toBe(false);
     expect(!v.ok && v.problems.join('\n')).toContain('typo: ');
     expect(engine.authorize(useModel(alice, 'x'))).toEqual({ decision: 'allow', rules: ['default-model-use'] });
+    // Reloading (texts already checked) reports the same, under the rule's current id.
+    expect(engine.setRules(rules)).toEqual(v);
+    const renamed = engine.setRules(rules.map((r) => (r.id === 'typo' ? { ...r, id: 'typo-2' } : r)));
+    expect(!renamed.ok && renamed.problems.join('\n')).toContain('typo-2: ');
   });
 });
 
