@@ -14,7 +14,7 @@
  * give an agent more than its user has.
  */
 import { cedar } from './cedar';
-import type { AuthorizationAnswer, CedarValueJson, DetailedError, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
+import type { AuthorizationAnswer, CedarValueJson, DetailedError, Policy, PolicyJson } from '@cedar-policy/cedar-wasm/nodejs';
 import { LRUCache } from 'lru-cache';
 import { contextEntities, contextValues, passesOf, uidKey, type Pass, type PolicyRequest } from './request';
 import { ScopeIndex, indexedRule, type IndexedRule, type ScopeQuery } from './scope-index';
@@ -260,7 +260,8 @@ export class PolicyEngine {
       const r = loaded.rules[i]!;
       if (r.context.all) wholeContext = true;
       for (const a of r.context.attrs) attrs.add(a);
-      if (r.readsEntities) readsEntities = true;
+      // Conditions may read any entity; with the index, Cedar mostly never sees the scope (see prepare).
+      if (r.json.conditions.length > 0 || (r.scopeReadsHierarchy && !(this.useIndex && r.jsonExact))) readsEntities = true;
     }
     // The task entity's project comes from `context.project`.
     if (attrs.has('task')) attrs.add('project');
@@ -330,10 +331,17 @@ export class PolicyEngine {
       this.prepared.delete(oldestKey);
       fresh = oldestName;
     }
-    const staticPolicies: Record<string, string> = {};
+    const staticPolicies: Record<string, Policy> = {};
     for (const i of list) {
-      const id = loaded.rules[i]!.id;
-      staticPolicies[id] = loaded.texts.get(id)!;
+      const rule = loaded.rules[i]!;
+      // The index has already matched these rules' scopes exactly as Cedar would (the property
+      // test in tests/unit/policy-index.test.ts holds it to that), so Cedar evaluates their
+      // conditions under an open scope. A rule whose scope alone decides then needs no entities,
+      // and building Cedar's entity store is most of a decision's cost. The whole set keeps its
+      // scopes, since nothing matched them beforehand; so does a rule whose JSON form is not
+      // exact (a 64-bit literal), since only its text says what it means.
+      const open = positions !== null && rule.jsonExact;
+      staticPolicies[rule.id] = open ? { ...rule.json, principal: { op: 'All' }, action: { op: 'All' }, resource: { op: 'All' } } : loaded.texts.get(rule.id)!;
     }
     const answer = cedar.preparsePolicySet(fresh, { staticPolicies });
     if (answer.type === 'failure') {

@@ -8,6 +8,10 @@
  * evaluated, so it can neither decide nor raise an error. Leaving such policies out therefore
  * gives the same decision, the same determining policies and the same errors. The heads are
  * matched exactly as Cedar does, against the same hierarchy the engine hands Cedar.
+ *
+ * Exactness matters both ways: a forbid left out would let a request through, and the engine
+ * hands Cedar the candidates with their scopes opened (it trusts this match), so a rule let in
+ * wrongly would apply. tests/unit/policy-index.test.ts compares it with Cedar on the whole set.
  */
 import type { ActionConstraint, Clause, EntityUidJson, PolicyJson, PrincipalConstraint, ResourceConstraint } from '@cedar-policy/cedar-wasm/nodejs';
 import { uidKey } from './request';
@@ -27,12 +31,21 @@ export interface IndexedRule {
   action: Head;
   resource: Head;
   context: ContextUse;
+  /** The parsed policy, from which the engine builds the form Cedar evaluates. */
+  json: PolicyJson;
+  /** Whether its scope reads the entity hierarchy (`in`); `==`, `is` and no constraint do not. */
+  scopeReadsHierarchy: boolean;
   /**
-   * Whether evaluating it reads any entity: a condition may read anything, and `in` needs the
-   * hierarchy. Rules of `==`, `is` and unconstrained heads alone need none, and handing Cedar
-   * no entities makes a decision about twice as fast.
+   * Whether `json` says exactly what the text says. Cedar's integers are 64-bit; JavaScript
+   * numbers hold 53 bits, so a literal beyond that changes on its way through JSON.
    */
-  readsEntities: boolean;
+  jsonExact: boolean;
+}
+
+function numbersExact(node: unknown): boolean {
+  if (typeof node === 'number') return Number.isSafeInteger(node);
+  if (node === null || typeof node !== 'object') return true;
+  return Object.values(node as Record<string, unknown>).every(numbersExact);
 }
 
 /** One side of a request as the index sees it: the entity, its type and all it is `in`. */
@@ -120,7 +133,9 @@ export function indexedRule(id: string, json: PolicyJson): IndexedRule {
     action: headOf(json.action, `action of ${id}`),
     resource,
     context: use,
-    readsEntities: json.conditions.length > 0 || hierarchy(principal) || hierarchy(resource),
+    json,
+    scopeReadsHierarchy: hierarchy(principal) || hierarchy(resource),
+    jsonExact: numbersExact(json),
   };
 }
 
