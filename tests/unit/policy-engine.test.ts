@@ -233,6 +233,11 @@ describe('PolicyEngine: decision cache', () => {
     expect(sized(5000)).toMatchObject({ decision: 'deny', passes: [{ cached: true }] });
   });
 
+  it('keeps 64-bit literals exact (JSON numbers would round 2^53 + 1 down to 2^53)', () => {
+    const engine = engineWith([rule('below', 'permit (principal, action == Action::"model.use", resource) when { context has requestSize && context.requestSize < 9007199254740993 };')]);
+    expect(engine.authorize({ ...useModel(alice, 'x'), context: { requestSize: 2 ** 53 } })).toEqual({ decision: 'allow', rules: ['below'] });
+  });
+
   it('works without a cache', () => {
     const engine = engineWith(DEFAULT_RULES, { cacheSize: 0 });
     engine.authorize(useModel(alice, 'x'));
