@@ -1,0 +1,41 @@
+/**
+ * The rules a fresh install starts with. They keep what CyNode allowed before it had a policy
+ * engine, and they are ordinary rules: visible, editable and removable by admins (restricting a
+ * model to a group means replacing `default-model-use`, or adding a forbid next to it).
+ */
+import type { PolicyRule } from './engine';
+
+export const DEFAULT_RULES: readonly PolicyRule[] = [
+  {
+    id: 'default-model-use',
+    // Every signed-in principal: agents use models for their users, and a user's own model
+    // access is checked in the same decision (an agent never gets more than its user).
+    text: 'permit (principal, action == Action::"model.use", resource is Model);',
+    enabled: true,
+  },
+  {
+    id: 'default-connector-owner',
+    text: `permit (principal is User, action == Action::"connector.invoke", resource is Operation)
+when { resource.connector has ownerUser && resource.connector.ownerUser == principal };`,
+    enabled: true,
+  },
+  {
+    id: 'default-connector-owner-group',
+    text: `permit (principal is User, action == Action::"connector.invoke", resource is Operation)
+when { resource.connector has ownerGroup && principal in resource.connector.ownerGroup };`,
+    enabled: true,
+  },
+  {
+    id: 'default-connector-install',
+    // Installing for a group is left to admins until a rule says otherwise.
+    text: `permit (principal is User, action == Action::"connector.install", resource is Connector)
+when { resource has ownerUser && resource.ownerUser == principal };`,
+    enabled: true,
+  },
+  {
+    id: 'default-admin-connectors',
+    // `is User`: an agent whose role happens to be named admin is not an admin.
+    text: `permit (principal is User in Role::"admin", action in [Action::"connector.manage", Action::"connector.install"], resource is Connector);`,
+    enabled: true,
+  },
+];
