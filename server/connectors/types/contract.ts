@@ -161,3 +161,37 @@ export function credentialOf<T extends CredentialType>(
   if (credential && (types as string[]).includes(credential.type)) return credential as Extract<CredentialSecret, { type: T }>;
   throw new ConnectorError('validation_error', `This connector needs a credential of type ${types.join(' or ')}`);
 }
+
+export type OperationHandler = (ctx: InvokeContext, params: Record<string, unknown>) => Promise<unknown>;
+
+/**
+ * A driver from its spec and one handler per declared operation: parameters are checked against
+ * the operation's request schema before its handler runs.
+ */
+export function driverOf(
+  spec: ConnectorTypeSpec,
+  handlers: Record<string, OperationHandler>,
+  healthCheck: (ctx: HealthContext) => Promise<void>,
+): ConnectorDriver {
+  for (const op of spec.operations) {
+    if (!handlers[op.name]) throw new Error(`connector type ${spec.type}: no handler for ${op.name}`);
+  }
+  return {
+    spec,
+    async invoke(ctx) {
+      const declared = spec.operations.find((op) => op.name === ctx.operation.name);
+      const handler = handlers[ctx.operation.name];
+      if (!declared || !handler) throw new ConnectorError('validation_error', `${spec.title} has no operation ${ctx.operation.name}`);
+      checkAgainst(declared.requestSchema, ctx.params, 'The parameters');
+      return handler(ctx, ctx.params);
+    },
+    health: (ctx) => probe(() => healthCheck(ctx)),
+  };
+}
+
+/** The declared operation of a driver by name (for callers that hold only the name). */
+export function operationOf(driver: ConnectorDriver, name: string): OperationSpec {
+  const op = driver.spec.operations.find((o) => o.name === name);
+  if (!op) throw new ConnectorError('validation_error', `${driver.spec.title} has no operation ${name}`);
+  return op;
+}
