@@ -54,7 +54,11 @@ export async function sendWebRequest(req: WebRequest): Promise<WebResponse> {
     const outgoing = client.request(req.url, {
       method: req.method,
       // The peer's answer must be readable as sent: no compressed encodings.
-      headers: { 'accept-encoding': 'identity', ...req.headers },
+      headers: {
+        'accept-encoding': 'identity',
+        ...req.headers,
+        ...(req.body === undefined ? {} : { 'content-length': String(Buffer.byteLength(req.body)) }),
+      },
       lookup: pinnedLookup(target),
       // A fresh connection each time: a pooled one could outlive a change of the allow list.
       agent: false,
@@ -107,7 +111,7 @@ function networkFailure(e: Error, service: string): ConnectorError {
     return new ConnectorError('validation_error', 'The request has a header or path that cannot be sent');
   }
   if (TRANSIENT_NETWORK.has(code)) return new ConnectorError('transient', `${service} could not be reached`);
-  return new ConnectorError('transient', `The connection to ${service} failed`);
+  return new ConnectorError('transient', `${service} could not be reached (the connection failed)`);
 }
 
 /** The peer's Retry-After in milliseconds, when it gave a usable one. */

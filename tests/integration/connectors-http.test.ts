@@ -190,6 +190,28 @@ describe('http connector', () => {
     expect(Object.keys(html.headers as object)).not.toContain('set-cookie');
   });
 
+  it('connects to the address the guard resolved a name to, and sends the name as Host', async () => {
+    // System DNS knows no `peer.test`: the request can only arrive through the pinned lookup.
+    const named = new EgressGuard({ allow: parseAllowList('peer.test'), resolver: async () => [{ address: '127.0.0.1', family: 4 }] });
+    const result = await invoke(httpDriver, { base_url: `http://peer.test:${peers.port}/echo` }, null, 'request', { method: 'GET', path: 'n' }, named);
+    expect(result).toMatchObject({ status: 200, body: { path: '/echo/n' } });
+    expect(peers.requests.at(-1)!.headers.host).toBe(`peer.test:${peers.port}`);
+    const unlisted = new EgressGuard({ resolver: async () => [{ address: '127.0.0.1', family: 4 }] });
+    const e = await failure(invoke(httpDriver, { base_url: `http://peer.test:${peers.port}` }, null, 'request', { method: 'GET', path: 'n' }, unlisted));
+    expect(e.failure).toBe('policy_denied');
+    expect(peers.requests).toHaveLength(1);
+  });
+
+  it('answers a peer that is too slow as transient', async () => {
+    const op = operationOf(httpDriver, 'request');
+    const started = Date.now();
+    const slow = await failure(
+      httpDriver.invoke({ config: { base_url: peers.url }, credential: null, operation: op, params: { method: 'GET', path: 'slow', query: { ms: 5000 } }, signal: AbortSignal.timeout(300), egress: localPeers }),
+    );
+    expect(slow).toMatchObject({ failure: 'transient', message: expect.stringMatching(/did not answer in time/) });
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+
   it('answers a peer that does not listen as transient, and checks health', async () => {
     const closed = await failure(invoke(httpDriver, { base_url: 'http://127.0.0.1:1' }, null, 'request', { method: 'GET', path: '' }));
     expect(closed.failure).toBe('transient');

@@ -177,9 +177,14 @@ describe.skipIf(!existsSync(DOVECOT_BINARY))('imap connector against Dovecot', (
     expect((await failure(invoke(imapDriver, config, null, 'list_messages', {}))).failure).toBe('validation_error');
   });
 
-  it('does not reach a loopback server unless it is allowed', async () => {
+  it('does not reach a loopback server unless it is allowed, and connects to the address a name resolved to', async () => {
     const e = await failure(invoke(imapDriver, config, credential, 'list_messages', {}, new EgressGuard()));
     expect(e.failure).toBe('policy_denied');
+    const resolver = async () => [{ address: '127.0.0.1', family: 4 }];
+    const named = { ...config, host: 'mail.test' };
+    const listed = await invoke(imapDriver, named, credential, 'list_messages', { limit: 1 }, new EgressGuard({ allow: parseAllowList('mail.test'), resolver }));
+    expect(listed.messages).toHaveLength(1);
+    expect((await failure(invoke(imapDriver, named, credential, 'list_messages', {}, new EgressGuard({ resolver })))).failure).toBe('policy_denied');
   });
 
   it('answers a server that does not listen as transient', async () => {
@@ -263,5 +268,8 @@ describe('smtp connector against smtp-server', () => {
     expect((await failure(invoke(smtpDriver, config, credential, 'send_message', { to: 'not an address', subject: 's', text: 't' }))).failure).toBe('validation_error');
     const denied = await failure(invoke(smtpDriver, config, credential, 'send_message', { to: 'a@example.org', subject: 's', text: 't' }, new EgressGuard()));
     expect(denied.failure).toBe('policy_denied');
+    const named = new EgressGuard({ allow: parseAllowList('smtp.test'), resolver: async () => [{ address: '127.0.0.1', family: 4 }] });
+    await invoke(smtpDriver, { ...config, host: 'smtp.test' }, credential, 'send_message', { to: 'named@example.org', subject: 'by name', text: 't' }, named);
+    expect(peer.received.at(-1)!.to).toEqual(['named@example.org']);
   });
 });

@@ -8,7 +8,8 @@ import type { AddressInfo } from 'node:net';
  * reached the peer.
  *
  * Generic routes: `/echo/**` answers what it got; `/status/{code}` answers that status;
- * `/big?bytes=N` sends N bytes; `/html` sends HTML; `/redirect` points at a metadata address.
+ * `/big?bytes=N` sends N bytes; `/slow?ms=N` answers after N ms; `/html` sends HTML; `/redirect`
+ * points at a metadata address.
  */
 
 export interface RecordedRequest {
@@ -80,6 +81,7 @@ export async function startWebApiPeers(tokens: Tokens): Promise<WebApiPeers> {
     if (path.startsWith('/echo')) return send(res, 200, { method, path, query: rec.query, body: rec.body });
     if ((m = path.match(/^\/status\/(\d{3})$/))) return send(res, Number(m[1]), { message: `status ${m[1]}` });
     if (path === '/big') return send(res, 200, 'x'.repeat(Number(rec.query.bytes ?? 0)));
+    if (path === '/slow') return void setTimeout(() => send(res, 200, { slow: true }), Number(rec.query.ms ?? 1000)).unref();
     if (path === '/html') {
       res.writeHead(200, { 'content-type': 'text/html', 'set-cookie': 'session=abc' });
       return void res.end('<p>Hello <b>web</b></p>');
