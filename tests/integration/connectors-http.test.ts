@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EgressGuard, parseAllowList } from '../../server/connectors/egress';
+import { EgressGuard, egressFromEnvironment, parseAllowList } from '../../server/connectors/egress';
 import {
   ConnectorError,
   checkAgainst,
@@ -20,7 +20,8 @@ import { startWebApiPeers, type Tokens, type WebApiPeers } from '../support/web-
 // peer (paths, bodies, auth headers) is checked exactly. No database is involved.
 
 const tokens: Tokens = { mattermost: 'mm-token-1', discord: 'dc-token-2', slack: 'xoxb-slack-3', github: 'ghp_github4' };
-const localPeers = new EgressGuard({ allow: parseAllowList('127.0.0.1') });
+// The local peers are allowed the way an installation allows its own: by CYNODE_CONNECTOR_ALLOW.
+const localPeers = egressFromEnvironment({ CYNODE_CONNECTOR_ALLOW: '127.0.0.1' });
 
 let peers: WebApiPeers;
 beforeAll(async () => {

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EgressGuard, parseAllowList } from '../../server/connectors/egress';
+import { EgressGuard, egressFromEnvironment, parseAllowList } from '../../server/connectors/egress';
 import {
   ConnectorError,
   checkAgainst,
@@ -18,7 +18,8 @@ import { startSmtpPeer, type SmtpPeer } from '../support/smtp-peer';
 
 const IMAP_PASSWORD = 'imap-Pa55word-never-shown';
 const SMTP_PASSWORD = 'smtp-Pa55word-never-shown';
-const localPeers = new EgressGuard({ allow: parseAllowList('127.0.0.1') });
+// The local peers are allowed the way an installation allows its own: by CYNODE_CONNECTOR_ALLOW.
+const localPeers = egressFromEnvironment({ CYNODE_CONNECTOR_ALLOW: '127.0.0.1' });
 
 async function invoke(
   driver: ConnectorDriver,

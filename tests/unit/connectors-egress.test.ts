@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EgressGuard, parseAllowList, pinnedLookup, type Resolver } from '../../server/connectors/egress';
+import { EgressGuard, egressFromEnvironment, parseAllowList, pinnedLookup, type Resolver } from '../../server/connectors/egress';
 import { ConnectorError } from '../../server/connectors/types/contract';
 
 /** A resolver that answers from a table, as a hostile DNS server might. */
@@ -101,6 +101,12 @@ describe('egress guard', () => {
     expect(parseAllowList(' , ').hosts.size).toBe(0);
     expect(() => parseAllowList('good.example, bad host')).toThrow(/"bad host"/);
     expect(() => parseAllowList('10.0.0.0/99')).toThrow(/"10.0.0.0\/99"/);
+  });
+
+  it('takes the installation allow list from CYNODE_CONNECTOR_ALLOW and refuses a bad one', async () => {
+    await expect(egressFromEnvironment({ CYNODE_CONNECTOR_ALLOW: '127.0.0.1,10.0.0.0/8' }).resolve('10.9.8.7')).resolves.toMatchObject({ address: '10.9.8.7' });
+    expect(await failureOf(egressFromEnvironment({}).resolve('127.0.0.1'))).toBe('policy_denied');
+    expect(() => egressFromEnvironment({ CYNODE_CONNECTOR_ALLOW: 'http://x' })).toThrow(/CIDR|host name/);
   });
 
   it('pins the lookup to the checked address whichever form the socket asks for', () => {

@@ -83,7 +83,8 @@ async function transportFor(ctx: HealthContext) {
     secure: security === 'tls',
     requireTLS: security === 'starttls',
     ignoreTLS: security === 'none',
-    tls: ipaddr.isValid(target.host) ? {} : { servername: target.host },
+    // TLS checks the certificate against the name the user gave, not the address we dialled.
+    servername: ipaddr.isValid(target.host) ? undefined : target.host,
     auth,
     connectionTimeout: 15_000,
     greetingTimeout: 15_000,
