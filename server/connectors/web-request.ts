@@ -145,6 +145,9 @@ export function failureForStatus(status: number, headers: IncomingHttpHeaders, s
   return new ConnectorError('permanent', `${service} answered HTTP ${status}`, details);
 }
 
+/** Headers that frame the request itself; no credential may take their place. */
+const TRANSPORT_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'upgrade', 'te', 'trailer', 'expect', 'keep-alive']);
+
 /**
  * The headers that carry a credential for the given scheme. `bearerScheme` lets a service that
  * names its token differently (Discord's `Bot`) use a plain bearer_token credential.
@@ -160,6 +163,9 @@ export function credentialHeaders(
     case 'basic':
       return { authorization: `Basic ${Buffer.from(`${credential.username}:${credential.password}`, 'utf8').toString('base64')}` };
     case 'custom_header':
+      if (TRANSPORT_HEADERS.has(credential.name.toLowerCase())) {
+        throw new ConnectorError('validation_error', `A credential cannot be sent as the ${credential.name} header`);
+      }
       return { [credential.name.toLowerCase()]: credential.value };
     case 'api_key':
       return { [(options.apiKeyHeader ?? 'x-api-key').toLowerCase()]: credential.key };
