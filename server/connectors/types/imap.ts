@@ -230,7 +230,7 @@ export const imapDriver = driverOf(
           const body = download.content ? await readAll(download.content) : Buffer.alloc(0);
           // maxBytes counts the part as stored (before transfer decoding), as its size does.
           truncated = chosen.size > MAX_TEXT_BYTES;
-          const decoded = body.toString('utf8');
+          const decoded = body.toString('utf8').replace(/\r\n/g, '\n');
           text = chosen.html ? convert(decoded, { wordwrap: false, selectors: [{ selector: 'img', format: 'skip' }] }) : decoded;
         }
         return {
