@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the tiny sandbox image (spec/node.md §4) without any registry: Debian's static busybox
+# Builds the tiny sandbox image without any registry: Debian's static busybox
 # with one symlink per applet, a passwd with root and nobody (the sandbox user, 65534), /tmp,
 # /workspace and /job, brought in with `docker import`.
 #

@@ -10,7 +10,7 @@ export type InferenceMode = 'allow' | 'disabled' | 'require';
 
 export interface InferenceFacts {
   mode: InferenceMode;
-  /** The node uses an Ollama it did not start (spec: MUST be reported). */
+  /** The node uses an Ollama it did not start (reported, so the orchestrator never asks it to start a second one). */
   existingService: boolean;
   /** The node could start its own Ollama: an engine that has the Ollama image. */
   canStart: boolean;

@@ -35,7 +35,7 @@ async function call<T>(url: string, init: RequestInit & { token?: string; timeou
 
 /**
  * The node's side of the control plane. After registration it uses only the URLs the bootstrap
- * payload gave it (spec: never hard-coded paths).
+ * payload gave it (never hard-coded paths).
  */
 export class ControlClient {
   private bootstrap: BootstrapPayload | undefined;

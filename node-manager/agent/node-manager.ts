@@ -128,7 +128,7 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   if (reaped > 0) o.log(`removed ${reaped} sandbox container(s) left by a previous run`);
 
   // Inference: a host Ollama when one answers (never a second one), else the node's own container
-  // when its config says so (spec §1.2 step 8).
+  // when its config says so.
   const mode = o.inferenceMode ?? 'allow';
   const ollamaUrl = ollamaBaseUrl(o.ollamaHost);
   const ollama = new OllamaBackend(ollamaUrl);
@@ -212,7 +212,7 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   /**
    * Fetches the config and applies it when it is newer than what runs (ULIDs sort by time), or
    * tries again when the last attempt failed (an Ollama that came up since, an image loaded since).
-   * The ack says `applied` only once the services it asks for answer (D-5).
+   * The ack says `applied` only once the services it asks for answer.
    */
   let acked: { version: string; status: ConfigAck['status'] } | undefined;
   const syncConfig = async () => {

@@ -1,5 +1,5 @@
 /**
- * The contract between a Node Manager and the control plane (spec/node.md §1.4-1.8, §2): what a
+ * The contract between a Node Manager and the control plane (docs/architecture.md#processes-and-ports): what a
  * node sends when it registers and reports, and what it is given back. Pure schemas and types,
  * shared by both sides; nothing here may import runtime code of either.
  */
@@ -66,7 +66,7 @@ export const NodeConfig = Type.Object({
   policy: Type.Object({ sandbox: Type.Object({ default_network_policy: Type.String(), allowed_network_policies: Type.Array(Type.String()) }) }),
   worker_api: Type.Object({ orchestrator_bearer_token: Type.String() }),
   /**
-   * Whether the node should start its own Ollama (spec §1.7). Missing or `enabled: false`: it must
+   * Whether the node should start its own Ollama. Missing or `enabled: false`: it must
    * not start one (it may still use a host Ollama it found). `image` is the container image to
    * run, `variant` what the node's GPUs call for.
    */

@@ -1,11 +1,12 @@
 /**
- * The Worker API contract (spec/node.md §3): how the orchestrator hands a node one job and what
- * comes back. Shared by the dispatcher (client) and the Node Manager (server).
+ * The Worker API contract: how the orchestrator hands a node one job and what
+ * comes back. Shared by the dispatcher (client) and the Node Manager (server); how a task travels
+ * through it: docs/architecture.md#how-a-task-travels.
  */
 import { Type, type Static } from '@sinclair/typebox';
 
 /**
- * Ids are path segments under the node's job directory: keep them tame (spec D-15), and never
+ * Ids are path segments under the node's job directory: keep them tame, and never
  * `.` or `..`, which would name the directory above.
  */
 export const JOB_ID_PATTERN = '^(?!\\.+$)[A-Za-z0-9._-]{1,128}$';
@@ -18,7 +19,7 @@ export const SandboxSpec = Type.Object(
     command: Type.Array(Type.String({ maxLength: 1_000_000 }), { minItems: 1, maxItems: 1000 }),
     env: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 100_000 }), { additionalProperties: false })),
     timeout_seconds: Type.Optional(Type.Integer({ minimum: 1 })),
-    /** Only deny-all policies exist so far; anything else is refused with 400 (spec D-14). */
+    /** Only deny-all policies exist so far; anything else is refused with 400. */
     network_policy: Type.Optional(Type.String({ maxLength: 50 })),
     /** Extension: files written to the job's /job directory (read-only inside), e.g. a script. */
     files: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }), Type.String(), { maxProperties: 20 })),
@@ -104,11 +105,11 @@ export type JobStopRequest = Static<typeof JobStopRequest>;
 export const JobStopResult = Type.Object({ version: Type.Literal(1), job_id: Type.String(), status: Type.Union([Type.Literal('stopping'), Type.Literal('not_running')]) });
 export type JobStopResult = Static<typeof JobStopResult>;
 
-/** Output caps per stream (spec §3.3). */
+/** Output caps per stream. */
 export const OUTPUT_CAP_BYTES = 256 * 1024;
 
 /**
- * Inference on a node (spec/node.md §1.7, §6): the orchestrator reaches the node's Ollama only
+ * Inference on a node: the orchestrator reaches the node's Ollama only
  * through the Worker API, with the node's bearer token. Bodies and answers are Ollama's own
  * (`/api/chat`, `/api/pull`, `/api/delete`, `/api/tags`), passed through unchanged and streamed
  * as NDJSON, so a chunk reaches the orchestrator as soon as Ollama produces it. Closing the

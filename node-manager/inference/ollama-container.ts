@@ -21,9 +21,9 @@ export interface OllamaContainerOptions {
 }
 
 /**
- * The one Ollama container a node runs when no host Ollama exists and its config says so (spec
- * §1.2 step 8): published on loopback only (the Worker API is the way in from outside), models in
- * a named volume, every GPU the host has (D-18). Images are never pulled behind the operator's
+ * The one Ollama container a node runs when no host Ollama exists and its config says so:
+ * published on loopback only (the Worker API is the way in from outside, see
+ * docs/architecture.md#processes-and-ports), models in a named volume, every GPU the host has. Images are never pulled behind the operator's
  * back, as with sandbox images: a missing image is a clear failure naming it.
  */
 export class OllamaContainer {
@@ -90,7 +90,7 @@ export class OllamaContainer {
   }
 }
 
-/** All GPUs to Ollama (D-18): NVIDIA through the device request, AMD through its device nodes. */
+/** All GPUs to Ollama: NVIDIA through the device request, AMD through its device nodes. */
 function gpuAccess(): Pick<Dockerode.HostConfig, 'DeviceRequests' | 'Devices'> {
   if (existsSync('/dev/nvidia0')) return { DeviceRequests: [{ Driver: 'nvidia', Count: -1, Capabilities: [['gpu']] }] };
   if (existsSync('/dev/kfd')) {

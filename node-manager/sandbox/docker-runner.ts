@@ -324,7 +324,7 @@ export class DockerRunner implements SandboxRunner {
         [LABEL_JOB]: spec.jobId,
       },
       HostConfig: {
-        // Only deny-all policies exist (spec D-14): no interface but loopback.
+        // Only deny-all policies exist: no interface but loopback.
         NetworkMode: 'none',
         Binds: [`${join(dir, 'workspace')}:/workspace:rw`, `${join(dir, 'job')}:/job:ro`],
         Memory: memory,

@@ -13,7 +13,7 @@ const DOCKER_SOCKET = '/var/run/docker.sock';
 
 /**
  * Picks the engine socket. An explicit DOCKER_HOST wins (the operator said so); otherwise a
- * Podman API socket when one exists, since the spec prefers Podman (D-18), then Docker's.
+ * Podman API socket when one exists, then Docker's.
  * Podman's socket speaks the Docker API, so the same dockerode code drives both.
  */
 export function resolveEngine(env: NodeJS.ProcessEnv = process.env, exists: (path: string) => boolean = existsSync): EngineEndpoint {

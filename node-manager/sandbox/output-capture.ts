@@ -1,5 +1,5 @@
 /**
- * Bounded capture of one output stream (spec/node.md §3.3, D-24): keeps the first `capBytes`
+ * Bounded capture of one output stream: keeps the first `capBytes`
  * bytes, counts the rest, and renders text that never ends in half a character.
  */
 export class OutputCapture {

@@ -17,7 +17,7 @@ export interface JobTableOptions {
   store: ResultStore;
   nodeSlug: string;
   maxConcurrency: number;
-  /** How long finished results stay answerable (spec D-7: after 24 h they are purged). */
+  /** How long finished results stay answerable (purged after 24 h). */
   resultRetentionMs?: number;
   /** Bounds of each job's kept output lines; defaults in log-lines.ts. */
   logLimits?: Partial<JobLogLimits>;
@@ -55,7 +55,7 @@ export interface FollowedJob {
 }
 
 /**
- * The node's jobs by job_id, the idempotency key of jobs:run (spec D-7): a job runs at most once
+ * The node's jobs by job_id, the idempotency key of jobs:run: a job runs at most once
  * per node. A second request for a running job shares the first one's result; a finished job
  * answers its retained result; a job that was running when the process ended answers failed
  * (interrupted) and is never started again. Also enforces the node's job concurrency.

@@ -19,7 +19,7 @@ export interface StoredResult {
  * The Worker API's memory across restarts, as plain files under the state directory:
  * `results/<job_id>.json` holds a finished job's answer, `logs/<job_id>.json` its output lines,
  * `running/<job_id>` marks a job whose container may be running. A marker without a result after a restart is a job that was
- * interrupted. Job ids are checked path segments (spec D-15), never `.` or `..`.
+ * interrupted. Job ids are checked path segments, never `.` or `..`.
  */
 export class ResultStore {
   private readonly resultsDir: string;

@@ -36,7 +36,7 @@ export interface WorkerApiOptions {
   getBearerToken(): string | null;
   /** Where finished results and running-job markers live, so job_id stays idempotent across restarts. */
   stateDir: string;
-  /** Request body cap (spec §3.3); default 10 MiB. */
+  /** Request body cap; default 10 MiB. */
   maxRequestBytes?: number;
   /** Job timeout when a request names none; default 3600 s. */
   defaultTimeoutSeconds?: number;
@@ -85,7 +85,7 @@ const DOTS_ONLY = /^\.+$/;
 const MAX_UNREAD_STREAM_BYTES = 8 * 1024 * 1024;
 
 /**
- * The Worker API (spec/node.md §3): the orchestrator hands this node jobs to run in sandboxes,
+ * The Worker API: the orchestrator hands this node jobs to run in sandboxes,
  * synchronously, one answer per job_id however often it asks.
  */
 export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
@@ -176,7 +176,7 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
   app.post('/v1/worker/admin/stop-all-orchestrator-directed', { schema: { body: Strict({ version: Type.Literal(1) }) } }, async (request) => {
     const stopped = await jobs.stopAll();
     request.log.info({ stopped_jobs: stopped }, 'stop-all requested by the orchestrator');
-    // No managed services run on nodes yet; the field is part of the contract (spec D-23).
+    // No managed services run on nodes yet; the field is part of the contract.
     return { version: 1, node_slug: o.nodeSlug, stopped_jobs: stopped, stopped_services: [] };
   });
 

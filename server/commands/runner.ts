@@ -44,7 +44,7 @@ type Outcome = { state: 'applied'; events: NewRunEvent[]; after?: () => void } |
 class Rejected extends Error {}
 
 /**
- * Applies accepted run commands (spec connectors-ledger §5.5), in seq order per run. Every
+ * Applies accepted run commands, in seq order per run. Every
  * gateway process runs one; a command is claimed with a lease (SKIP LOCKED) so exactly one of
  * them applies it, and a run's next command becomes claimable only once the one before it is
  * settled. Its first round picks up whatever was accepted but not applied before a crash.

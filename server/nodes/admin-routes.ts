@@ -122,7 +122,7 @@ const view = (n: NodeView) => ({
 const jobView = (j: RunningJob) => ({ job_id: j.job_id, task_id: j.task_id, started_at: iso(j.started_at) });
 
 /**
- * Node administration on the gateway (spec/node.md D-10): `nodes.read` to look, `nodes.manage`
+ * Node administration on the gateway: `nodes.read` to look, `nodes.manage`
  * to act (the `admin` and `operator` roles), and the join key for admins to hand to a new node.
  */
 export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, psk, controlPlaneUrl, models }: NodeAdminDeps): void {
@@ -201,7 +201,7 @@ export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, 
       return { node_id: done.id, ...adminFlags(done.admin_state) };
     };
     const schema = { tags: ['nodes'], params: IdParams, response: { 200: ActionResult, ...errors(400, 401, 403, 404) } };
-    // `{id}:enable` (D-10). find-my-way cannot tell `:id:enable` from `:id:disable` by a plain
+    // `{id}:enable`. find-my-way cannot tell `:id:enable` from `:id:disable` by a plain
     // parameter, so the id is a regex parameter (anything up to the colon; the schema then
     // checks it is a uuid).
     app.post(`/v1/nodes/:id(^[^:]*)::${action}`, { schema: { ...schema, summary } }, handler);

@@ -19,7 +19,7 @@ const TARGET: Record<NodeAction, { state: AdminState; audit: string }> = {
 };
 
 /**
- * Node administration through the gateway (spec/node.md §1.15, D-10). Admin state is the
+ * Node administration through the gateway. Admin state is the
  * operator's decision and separate from liveness: a disabled or draining node keeps reporting
  * and keeps running what it has, but gets nothing new. Permission checks are the routes' job.
  */

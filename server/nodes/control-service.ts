@@ -24,7 +24,7 @@ import {
   type ReportedFacts,
 } from './store';
 
-/** What the control plane tells every node to obey (spec/node.md §1.6). */
+/** What the control plane tells every node to obey. */
 const SANDBOX_POLICY = { default_network_policy: 'none', allowed_network_policies: ['none', 'restricted'] };
 const CONSTRAINTS = { max_request_bytes: 10 * 1024 * 1024, max_job_timeout_seconds: 10_800 };
 
@@ -42,7 +42,7 @@ export interface ControlPlaneOptions {
 }
 
 /**
- * The node-facing side (spec/node.md §1.4-1.10, §2): registration with the join PSK, the node's
+ * The node-facing side: registration with the join PSK, the node's
  * config and its acknowledgement, and capability reports, which are also the heartbeat.
  */
 export class ControlPlaneService {
@@ -128,7 +128,7 @@ export class ControlPlaneService {
     };
   }
 
-  /** The node's config; its version changes only when what it says changes (D-3). */
+  /** The node's config; its version changes only when what it says changes. */
   async config(node: NodeClaims, baseUrl: string): Promise<NodeConfig> {
     return this.db.transaction(async (tx) => {
       const row = await this.nodeOf(tx, node);
@@ -157,8 +157,8 @@ export class ControlPlaneService {
 
   /**
    * The heartbeat: fresh facts, and a stale node is active again. For a deleted node it answers
-   * 401, not 404 (spec/node.md §2 lists only 400 and 401 here): the token was revoked with the
-   * row, and a node that gets 401 registers again (D-2), which recreates it (D-10).
+   * 401, not 404: the token was revoked with the
+   * row, and a node that gets 401 registers again, which recreates it.
    */
   async report(node: NodeClaims, cap: CapabilityReport, ctx: RequestContext): Promise<void> {
     if (cap.node.node_slug !== node.nodeSlug) throw badRequest(`node.node_slug "${cap.node.node_slug}" is not the node this token was issued to`);
@@ -222,7 +222,7 @@ type Json = Record<string, unknown>;
 const obj = (v: unknown): Json => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Json) : {});
 
 /**
- * Whether a node should start its own Ollama (spec/node.md §1.7), simplified and deterministic:
+ * Whether a node should start its own Ollama, simplified and deterministic:
  * not when it uses an Ollama it did not start, when its user disabled inference, when it cannot
  * run one, or when it is labelled sandbox_only; otherwise yes, with the image for its GPUs.
  * (No policy vetoes nodes yet, so `require` needs no exception.)

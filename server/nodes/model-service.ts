@@ -27,7 +27,7 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /**
- * Model management on one node through its Worker API (spec/node.md §6, D-11): list, pull with
+ * Model management on one node through its Worker API: list, pull with
  * progress, delete. The node's Ollama does the work; this side finds the node, authenticates to
  * it, translates its answers and audits what admins did. Permission checks are the routes' job.
  */

@@ -15,7 +15,7 @@ export interface NodeClaims {
 }
 
 /**
- * The node JWT (spec/node.md §1.4, D-2): HS256, signed with a key derived from the master key
+ * The node JWT: HS256, signed with a key derived from the master key
  * (`node-token-signing`, never the one of user access tokens, so neither kind passes for the
  * other), `sub` = node id, `token_type` = node, `rid` = the registration, 24 hours. It names a
  * node row and one registration of it: once the row is deleted or the node registers again the
@@ -57,7 +57,7 @@ export class NodeTokens {
   async authenticate(request: FastifyRequest): Promise<NodeClaims> {
     const token = bearerToken(request.headers.authorization);
     const claims = token ? await this.verify(token) : null;
-    // One message whatever was wrong: a node that gets 401 registers again (D-2).
+    // One message whatever was wrong: a node that gets 401 registers again.
     if (!claims) throw unauthorized('A valid node token is required (Authorization: Bearer <node_jwt>); register again to get one');
     return claims;
   }

@@ -12,7 +12,7 @@ import { insertSealedPskIfAbsent, readSealedPsk, replaceSealedPsk } from './stor
 const PSK_CONTEXT = 'system:node-psk';
 
 /**
- * The pre-shared key a node presents to register (spec/node.md §1.4, D-2).
+ * The pre-shared key a node presents to register.
  *
  * `CYNODE_NODE_PSK`, when set, is the key and nothing is stored (it cannot be rotated through the
  * API: the environment would bring the old one back at the next start). Otherwise a random key is

@@ -6,7 +6,7 @@ import { inferenceCounts } from './store';
 export const NO_INFERENCE_PATH = 'no inference path available';
 
 /**
- * The orchestrator is ready when it can answer a prompt (spec/node.md §1.3, D-5): at least one
+ * The orchestrator is ready when it can answer a prompt: at least one
  * reachable node whose Ollama runs and has a model (sandboxes not required). Read from the nodes' latest reports, so
  * it is the same with or without an embedded node, and on every gateway sharing the database.
  * Otherwise the answer names the first missing piece and what fixes it.

@@ -40,7 +40,7 @@ export class ProjectService {
   }
 
   /**
-   * Any signed-in user may create projects: an implicit grant of every active user (spec §4),
+   * Any signed-in user may create projects: an implicit grant of every active user,
    * not a role permission, so no binding is checked. The creator becomes the project's owner.
    */
   async create(principal: Principal, p: { slug: string; display_name: string; description?: string }, ctx: RequestContext): Promise<ProjectRow> {

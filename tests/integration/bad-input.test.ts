@@ -29,7 +29,7 @@ const PUBLIC_WITHOUT_INPUT: Record<string, Expected> = {
 
 /**
  * The OpenAI-compatible routes answer errors in OpenAI's shape, never problem details, and must
- * ignore what they do not know (spec gateway §0, §6 item 12), unknown query parameters included.
+ * ignore what they do not know, unknown query parameters included.
  */
 const OPENAI = new Set(['GET /v1/models', 'POST /v1/chat/completions', 'POST /v1/chat/warm']);
 

@@ -183,7 +183,7 @@ describe.each(DB_KINDS)('OpenAI-compatible chat on %s', (kind) => {
     const empty = await client.chat.completions.create({ model: MODEL, messages: [] }).catch((e: unknown) => e);
     expect(empty).toBeInstanceOf(OpenAI.BadRequestError);
     expect(empty).toMatchObject({ status: 400, code: 'invalid_request' });
-    // No model means the project manager agent (spec §1.7), which no node runs yet: a clear 503.
+    // No model means the project manager agent, which no node runs yet: a clear 503.
     const noModel = await client.chat.completions.create({ model: '', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
     expect(noModel).toMatchObject({ status: 503, code: 'cynodeai_inference_unavailable', message: expect.stringContaining('cynodeai.pm') });
     const pm = await client.chat.completions.create({ model: 'cynodeai.pm', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);

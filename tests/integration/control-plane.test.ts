@@ -7,7 +7,7 @@ import { ApiClient, DB_KINDS, startTestServer, type TestServer } from '../suppor
 
 /*
  * The control plane as a node sees it: plain HTTP with fetch, the join key from the gateway,
- * and nothing of the Node Manager (spec/node.md §1.4-1.10, §2).
+ * and nothing of the Node Manager.
  */
 
 const ULID = /^[0-9A-HJKMNP-TV-Z]{26}$/;

@@ -7,7 +7,7 @@ import { ensureSandboxImage } from '../support/docker';
 import { startTestNode } from '../support/nodes';
 import { until } from '../support/until';
 
-/* Model management on a node through the gateway (spec/node.md §6), with a real node and a fixture Ollama. */
+/* Model management on a node through the gateway, with a real node and a fixture Ollama. */
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 

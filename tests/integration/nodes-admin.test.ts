@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 
-/* Node administration on the gateway (spec/node.md §1.15, D-10), with nodes joined over HTTP. */
+/* Node administration on the gateway, with nodes joined over HTTP. */
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
 

@@ -8,7 +8,7 @@ import { startTestNode } from '../support/nodes';
 import { until } from '../support/until';
 
 /*
- * Readiness of the orchestrator (spec/node.md §1.3, D-5): ready only when a dispatchable node
+ * Readiness of the orchestrator: ready only when a dispatchable node
  * serves inference with a model, with real Node Managers (Worker API + agent) reporting what a
  * fixture Ollama says.
  */

@@ -462,7 +462,7 @@ describe('Worker API with a real Docker runner', () => {
     try {
       const body = job(['echo', 'once']);
       await run(body, forgetful);
-      // Once purged, the job_id is unknown again and runs anew (spec D-7: retention, then purge).
+      // Once purged, the job_id is unknown again and runs anew (retention, then purge).
       const deadline = Date.now() + 20_000;
       while (forgetful.runner.runsOf(body.job_id) < 2 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 200));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { inferenceBackend } from '../../server/nodes/control-service';
 
-/* The control plane's inference backend decision (spec/node.md §1.7): deterministic, first rule wins. */
+/* The control plane's inference backend decision: deterministic, first rule wins. */
 
 const IMAGE = 'ollama/ollama';
 const cap = (inference: Record<string, unknown>, gpu: Record<string, unknown> = { present: false }) => ({ inference, gpu });
