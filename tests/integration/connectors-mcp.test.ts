@@ -1,13 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer } from 'node:net';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressGuard, parseAllowList } from '../../server/connectors/egress';
 import { parseApprovedCommands } from '../../server/connectors/mcp-commands';
 import { checkAgainst, ConnectorError, mayRetry, type CredentialSecret, type OperationSpec } from '../../server/connectors/types/contract';
-import { MCP_TOOL_TIMEOUT_MS, mcpDriverWith } from '../../server/connectors/types/mcp';
+import { mcpDriverWith, operationNamed } from '../../server/connectors/types/mcp';
 
 // The mcp driver against the reference servers published on npm, started from node_modules:
 // server-everything (stdio and Streamable HTTP), server-memory and server-filesystem.
@@ -48,11 +52,6 @@ async function call(
   const result = await driver.invoke({ config, credential, operation, params, signal: AbortSignal.timeout(operation.timeoutMs), egress });
   checkAgainst(operation.resultSchema, result, 'The result');
   return result as { content: { type: string; text?: string }[] };
-}
-
-/** An operation as a caller holding only the tool's name would pass it. */
-function named(name: string): OperationSpec {
-  return { name, title: name, description: '', requestSchema: { type: 'object' } as never, resultSchema: { type: 'object' } as never, execution: 'sync', timeoutMs: MCP_TOOL_TIMEOUT_MS, idempotent: false, retry: { attempts: 1, backoffMs: 0 } };
 }
 
 async function failure(p: Promise<unknown>): Promise<ConnectorError> {
@@ -159,15 +158,15 @@ describe('mcp connector over stdio (server-everything)', () => {
     const early = await failure(call(stdio('everything'), op('echo'), { message: 3 }));
     expect(early.failure).toBe('validation_error');
     expect(early.message).not.toContain('3');
-    const live = await failure(call(stdio('everything'), named('echo'), { nothing: true }));
+    const live = await failure(call(stdio('everything'), operationNamed('echo'), { nothing: true }));
     expect(live.failure).toBe('validation_error');
-    const unknown = await failure(call(stdio('everything'), named('no-such-tool'), {}));
+    const unknown = await failure(call(stdio('everything'), operationNamed('no-such-tool'), {}));
     expect(unknown.failure).toBe('validation_error');
   });
 
   it('reports a server that cannot start as a permanent failure', async () => {
     const broken = mcpDriverWith(() => parseApprovedCommands(JSON.stringify({ gone: [join(work, 'no-such-program')] })));
-    const e = await failure(broken.invoke({ config: stdio('gone'), credential: null, operation: named('echo'), params: {}, signal: AbortSignal.timeout(10_000), egress: noEgress }));
+    const e = await failure(broken.invoke({ config: stdio('gone'), credential: null, operation: operationNamed('echo'), params: {}, signal: AbortSignal.timeout(10_000), egress: noEgress }));
     expect(e.failure).toBe('permanent');
     expect(await broken.health({ config: stdio('gone'), credential: null, signal: AbortSignal.timeout(10_000), egress: noEgress })).toMatchObject({ ok: false });
     expect(await driver.health({ config: stdio('everything'), credential: null, signal: AbortSignal.timeout(10_000), egress: noEgress })).toEqual({ ok: true });
@@ -238,7 +237,7 @@ describe('mcp connector over Streamable HTTP (server-everything)', () => {
   });
 
   it('refuses a loopback server the allow list does not name', async () => {
-    const e = await failure(call({ transport: 'http', url }, named('echo'), { message: 'x' }, null, noEgress));
+    const e = await failure(call({ transport: 'http', url }, operationNamed('echo'), { message: 'x' }, null, noEgress));
     expect(e.failure).toBe('policy_denied');
     const health = await driver.health({ config: { transport: 'http', url }, credential: null, signal: AbortSignal.timeout(10_000), egress: noEgress });
     expect(health).toMatchObject({ ok: false, failure: 'policy_denied' });
@@ -246,9 +245,70 @@ describe('mcp connector over Streamable HTTP (server-everything)', () => {
 
   it('refuses configurations that mix the transports', async () => {
     for (const config of [{ transport: 'http', url, command: 'everything' }, { transport: 'stdio', command: 'everything', url }, { transport: 'http' }, { transport: 'stdio' }]) {
-      const e = await failure(driver.invoke({ config, credential: null, operation: named('echo'), params: {}, signal: AbortSignal.timeout(5000), egress: loopback }));
+      const e = await failure(driver.invoke({ config, credential: null, operation: operationNamed('echo'), params: {}, signal: AbortSignal.timeout(5000), egress: loopback }));
       expect(e.failure).toBe('validation_error');
     }
+  });
+});
+
+describe('mcp connector over Streamable HTTP (a peer that checks its credential)', () => {
+  let peer: HttpServer;
+  let url: string;
+  const seen: IncomingHttpHeaders[] = [];
+
+  beforeAll(async () => {
+    // Stateless: a fresh server and transport for each request, as the SDK shows.
+    peer = createHttpServer((req, res) => {
+      seen.push(req.headers);
+      if (req.headers.authorization !== 'Bearer right-token' && req.headers['x-service-key'] !== 'right-key') {
+        res.writeHead(401).end();
+        return;
+      }
+      const server = new Server({ name: 'peer', version: '1' }, { capabilities: { tools: {} } });
+      server.setRequestHandler(ListToolsRequestSchema, () => ({
+        tools: [
+          { name: 'fail', inputSchema: { type: 'object' } },
+          { name: 'weather', inputSchema: { type: 'object', properties: { city: { type: 'string' } } }, annotations: { readOnlyHint: true } },
+        ],
+      }));
+      server.setRequestHandler(CallToolRequestSchema, (request) =>
+        request.params.name === 'fail'
+          ? { content: [{ type: 'text', text: 'internal detail: token right-token' }], isError: true }
+          : { content: [{ type: 'text', text: 'sunny' }], structuredContent: { city: request.params.arguments?.city, sky: 'sunny' } },
+      );
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      res.on('close', () => void server.close());
+      void server.connect(transport).then(() => transport.handleRequest(req, res));
+    });
+    await new Promise<void>((ready) => peer.listen(0, '127.0.0.1', ready));
+    url = `http://127.0.0.1:${(peer.address() as { port: number }).port}/mcp`;
+  });
+  afterAll(async () => {
+    await new Promise((done) => peer?.close(done));
+  });
+
+  it('sends the credential on every request and answers structured content', async () => {
+    seen.length = 0;
+    const config = { transport: 'http', url };
+    const ops = await discover(config, { type: 'bearer_token', token: 'right-token' }, loopback);
+    const weather = ops.find((o) => o.name === 'weather')!;
+    expect(weather.idempotent).toBe(true);
+    const result = await call(config, weather, { city: 'Lyon' }, { type: 'bearer_token', token: 'right-token' }, loopback);
+    expect(result.structuredContent).toEqual({ city: 'Lyon', sky: 'sunny' });
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.every((h) => h.authorization === 'Bearer right-token')).toBe(true);
+    const custom = await call(config, weather, { city: 'Brest' }, { type: 'custom_header', name: 'X-Service-Key', value: 'right-key' }, loopback);
+    expect(text(custom)).toBe('sunny');
+  });
+
+  it('turns a tool error into a permanent failure without the server\'s text, and a refused credential into a permanent one', async () => {
+    const config = { transport: 'http', url };
+    const e = await failure(call(config, operationNamed('fail'), {}, { type: 'bearer_token', token: 'right-token' }, loopback));
+    expect(e.failure).toBe('permanent');
+    expect(e.message).not.toContain('right-token');
+    const refused = await failure(call(config, operationNamed('weather'), {}, { type: 'bearer_token', token: 'wrong' }, loopback));
+    expect(refused.failure).toBe('permanent');
+    expect(refused.message).toMatch(/credential/);
   });
 });
 

@@ -101,6 +101,25 @@ export function operationOfTool(tool: Tool): OperationSpec {
 }
 
 /**
+ * An operation for a caller that holds only a tool's name (the executor, given a call by name).
+ * It takes any object and is never retried; invoke checks the parameters against the server's
+ * own schema for the tool.
+ */
+export function operationNamed(name: string): OperationSpec {
+  return {
+    name,
+    title: name,
+    description: '',
+    requestSchema: Type.Record(Type.String(), Type.Unknown()),
+    resultSchema: ToolResult,
+    execution: 'sync',
+    timeoutMs: MCP_TOOL_TIMEOUT_MS,
+    idempotent: false,
+    retry: NO_RETRY,
+  };
+}
+
+/**
  * Checks parameters against a tool's JSON Schema, naming the problem but never the value. A
  * fresh validator each time: ajv keeps every schema it compiled, and tool schemas come anew
  * with each session.
