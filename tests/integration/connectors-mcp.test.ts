@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer } from 'node:net';
@@ -162,6 +162,17 @@ describe('mcp connector over stdio (server-everything)', () => {
     expect(live.failure).toBe('validation_error');
     const unknown = await failure(call(stdio('everything'), operationNamed('no-such-tool'), {}));
     expect(unknown.failure).toBe('validation_error');
+  });
+
+  it('gives up on a tool that runs past the operation\'s time limit as transient, and stops the server', async () => {
+    const slow = { ...op('trigger-long-running-operation'), timeoutMs: 3000 };
+    const started = performance.now();
+    const e = await failure(call(stdio('everything'), slow, { duration: 30, steps: 3 }));
+    expect(e.failure).toBe('transient');
+    expect(performance.now() - started).toBeLessThan(10_000);
+    // No server process of this test is left running.
+    const left = spawnSync('pgrep', ['-P', String(process.pid), '-f', `${everythingJs} stdio`], { encoding: 'utf8' });
+    expect(left.stdout.trim()).toBe('');
   });
 
   it('reports a server that cannot start as a permanent failure', async () => {
