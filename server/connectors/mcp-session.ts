@@ -45,8 +45,16 @@ export async function withMcpSession<T>(ctx: SessionContext, use: (client: Clien
   } finally {
     // A server keeps an HTTP session until told it is over; a stdio server's process ends on
     // close (stdin closed, then SIGTERM, then SIGKILL).
-    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) {
+    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId && !ctx.signal.aborted) {
       await transport.terminateSession().catch(() => undefined);
+    }
+    if (transport instanceof StdioClientTransport && ctx.signal.aborted && transport.pid !== null) {
+      // Past its time a server gets no grace period: a tool still running would hold it open.
+      try {
+        process.kill(transport.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
     }
     await client.close().catch(() => undefined);
   }

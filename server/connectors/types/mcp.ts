@@ -132,7 +132,7 @@ function checkParams(schema: unknown, params: Record<string, unknown>): void {
     throw new ConnectorError('permanent', 'The tool\'s parameter schema cannot be used');
   }
   const outcome = check(params);
-  if (!outcome.valid) throw new ConnectorError('validation_error', `The parameters are not valid: ${outcome.errorMessage}`);
+  if (!outcome.valid) throw new ConnectorError('validation_error', `The parameters are not valid: ${outcome.errorMessage.slice(0, 500)}`);
 }
 
 function sessionOf(ctx: HealthContext, commands: () => ApprovedCommands, timeoutMs: number): SessionContext {
