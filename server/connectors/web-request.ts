@@ -102,7 +102,7 @@ function timedOut(service: string): ConnectorError {
 const TRANSIENT_NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
 
 /** A network error in plain words; the raw error (which may name internal details) stays out. */
-function networkFailure(e: Error, service: string): ConnectorError {
+export function networkFailure(e: Error, service: string): ConnectorError {
   const code = (e as { code?: string }).code ?? '';
   if (code.startsWith('ERR_TLS') || code.includes('CERT') || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code.startsWith('ERR_SSL')) {
     return new ConnectorError('permanent', `${service}'s TLS certificate could not be verified`);

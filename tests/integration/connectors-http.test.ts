@@ -66,7 +66,7 @@ function health(driver: ConnectorDriver, config: Record<string, unknown>, creden
 describe('connector catalog', () => {
   it('declares each type once, with schemas, limits and a transient-only retry that spares non-idempotent operations', () => {
     const specs = catalog();
-    expect(specs.map((s) => s.type).sort()).toEqual(['discord', 'github', 'http', 'imap', 'mattermost', 'slack', 'smtp']);
+    expect(specs.map((s) => s.type).sort()).toEqual(['discord', 'github', 'http', 'imap', 'mattermost', 'mcp', 'slack', 'smtp']);
     for (const spec of specs) {
       expect(spec.configSchema.type).toBe('object');
       expect(spec.credentialTypes.length).toBeGreaterThan(0);
