@@ -45,6 +45,7 @@ import { NodeClient } from './nodes/node-client';
 import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
 import { ChatService } from './chat/service';
+import { ChatCompletions } from './chat/completion';
 import { dropOnChange } from './db/memo';
 import { chatRoutes } from './chat/routes';
 import { Ledger } from './runs/ledger';
@@ -178,6 +179,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, nodeClient, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+    const completions = new ChatCompletions(chat, config.chatTimeoutSeconds);
     // What every request and completion would otherwise ask the database, dropped when it changes.
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
@@ -194,6 +196,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       nodeAdmin,
       tasks,
       chat,
+      completions,
       runs,
       commands,
       sessions: new SessionService(db),
@@ -293,6 +296,7 @@ interface GatewayServices {
   nodeAdmin: NodeAdminDeps;
   tasks: TaskService;
   chat: ChatService;
+  completions: ChatCompletions;
   runs: RunService;
   commands: CommandService;
   sessions: SessionService;
@@ -350,7 +354,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));
   retentionJob.start();
   app.addHook('onClose', () => retentionJob.stop());
-  chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
+  chatRoutes(app, chat, services.completions, { keepaliveSeconds: config.chatKeepaliveSeconds });
   lanSharing.attach(app);
   systemRoutes(app, deps, lanSharing);
   await consoleRoutes(app, deps, { version: VERSION, lanSharing });
