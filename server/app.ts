@@ -39,6 +39,7 @@ import { NodeAdminService } from './nodes/admin-service';
 import { nodeAdminRoutes, type NodeAdminDeps } from './nodes/admin-routes';
 import { NodeLiveness } from './nodes/liveness';
 import { workerTokenContext, workerTokenFor } from './nodes/store';
+import { workerApiTarget } from './nodes/queries';
 import { InferenceReadiness } from './nodes/readiness';
 import { NodeModelService } from './nodes/model-service';
 import { NodeClient } from './nodes/node-client';
@@ -52,7 +53,7 @@ import { Ledger } from './runs/ledger';
 import { RunEventHub } from './runs/hub';
 import { RunService } from './runs/service';
 import { runRoutes } from './runs/routes';
-import { ProcessService, workerTargets } from './processes/service';
+import { ProcessService } from './processes/service';
 import { processRoutes } from './processes/routes';
 import { SessionService } from './sessions/service';
 import { sessionRoutes } from './sessions/routes';
@@ -210,7 +211,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => lanSharing.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
     // is at hand; their watchers stop before the gateway closes (closers run in reverse).
-    const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
+    const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: (nodeId) => workerApiTarget(db, nodeId, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.

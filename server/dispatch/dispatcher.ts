@@ -19,7 +19,7 @@ import {
   type RunningJob,
 } from './store';
 import { NodeClient, type NodeTarget } from '../nodes/node-client';
-import { inferenceNodes, nodeTarget } from '../nodes/queries';
+import { inferenceNodes, workerApiTarget } from '../nodes/queries';
 import { redactAll } from '../redaction/redaction';
 import { leastLoaded, lostOn, pickInferenceNode } from './placement';
 import { Reaper } from './reaper';
@@ -322,11 +322,8 @@ export class Dispatcher implements JobControl {
     void p.finally(() => this.stops.delete(p));
   }
 
-  private async target(nodeId: string): Promise<NodeTarget | null> {
-    const node = await nodeTarget(this.db, nodeId);
-    if (!node?.worker_api_target_url) return null;
-    const token = await this.nodes.workerToken(nodeId);
-    return token ? { url: node.worker_api_target_url, token } : null;
+  private target(nodeId: string): Promise<NodeTarget | null> {
+    return workerApiTarget(this.db, nodeId, (id) => this.nodes.workerToken(id));
   }
 
   private async renew(): Promise<void> {
