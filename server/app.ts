@@ -39,19 +39,21 @@ import { NodeAdminService } from './nodes/admin-service';
 import { nodeAdminRoutes, type NodeAdminDeps } from './nodes/admin-routes';
 import { NodeLiveness } from './nodes/liveness';
 import { workerTokenContext, workerTokenFor } from './nodes/store';
+import { workerApiTarget } from './nodes/queries';
 import { InferenceReadiness } from './nodes/readiness';
 import { NodeModelService } from './nodes/model-service';
 import { NodeClient } from './nodes/node-client';
 import { Dispatcher } from './dispatch/dispatcher';
 import { taskRoutes } from './tasks/routes';
 import { ChatService } from './chat/service';
+import { ChatCompletions } from './chat/completion';
 import { dropOnChange } from './db/memo';
 import { chatRoutes } from './chat/routes';
 import { Ledger } from './runs/ledger';
 import { RunEventHub } from './runs/hub';
 import { RunService } from './runs/service';
 import { runRoutes } from './runs/routes';
-import { ProcessService, workerTargets } from './processes/service';
+import { ProcessService } from './processes/service';
 import { processRoutes } from './processes/routes';
 import { SessionService } from './sessions/service';
 import { sessionRoutes } from './sessions/routes';
@@ -178,6 +180,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, nodeClient, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+    const completions = new ChatCompletions(chat, config.chatTimeoutSeconds);
     // What every request and completion would otherwise ask the database, dropped when it changes.
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
@@ -194,6 +197,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       nodeAdmin,
       tasks,
       chat,
+      completions,
       runs,
       commands,
       sessions: new SessionService(db),
@@ -207,7 +211,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => lanSharing.close());
     // Background processes in runs' sandboxes. Their routes join the gateway here, where the vault
     // is at hand; their watchers stop before the gateway closes (closers run in reverse).
-    const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: workerTargets(db, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
+    const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: (nodeId) => workerApiTarget(db, nodeId, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
@@ -293,6 +297,7 @@ interface GatewayServices {
   nodeAdmin: NodeAdminDeps;
   tasks: TaskService;
   chat: ChatService;
+  completions: ChatCompletions;
   runs: RunService;
   commands: CommandService;
   sessions: SessionService;
@@ -350,7 +355,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));
   retentionJob.start();
   app.addHook('onClose', () => retentionJob.stop());
-  chatRoutes(app, chat, { keepaliveSeconds: config.chatKeepaliveSeconds, timeoutSeconds: config.chatTimeoutSeconds });
+  chatRoutes(app, chat, services.completions, { keepaliveSeconds: config.chatKeepaliveSeconds });
   lanSharing.attach(app);
   systemRoutes(app, deps, lanSharing);
   await consoleRoutes(app, deps, { version: VERSION, lanSharing });

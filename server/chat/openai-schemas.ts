@@ -59,7 +59,7 @@ export const ModelList = Type.Object({
 });
 
 /**
- * The completion route checks its body itself, with OpenAI-style messages (service.ts
+ * The completion route checks its body itself, with OpenAI-style messages (request.ts
  * parseChatRequest): the schema above documents the body, and validation only requires a JSON
  * object, as it did before the schema was declared.
  */

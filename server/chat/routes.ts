@@ -1,20 +1,18 @@
-import { randomBytes } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import type { HttpServer } from '../http/server';
 import { requestContext } from '../http/server';
 import { HttpProblem } from '../http/problem';
 import { IdParams, Nullable, Strict, Timestamp, Uuid, errors } from '../http/schemas';
-import type { ChatAuditEntry, MessageRow, ThreadRow } from './store';
-import { parseChatRequest, type ChatService, type Generated, type Redacted } from './service';
+import type { MessageRow, ThreadRow } from './store';
+import type { ChatService } from './service';
+import type { ChatCompletions } from './completion';
 import { SseWriter } from './sse';
 import { ChatCompletion, ChatCompletionRequest, ModelList, objectBodyOnly } from './openai-schemas';
 
 export interface ChatRouteOptions {
   /** `: keepalive` comments this often while a stream waits for its first token. */
   keepaliveSeconds: number;
-  /** The whole completion's cap (504 cynodeai_completion_timeout). */
-  timeoutSeconds: number;
 }
 
 const ThreadResponse = Type.Object({
@@ -57,7 +55,7 @@ function header(request: FastifyRequest, name: string): string | undefined {
  * The OpenAI-compatible chat surface (errors in OpenAI's shape; unknown fields ignored) and the
  * native thread endpoints (problem details; strict).
  */
-export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOptions): void {
+export function chatRoutes(app: HttpServer, chat: ChatService, completions: ChatCompletions, opts: ChatRouteOptions): void {
   app.get(
     '/v1/models',
     {
@@ -92,7 +90,35 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
       },
       validatorCompiler: objectBodyOnly,
     },
-    async (request, reply) => complete(chat, request, reply, opts) as Promise<void>,
+    async (request, reply) => {
+      const gone = new AbortController();
+      // 'close' before the answer finished: the client went away (or the socket broke).
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      try {
+        const answer = await completions.complete(request.principal!, {
+          body: request.body,
+          projectRef: header(request, 'openai-project'),
+          threadId: header(request, 'x-cynode-thread-id'),
+          ctx: requestContext(request),
+          clientGone: gone.signal,
+          openStream: (meta) => new SseWriter(reply, meta, opts.keepaliveSeconds),
+          log: request.log,
+        });
+        return answer.streamed ? reply : answer.body;
+      } catch (err) {
+        if (gone.signal.aborted && reply.raw.destroyed) {
+          // Nobody to answer; Fastify must not try.
+          reply.hijack();
+          return reply;
+        }
+        throw err;
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
   );
 
   app.post(
@@ -232,185 +258,4 @@ export function chatRoutes(app: HttpServer, chat: ChatService, opts: ChatRouteOp
       return { messages: rows.slice(0, q.limit).map(messageView), ...(rows.length > q.limit ? { next_offset: q.offset + q.limit } : {}) };
     },
   );
-}
-
-const internalError = () => new HttpProblem(500, 'An unexpected error occurred; the request id identifies it in the server log', { code: 'cynodeai_internal_error' });
-
-/**
- * The mandatory pipeline (spec §1.7): authenticated already; validate, resolve the project,
- * redact, persist the user message, route, generate (streaming or not), persist the answer,
- * answer; one chat audit row whatever happens.
- */
-async function complete(chat: ChatService, request: FastifyRequest, reply: FastifyReply, opts: ChatRouteOptions): Promise<unknown> {
-  const timeoutSeconds = opts.timeoutSeconds;
-  const started = performance.now();
-  const principal = request.principal!;
-  const audit: ChatAuditEntry = {
-    userId: principal.userId,
-    projectId: null,
-    threadId: null,
-    outcome: 'error',
-    errorCode: null,
-    model: null,
-    nodeId: null,
-    stream: false,
-    attempts: 0,
-    redactionApplied: false,
-    redactionKinds: [],
-    durationMs: 0,
-    requestId: request.id,
-  };
-  const abort = new AbortController();
-  let clientGone = false;
-  let timedOut = false;
-  // 'close' before the answer finished: the client went away (or the socket broke).
-  const onClose = () => {
-    if (!reply.raw.writableFinished) {
-      clientGone = true;
-      abort.abort();
-    }
-  };
-  reply.raw.once('close', onClose);
-  let timer: NodeJS.Timeout | undefined;
-  let sse: SseWriter | undefined;
-  let persistDone: Promise<void> | undefined;
-  let persistError: unknown;
-  let audited = false;
-  // The model is recorded (audit, logs) only redacted: until the redaction is done, not at all.
-  let redaction: Promise<Redacted> | undefined;
-  try {
-    const req = parseChatRequest(request.body);
-    audit.stream = req.stream;
-    // Read-only, so asked at once; its answer counts only once the project is allowed.
-    const routing = chat.candidates(principal, req.model);
-    routing.catch(() => {});
-    redaction = chat.redact(req);
-    redaction.catch(() => {});
-    const [project, redacted] = await Promise.all([chat.project(principal, header(request, 'openai-project'), requestContext(request)), redaction]);
-    audit.model = redacted.model;
-    audit.projectId = project.id;
-    audit.redactionKinds = redacted.kinds;
-    audit.redactionApplied = redacted.count > 0;
-
-    // The user message is stored while the node is being asked (its latency overlaps ours);
-    // nothing of the answer is released before it is stored, and a failed store aborts the call.
-    // A named thread is checked first: a request into someone else's thread reaches no model.
-    const named = header(request, 'x-cynode-thread-id');
-    const stored = named === undefined ? chat.persistUserMessage(principal, redacted, project, undefined) : Promise.resolve(await chat.persistUserMessage(principal, redacted, project, named));
-    let threadId: string | undefined;
-    const held: string[] = [];
-    persistDone = stored.then(
-      (id) => {
-        threadId = id;
-        audit.threadId = id;
-        for (const t of held.splice(0)) sse?.token(t);
-      },
-      (e: unknown) => {
-        persistError = e;
-        abort.abort();
-      },
-    );
-    let candidates;
-    try {
-      candidates = await routing;
-    } catch (err) {
-      // Routing failed (503, 404): the user message is still stored first, as the pipeline says.
-      await persistDone;
-      throw persistError ?? err;
-    }
-
-    timer = setTimeout(() => {
-      timedOut = true;
-      abort.abort();
-    }, timeoutSeconds * 1000);
-    const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
-    const created = Math.floor(Date.now() / 1000);
-    if (req.stream) sse = new SseWriter(reply, { id, created, model: req.model }, opts.keepaliveSeconds);
-    let g: Generated;
-    try {
-      g = await chat.generate(candidates, redacted.request, {
-        signal: abort.signal,
-        onToken: sse
-          ? (t) => {
-              if (threadId === undefined) held.push(t);
-              else sse!.token(t);
-            }
-          : undefined,
-        onAttempt: (n) => {
-          audit.nodeId = n.id;
-          audit.attempts++;
-        },
-      });
-    } finally {
-      clearTimeout(timer);
-    }
-    await persistDone;
-    if (persistError) throw persistError;
-    // The audit row goes with the answer: one write, before the client hears the end.
-    audit.durationMs = performance.now() - started;
-    await chat.persistAnswer(threadId!, redacted.model, g, { ...audit, outcome: 'success' });
-    audit.outcome = 'success';
-    audited = true;
-    const usage = { prompt_tokens: g.outcome.promptTokens, completion_tokens: g.outcome.completionTokens, total_tokens: g.outcome.promptTokens + g.outcome.completionTokens };
-    const finishReason = g.outcome.doneReason === 'length' ? 'length' : 'stop';
-    if (sse) {
-      sse.finish(finishReason, req.includeUsage ? usage : undefined);
-      return reply;
-    }
-    return {
-      id,
-      object: 'chat.completion',
-      created,
-      model: req.model,
-      choices: [{ index: 0, message: { role: 'assistant', content: g.outcome.content }, finish_reason: finishReason }],
-      usage,
-    };
-  } catch (err) {
-    let problem: HttpProblem;
-    if (timedOut) {
-      audit.outcome = 'timeout';
-      problem = new HttpProblem(504, `The completion did not finish within ${timeoutSeconds} s`, { code: 'cynodeai_completion_timeout' });
-    } else if (clientGone) {
-      audit.outcome = 'canceled';
-      problem = new HttpProblem(408, 'The request was canceled by the client', { code: 'cynodeai_request_canceled' });
-    } else if (persistError instanceof HttpProblem) {
-      problem = persistError;
-    } else if (err instanceof HttpProblem) {
-      problem = err;
-    } else {
-      request.log.error({ err }, 'chat completion failed');
-      problem = internalError();
-    }
-    audit.errorCode = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'invalid_request';
-    audit.model ??= (await redaction?.then((r) => r.model, () => null)) ?? null;
-    // A cause is what a node said (and where it is): the admin's log has it, the caller does not.
-    if (problem.cause !== undefined) request.log.warn({ error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model, err: String((problem.cause as Error).message ?? problem.cause) }, 'inference failed on the node');
-    else if (audit.outcome !== 'success') request.log.info({ outcome: audit.outcome, error_code: audit.errorCode, node_id: audit.nodeId, model: audit.model }, 'chat completion did not succeed');
-    if (!audited) {
-      // The thread, if the user message was stored, belongs in the row.
-      await persistDone;
-      audit.durationMs = performance.now() - started;
-      try {
-        await chat.audit(audit);
-      } catch (e) {
-        // No answer leaves without its audit row: the request fails instead.
-        request.log.error({ err: e }, 'could not write the chat audit row');
-        problem = internalError();
-      }
-    }
-    if (sse?.opened) {
-      sse.error(problem);
-      return reply;
-    }
-    sse?.stop();
-    if (clientGone && reply.raw.destroyed) {
-      // Nobody to answer; Fastify must not try.
-      reply.hijack();
-      return reply;
-    }
-    throw problem;
-  } finally {
-    reply.raw.off('close', onClose);
-    if (audit.outcome === 'success') request.log.info({ model: audit.model, node_id: audit.nodeId, attempts: audit.attempts, duration_ms: Math.round(audit.durationMs) }, 'chat completion served');
-  }
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as timeout } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
 import type { Db } from '../db';
 import { GroupCommit } from '../db/group-commit';
 import { Memo } from '../db/memo';
@@ -30,6 +31,7 @@ import {
   type ThreadRow,
 } from './store';
 import { inferenceNodes, type InferenceNode } from '../nodes/queries';
+import { PM_MODEL, type ChatRequest } from './request';
 
 export interface ChatSettings {
   /** Whole-completion cap; then 504 cynodeai_completion_timeout. */
@@ -43,75 +45,8 @@ export interface ChatSettings {
 /** OpenAI-shaped error: status plus `error.code` (rendered by the server's error handler). */
 export const chatError = (status: number, code: string, message: string) => new HttpProblem(status, message, { code });
 
-export const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** The project manager agent's model id (spec §1.7), served by a PMA a node runs, not by Ollama. */
-export const PM_MODEL = 'cynodeai.pm';
-
 /** Ollama keeps a model loaded five minutes after its last use by default. */
 const WARM_FOR_MS = 5 * 60_000;
-
-export interface ChatRequest {
-  model: string;
-  messages: Array<{ role: Role; content: string }>;
-  stream: boolean;
-  includeUsage: boolean;
-  options: Record<string, unknown>;
-}
-
-/**
- * The body of POST /v1/chat/completions, checked by hand: OpenAI clients send many fields we do
- * not know (they are ignored, top level and inside messages); only what we use must be right.
- */
-export function parseChatRequest(body: unknown): ChatRequest {
-  const bad = (message: string) => chatError(400, 'invalid_request', message);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw bad('The request body must be a JSON object');
-  const b = body as Record<string, unknown>;
-  if (b.model !== undefined && b.model !== null && typeof b.model !== 'string') throw bad('model must be a string: one of the ids GET /v1/models lists');
-  // Spec §1.7: no model means the project manager agent.
-  const model = typeof b.model === 'string' && b.model.trim() !== '' ? b.model : PM_MODEL;
-  if (!Array.isArray(b.messages) || b.messages.length === 0) throw bad('messages must be a non-empty array');
-  const messages = b.messages.map((m: unknown, i) => {
-    if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`);
-    const { role, content } = m as { role?: unknown; content?: unknown };
-    if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) throw bad(`messages[${i}].role must be one of ${ROLES.join(', ')}`);
-    return { role: role as Role, content: contentText(content, i, bad) };
-  });
-  if (!messages.some((m) => m.role === 'user')) throw bad('messages must contain at least one user message');
-  if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw bad('stream must be a boolean');
-  const so = b.stream_options as { include_usage?: unknown } | undefined | null;
-  const options: Record<string, unknown> = {};
-  const num = (name: string, to: string) => {
-    const v = b[name];
-    if (v === undefined || v === null) return;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(`${name} must be a number`);
-    options[to] = v;
-  };
-  num('temperature', 'temperature');
-  num('top_p', 'top_p');
-  num('seed', 'seed');
-  num('max_tokens', 'num_predict');
-  num('max_completion_tokens', 'num_predict');
-  num('frequency_penalty', 'frequency_penalty');
-  num('presence_penalty', 'presence_penalty');
-  if (typeof b.stop === 'string') options.stop = [b.stop];
-  else if (Array.isArray(b.stop) && b.stop.every((s) => typeof s === 'string')) options.stop = b.stop;
-  return { model, messages, stream: b.stream === true, includeUsage: typeof so === 'object' && so !== null && so.include_usage === true, options };
-}
-
-/** A string, or OpenAI content parts of which the text parts are joined (images are not supported). */
-function contentText(content: unknown, i: number, bad: (m: string) => HttpProblem): string {
-  if (typeof content === 'string') return content;
-  if (content === null || content === undefined) return '';
-  if (Array.isArray(content)) {
-    return content
-      .map((p: unknown) => (typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
-      .filter((t) => t !== '')
-      .join('\n');
-  }
-  throw bad(`messages[${i}].content must be a string or an array of content parts`);
-}
 
 /**
  * Which models a caller may use. Every signed-in user may use every model for now; this is the
@@ -168,7 +103,7 @@ export class ChatService {
    * then a plain append that concurrent completions share one statement for. Only the first
    * message of a pair, or one after the two-hour rotation, asks the database to choose.
    */
-  private readonly activeThreads = new Map<string, string>();
+  private readonly activeThreads = new LRUCache<string, string>({ max: 10_000 });
   private readonly messageWrites = new GroupCommit<NewMessage, MessageRow | null>(async (messages) => {
     const stored = await appendMessages(this.db, messages);
     return messages.map((m) => stored.get(m.id) ?? null);
@@ -252,7 +187,6 @@ export class ChatService {
   }
 
   private markActive(pair: string, threadId: string): string {
-    if (this.activeThreads.size > 10_000) this.activeThreads.clear();
     this.activeThreads.set(pair, threadId);
     return threadId;
   }
@@ -291,7 +225,7 @@ export class ChatService {
         this.busy.set(node.id, (this.busy.get(node.id) ?? 0) + 1);
         try {
           const outcome = await this.client.chat(target, { model: body.model, messages: body.messages, stream: true, ...(Object.keys(body.options).length > 0 ? { options: body.options } : {}) }, { signal, onToken: opts.onToken });
-          this.warmed.set(`${node.id}|${body.model}`, Date.now());
+          this.warmed.set(`${node.id}|${body.model}`, true);
           return { outcome, node, attempts: attempt };
         } finally {
           const n = (this.busy.get(node.id) ?? 1) - 1;
@@ -324,8 +258,8 @@ export class ChatService {
     })[0]!;
   }
 
-  /** When this process last had each (node, model) loaded: a completion or a warm call. */
-  private readonly warmed = new Map<string, number>();
+  /** The (node, model) pairs this process had loaded in the last five minutes: a completion or a warm call. */
+  private readonly warmed = new LRUCache<string, true>({ max: 10_000, ttl: WARM_FOR_MS });
 
   /**
    * POST /v1/chat/warm: asks the node that would answer `model` to load it, without waiting for
@@ -335,9 +269,8 @@ export class ChatService {
   async warm(principal: Principal, model: string): Promise<'warming' | 'already_warm'> {
     const node = this.best(await this.candidates(principal, model));
     const key = `${node.id}|${model}`;
-    if (Date.now() - (this.warmed.get(key) ?? 0) < WARM_FOR_MS) return 'already_warm';
-    if (this.warmed.size > 10_000) this.warmed.clear();
-    this.warmed.set(key, Date.now());
+    if (this.warmed.has(key)) return 'already_warm';
+    this.warmed.set(key, true);
     const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.settings.timeoutSeconds * 1000)]);
     // Ollama loads a model when asked to chat with no messages.
     this.target(node)
@@ -356,13 +289,12 @@ export class ChatService {
   }
 
   /** Opened tokens by ciphertext: a token changes only with its ciphertext (a new config). */
-  private readonly tokens = new Map<string, string>();
+  private readonly tokens = new LRUCache<string, string>({ max: 1000 });
 
   private async target(node: InferenceNode): Promise<NodeTarget> {
     let token = this.tokens.get(node.token_ciphertext);
     if (token === undefined) {
       token = this.openToken(node);
-      if (this.tokens.size > 1000) this.tokens.clear();
       this.tokens.set(node.token_ciphertext, token);
     }
     return { url: node.worker_api_target_url, token };
@@ -413,7 +345,7 @@ export class ChatService {
     });
     if (messages === null) throw new HttpProblem(404, 'Thread not found');
     // A remembered active thread that is gone is found out at the next append anyway; forget it now.
-    for (const [pair, threadId] of this.activeThreads) if (threadId === id) this.activeThreads.delete(pair);
+    for (const [pair, threadId] of [...this.activeThreads.entries()]) if (threadId === id) this.activeThreads.delete(pair);
   }
 
   async listThreads(principal: Principal, projectRef: string | undefined, limit: number, offset: number, ctx: RequestContext): Promise<ThreadRow[]> {

@@ -1,5 +1,5 @@
 import type { Db } from '../db';
-import { nodeTarget } from '../nodes/queries';
+import { workerApiTarget } from '../nodes/queries';
 import type { NodeClient, NodeTarget } from '../nodes/node-client';
 import type { SandboxControl } from './runner';
 
@@ -21,9 +21,8 @@ export class NodeSandboxControl implements SandboxControl {
   }
 
   private async target(nodeId: string): Promise<NodeTarget> {
-    const node = await nodeTarget(this.db, nodeId);
-    const token = node?.worker_api_target_url ? await this.workerToken(nodeId) : null;
-    if (!node?.worker_api_target_url || !token) throw new Error('the node running the job cannot be reached (no Worker API address or token)');
-    return { url: node.worker_api_target_url, token };
+    const target = await workerApiTarget(this.db, nodeId, this.workerToken);
+    if (!target) throw new Error('the node running the job cannot be reached (no Worker API address or token)');
+    return target;
   }
 }

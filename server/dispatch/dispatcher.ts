@@ -1,40 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as timeout } from 'node:timers/promises';
 import { Wakeup } from '../lib/wakeup';
-import type { Db, Queryable } from '../db';
-import type { JobRunRequest, JobRunResult, SandboxSpec } from '../../node-manager/contract/worker-api';
+import type { Db } from '../db';
+import type { JobRunResult } from '../../node-manager/contract/worker-api';
 import { JOBS_CHANNEL, type JobControl } from '../tasks/service';
 import {
-  LEASE_GRACE_SECONDS,
   assignJob,
   cancelQueuedJob,
   claimableJobs,
   dispatchableNodeLoads,
-  endLostJob,
   endRunningJob,
   failQueuedJob,
   inFlightStates,
-  leaseAlive,
   lockDispatch,
-  lockLeasedJob,
-  lostJobs,
   releaseHolds,
   renewHolds,
-  requeueJob,
   takeOrphanedJobs,
-  taskPrompt,
   type AttemptEntry,
-  type JobEnd,
-  type LostJob,
   type RunningJob,
 } from './store';
-import { NodeCallError, NodeClient, type NodeTarget } from '../nodes/node-client';
-import { inferenceNodes, nodeTarget } from '../nodes/queries';
-import { redact, redactAll } from '../redaction/redaction';
-import { JobLogs } from './job-logs';
+import { NodeClient, type NodeTarget } from '../nodes/node-client';
+import { inferenceNodes, workerApiTarget } from '../nodes/queries';
+import { redactAll } from '../redaction/redaction';
 import { leastLoaded, lostOn, pickInferenceNode } from './placement';
+import { Reaper } from './reaper';
+import { SandboxJobs } from './sandbox-jobs';
+import { PromptJobs } from './prompt-jobs';
+import { message, timeoutOf, type DispatchLogger, type JobOutcome, type LeasedJobs } from './job-call';
 import type { Ledger } from '../runs/ledger';
-import type { NewRunEvent } from '../runs/record';
 
 export { NO_INFERENCE_REASON } from './placement';
 
@@ -42,13 +34,6 @@ export { NO_INFERENCE_REASON } from './placement';
 export interface NodeDirectory {
   /** The bearer token of the node's Worker API, opened from the vault; null when it has none. */
   workerToken(nodeId: string): Promise<string | null>;
-}
-
-/** pino's shape (Fastify's logger fits); nothing here ever logs a token. */
-export interface DispatchLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
 }
 
 export interface DispatcherOptions {
@@ -67,12 +52,9 @@ export interface DispatcherOptions {
   ledger?: Ledger;
 }
 
-const DEFAULT_TIMEOUT_SECONDS = 600;
 const RENEW_EVERY_MS = 10_000;
 /** While a canceled task's job is still open here, ask its node to stop it again this often. */
 const RESTOP_EVERY_MS = 2_000;
-const RETRY_FIRST_MS = 500;
-const RETRY_MAX_MS = 5_000;
 
 interface InFlight {
   jobId: string;
@@ -104,19 +86,30 @@ const silent: DispatchLogger = { info() {}, warn() {}, error() {} };
  *   with its result), so an orchestrator restart loses no work;
  * - cancel: the task service closes the task and asks (through `stopJobs`) the node to stop
  *   the container; the open jobs:run then answers `canceled`.
+ *
+ * The node is chosen in placement.ts, sandbox jobs are called in sandbox-jobs.ts (their log lines
+ * stored by job-logs.ts), prompt jobs in prompt-jobs.ts, and lost jobs taken back in reaper.ts.
  */
 export class Dispatcher implements JobControl {
   /** This process's identity in `jobs.held_by`. */
   readonly id = randomUUID();
   private readonly db: Db;
   private readonly nodes: NodeDirectory;
-  private log: DispatchLogger = silent;
+  /** The logger `start` was given; `log` forwards to it, so the parts built earlier use it too. */
+  private sink: DispatchLogger = silent;
+  private readonly log: DispatchLogger = {
+    info: (obj, msg) => this.sink.info(obj, msg),
+    warn: (obj, msg) => this.sink.warn(obj, msg),
+    error: (obj, msg) => this.sink.error(obj, msg),
+  };
   private readonly client: NodeClient;
   private readonly pollIntervalMs: number;
   private readonly batchSize: number;
   private readonly graceSeconds: number;
   private readonly inference: NodeClient | undefined;
-  private readonly ledger: Ledger | undefined;
+  private readonly reaper: Reaper;
+  private readonly sandboxJobs: SandboxJobs;
+  private readonly promptJobs: PromptJobs;
 
   private running = false;
   private loop: Promise<void> | undefined;
@@ -136,13 +129,16 @@ export class Dispatcher implements JobControl {
     this.batchSize = opts.batchSize ?? 32;
     this.graceSeconds = opts.noNodeGraceSeconds;
     this.inference = opts.inference;
-    this.ledger = opts.ledger;
+    const leased: LeasedJobs = { end: (job, o) => this.end(job, o), lose: (job, detail) => this.lose(job, detail), target: (nodeId) => this.target(nodeId) };
+    this.reaper = new Reaper(this.db, this.id, this.log);
+    this.sandboxJobs = new SandboxJobs(this.db, this.client, leased, this.log, opts.ledger);
+    this.promptJobs = new PromptJobs(this.db, leased, this.log, opts.inference);
   }
 
   /** Starts the loop; from now on it reports to `log` (the gateway's logger in the app). */
   async start(log?: DispatchLogger): Promise<void> {
     if (this.running) return;
-    if (log) this.log = log;
+    if (log) this.sink = log;
     this.running = true;
     this.closing = new AbortController();
     this.unlisten = await this.db.listen(JOBS_CHANNEL, () => this.wake());
@@ -221,7 +217,7 @@ export class Dispatcher implements JobControl {
       if (!s || s.status !== 'running' || s.lease_id !== f.leaseId || s.held_by !== this.id) {
         f.abort.abort();
       } else if (s.task_closed && f.kind === 'inference') {
-        // The generation is the job: stopping it is aborting the call (callInference ends it canceled).
+        // The generation is the job: stopping it is aborting the call (PromptJobs.run ends it canceled).
         f.abort.abort();
       } else if (s.task_closed && Date.now() - f.lastStopAt >= RESTOP_EVERY_MS) {
         f.lastStopAt = Date.now();
@@ -232,55 +228,14 @@ export class Dispatcher implements JobControl {
 
   /** Jobs on stale or deleted nodes, or with an expired lease: requeue, or fail them. */
   private async reapLost(): Promise<void> {
-    const ended: string[] = [];
-    let requeued = false;
-    await this.db.transaction(async (tx) => {
-      for (const job of await lostJobs(tx, this.batchSize)) {
-        const what = await this.settleLost(tx, job, job.node_lost ? 'node_lost' : 'lease_expired');
-        requeued ||= what === 'requeued';
-        ended.push(job.id);
-      }
-    });
+    const { ended, requeued } = await this.reaper.reap(this.batchSize);
     for (const id of ended) this.inflight.get(id)?.abort.abort();
     if (requeued) this.wakeup.wake();
   }
 
-  /**
-   * A running job lost its node (stale, deleted, the lease ran out, or the node said it was
-   * interrupted): back to the queue for another node while attempts remain, else failed with
-   * a reason naming the node; a job of a canceled task just ends canceled.
-   */
-  private async settleLost(tx: Queryable, job: LostJob, outcome: 'node_lost' | 'lease_expired', detail?: string): Promise<'requeued' | 'failed' | 'canceled'> {
-    const entry: AttemptEntry = { attempt: job.attempt, node_id: job.node_id, outcome, at: new Date().toISOString(), by: this.id, ...(detail ? { detail: detail.slice(0, 500) } : {}) };
-    const node = job.node_slug ? `node "${job.node_slug}"` : 'a node that was since removed';
-    let what: 'requeued' | 'failed' | 'canceled';
-    if (job.task_closed) {
-      await endLostJob(tx, { jobId: job.id, taskId: job.task_id, status: 'canceled', code: null, reason: 'canceled', entry });
-      what = 'canceled';
-    } else if (job.attempt < job.max_attempts) {
-      await requeueJob(tx, job.id, entry);
-      what = 'requeued';
-    } else {
-      const why =
-        outcome === 'lease_expired'
-          ? `${node} gave no result within the job's time limit plus ${LEASE_GRACE_SECONDS} s`
-          : detail
-            ? `${node} was interrupted while running it (it stopped or restarted)`
-            : `${node} stopped sending heartbeats while running it`;
-      await endLostJob(tx, { jobId: job.id, taskId: job.task_id, status: 'failed', code: outcome, reason: `The job was lost: ${why}; it was tried ${job.attempt} time(s), the limit.`, entry });
-      what = 'failed';
-    }
-    this.log.warn({ job_id: job.id, task_id: job.task_id, node_id: job.node_id, attempt: job.attempt, outcome, then: what, ...(detail ? { detail } : {}) }, 'job lost its node');
-    return what;
-  }
-
-  /** The node answered that it was interrupted (it stopped or restarted mid-job): as a node loss. */
-  private async loseJob(job: RunningJob, detail: string): Promise<void> {
-    const what = await this.db.transaction(async (tx) => {
-      const locked = await lockLeasedJob(tx, job.id, job.lease_id);
-      return locked ? this.settleLost(tx, locked, 'node_lost', detail) : null;
-    });
-    if (what === 'requeued') this.wake();
+  /** The node lost a job it was running (see `Reaper.lose`); a requeued job is dispatched at once. */
+  private async lose(job: RunningJob, detail: string): Promise<void> {
+    if (await this.reaper.lose(job, detail)) this.wake();
   }
 
   /** Leases queued jobs to nodes (or fails those that cannot run), then calls the nodes. */
@@ -338,142 +293,15 @@ export class Dispatcher implements JobControl {
     if (this.inflight.has(job.id)) return;
     const f: InFlight = { jobId: job.id, kind: job.kind, taskId: job.task_id, nodeId: job.node_id, leaseId: job.lease_id, abort: new AbortController(), lastStopAt: 0, done: Promise.resolve() };
     this.inflight.set(job.id, f);
-    f.done = (job.kind === 'inference' ? this.callInference(job, f) : this.callNode(job, f))
+    f.done = (job.kind === 'inference' ? this.promptJobs.run(job, f.abort.signal) : this.sandboxJobs.run(job, f.abort.signal))
       .catch((err: unknown) => this.log.error({ job_id: job.id, err: message(err) }, 'dispatching a job failed; its lease decides what happens next'))
       .finally(() => {
         if (this.inflight.get(job.id) === f) this.inflight.delete(job.id);
       });
   }
 
-  /**
-   * POST jobs:run and wait for the result. Transient failures are retried with the same job_id
-   * (the node runs it at most once) while the lease holds and the node is not stale; after that
-   * the job is the lost-job sweep's to requeue or fail.
-   */
-  private async callNode(job: RunningJob, f: InFlight): Promise<void> {
-    const timeoutSeconds = timeoutOf(job.payload);
-    const request: JobRunRequest = { version: 1, task_id: job.task_id, job_id: job.id, sandbox: sandboxOf(job.payload) };
-    const logs = this.ledger ? await JobLogs.open(this.db, this.ledger, job.id) : undefined;
-    let delay = RETRY_FIRST_MS;
-    for (;;) {
-      if (f.abort.signal.aborted) return;
-      let result: JobRunResult;
-      try {
-        const target = job.node_id ? await this.target(job.node_id) : null;
-        if (!target) {
-          // Deleted node: the sweep sees it on its next round. Missing URL or token cannot heal.
-          if (job.node_id && (await nodeTarget(this.db, job.node_id))) {
-            await this.end(job, { status: 'failed', result: null, failureCode: 'worker_error', reason: 'The node has no Worker API address or token on record.', outcome: 'worker_error' });
-          }
-          return;
-        }
-        if (logs) request.log_after = logs.lastSeq;
-        result = await this.client.run(target, request, { signal: f.abort.signal, timeoutMs: (timeoutSeconds + LEASE_GRACE_SECONDS) * 1000, onLog: logs?.onLog });
-        await logs?.settled();
-      } catch (err) {
-        if (f.abort.signal.aborted) return;
-        if (err instanceof NodeCallError && err.transient) {
-          if (!(await leaseAlive(this.db, job.id, job.lease_id))) return;
-          this.log.warn({ job_id: job.id, node_id: job.node_id, err: err.message, retry_in_ms: delay }, 'Worker API call failed; retrying the same job');
-          await sleep(delay, f.abort.signal);
-          delay = Math.min(delay * 2, RETRY_MAX_MS);
-          continue;
-        }
-        // What the node said, and its address, are for the admin's log; the task's owner gets the fact.
-        const detail = message(err);
-        this.log.warn({ job_id: job.id, node_id: job.node_id, err: detail }, 'the node refused the job');
-        await this.end(job, { status: 'failed', result: null, failureCode: 'worker_error', reason: 'The node refused the job; an admin finds the details in the server log.', outcome: 'worker_error', detail });
-        return;
-      }
-      if (interrupted(result)) {
-        this.log.warn({ job_id: job.id, node_id: job.node_id }, 'the node was interrupted while running the job');
-        await this.loseJob(job, result.stderr);
-        return;
-      }
-      if (result.job_id !== job.id) {
-        await this.end(job, { status: 'failed', result: null, failureCode: 'worker_error', reason: 'The node answered for another job.', outcome: 'worker_error' });
-        return;
-      }
-      const outcome = outcomeOf(result, timeoutSeconds);
-      if (outcome.failureCode === 'sandbox_error') this.log.warn({ job_id: job.id, node_id: job.node_id, err: result.stderr.slice(0, 500) }, 'the sandbox could not start');
-      await this.end(job, { ...outcome, lines: logs?.streamed ? [] : undefined });
-      return;
-    }
-  }
-
-  /**
-   * A prompt task's job: the prompt, redacted, as one user message to the node's Ollama (not
-   * streamed to anyone, so the whole answer is awaited); the answer becomes the job's stdout.
-   * Transient failures before any answer are retried on the same node while the lease holds;
-   * the lost-job sweep moves the job elsewhere when the node goes away.
-   */
-  private async callInference(job: RunningJob, f: InFlight): Promise<void> {
-    const timeoutSeconds = timeoutOf(job.payload);
-    const startedAt = new Date().toISOString();
-    const node = job.node_id ? (await inferenceNodes(this.db)).find((n) => n.id === job.node_id) : undefined;
-    const model = typeof job.payload.model === 'string' ? job.payload.model : node?.models[0];
-    if (!node || !model || !this.inference) {
-      // The node stopped serving inference since the claim: like losing it.
-      await this.loseJob(job, 'the node no longer serves inference');
-      return;
-    }
-    const prompt = (await redact((await taskPrompt(this.db, job.task_id)) ?? '')).text;
-    const deadline = AbortSignal.timeout(timeoutSeconds * 1000);
-    const signal = AbortSignal.any([f.abort.signal, deadline]);
-    let delay = RETRY_FIRST_MS;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const target = await this.target(node.id);
-        if (!target) throw new NodeCallError('the node has no Worker API address or token on record', false);
-        const answer = await this.inference.chat(target, { model, messages: [{ role: 'user', content: prompt }], stream: true }, { signal });
-        const result = {
-          version: 1 as const,
-          task_id: job.task_id,
-          job_id: job.id,
-          status: 'completed' as const,
-          exit_code: 0,
-          stdout: answer.content,
-          stderr: '',
-          started_at: startedAt,
-          ended_at: new Date().toISOString(),
-          truncated: { stdout: false, stderr: false },
-          node_slug: node.node_slug,
-          model,
-          usage: { prompt_tokens: answer.promptTokens, completion_tokens: answer.completionTokens },
-        };
-        await this.end(job, { status: 'completed', result, failureCode: null, reason: null, outcome: 'completed' });
-        return;
-      } catch (err) {
-        if (deadline.aborted && !f.abort.signal.aborted) {
-          await this.end(job, { status: 'failed', result: null, failureCode: 'timeout', reason: `timed out after ${timeoutSeconds} s`, outcome: 'timeout' });
-          return;
-        }
-        if (f.abort.signal.aborted) {
-          // Aborted because the task was canceled (or the job moved on): record the cancel if it is still ours.
-          const [state] = await inFlightStates(this.db, [job.id]);
-          if (state?.task_closed && state.status === 'running' && state.lease_id === job.lease_id) {
-            await this.end(job, { status: 'canceled', result: null, failureCode: null, reason: 'The task was canceled.', outcome: 'canceled' });
-          }
-          return;
-        }
-        const detail = message(err);
-        if (err instanceof NodeCallError && err.transient && attempt < 3 && (await leaseAlive(this.db, job.id, job.lease_id))) {
-          this.log.warn({ job_id: job.id, node_id: node.id, err: detail, retry_in_ms: delay }, 'inference call failed; retrying');
-          await sleep(delay, signal);
-          delay = Math.min(delay * 2, RETRY_MAX_MS);
-          continue;
-        }
-        this.log.warn({ job_id: job.id, node_id: node.id, err: detail }, 'inference failed');
-        await this.end(job, { status: 'failed', result: null, failureCode: 'inference_failed', reason: `Inference failed on node "${node.node_slug}"; an admin finds the details in the server log.`, outcome: 'inference_failed', detail });
-        return;
-      }
-    }
-  }
-
-  private async end(
-    job: RunningJob,
-    o: { status: JobEnd['status']; result: JobRunResult | null; failureCode: string | null; reason: string | null; outcome: string; detail?: string; lines?: NewRunEvent[] },
-  ): Promise<void> {
+  /** Records how a job ended (its output redacted), only under the lease the call was made with. */
+  private async end(job: RunningJob, o: JobOutcome): Promise<void> {
     const entry: AttemptEntry = { attempt: job.attempt, node_id: job.node_id, outcome: o.outcome, at: new Date().toISOString(), by: this.id, ...(o.detail ? { detail: o.detail.slice(0, 500) } : {}) };
     const result = o.result && (await redactedOutput(o.result));
     const recorded = await this.db.transaction((tx) =>
@@ -494,11 +322,8 @@ export class Dispatcher implements JobControl {
     void p.finally(() => this.stops.delete(p));
   }
 
-  private async target(nodeId: string): Promise<NodeTarget | null> {
-    const node = await nodeTarget(this.db, nodeId);
-    if (!node?.worker_api_target_url) return null;
-    const token = await this.nodes.workerToken(nodeId);
-    return token ? { url: node.worker_api_target_url, token } : null;
+  private target(nodeId: string): Promise<NodeTarget | null> {
+    return workerApiTarget(this.db, nodeId, (id) => this.nodes.workerToken(id));
   }
 
   private async renew(): Promise<void> {
@@ -509,53 +334,6 @@ export class Dispatcher implements JobControl {
     }
   }
 }
-
-/**
- * The node's way of saying "I stopped (or restarted) while this job ran": failed, exit code -1,
- * stderr beginning `interrupted:` (node-manager/worker-api/job-table.ts). Not the job's failure
- * but the node's, so it is retried elsewhere. A structured flag in the contract would be better.
- */
-function interrupted(r: JobRunResult): boolean {
-  return r.status === 'failed' && r.exit_code === -1 && r.stderr.startsWith('interrupted:');
-}
-
-function timeoutOf(payload: Record<string, unknown>): number {
-  const t = payload.timeout_seconds;
-  return typeof t === 'number' && Number.isInteger(t) && t > 0 ? t : DEFAULT_TIMEOUT_SECONDS;
-}
-
-/** The Worker API sandbox spec from a job's payload (written by the task service). */
-function sandboxOf(payload: Record<string, unknown>): SandboxSpec {
-  const spec: SandboxSpec = { command: Array.isArray(payload.command) ? payload.command.map(String) : [], timeout_seconds: timeoutOf(payload) };
-  if (typeof payload.image === 'string') spec.image = payload.image;
-  if (typeof payload.network_policy === 'string') spec.network_policy = payload.network_policy;
-  if (payload.env && typeof payload.env === 'object') spec.env = payload.env as Record<string, string>;
-  if (payload.files && typeof payload.files === 'object') spec.files = payload.files as Record<string, string>;
-  return spec;
-}
-
-/** How a node's answer ends the job, and the task's failure reason in words. */
-function outcomeOf(r: JobRunResult, timeoutSeconds: number): { status: JobEnd['status']; result: JobRunResult; failureCode: string | null; reason: string | null; outcome: string } {
-  switch (r.status) {
-    case 'completed':
-      return { status: 'completed', result: r, failureCode: null, reason: null, outcome: 'completed' };
-    case 'timeout':
-      return { status: 'failed', result: r, failureCode: 'timeout', reason: `timed out after ${timeoutSeconds} s`, outcome: 'timeout' };
-    case 'canceled':
-      return { status: 'canceled', result: r, failureCode: null, reason: 'The job was stopped on its node.', outcome: 'canceled' };
-    default: {
-      if (r.exit_code === -1) {
-        return { status: 'failed', result: r, failureCode: 'sandbox_error', reason: "The sandbox could not start on its node; the job's stderr says why.", outcome: 'failed' };
-      }
-      return { status: 'failed', result: r, failureCode: 'exit_nonzero', reason: `exit code ${r.exit_code ?? 'unknown'}`, outcome: 'failed' };
-    }
-  }
-}
-
-/** Waits `ms`, or less when `signal` aborts (the caller checks the signal next). */
-const sleep = (ms: number, signal: AbortSignal): Promise<void> => timeout(ms, undefined, { signal }).catch(() => {});
-
-const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 /**
  * A job's output is stored redacted, as its log lines are (the lines are made from it when they

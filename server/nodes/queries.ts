@@ -1,5 +1,6 @@
 import type { Queryable } from '../db';
 import type { NodeStatus } from './store';
+import type { NodeTarget as WorkerApiTarget } from './node-client';
 
 /*
  * What other domains may read about nodes: which may be sent work now, the ones serving
@@ -86,4 +87,15 @@ export interface NodeTarget {
 export async function nodeTarget(q: Queryable, nodeId: string): Promise<NodeTarget | null> {
   const rows = await q.query<NodeTarget>('SELECT id, node_slug, worker_api_target_url, status FROM nodes WHERE id = $1', [nodeId]);
   return rows[0] ?? null;
+}
+
+/**
+ * Where to call a node's Worker API: its address on record and its bearer token (`workerToken`
+ * opens it from the vault); null when the node is gone or has either not yet.
+ */
+export async function workerApiTarget(q: Queryable, nodeId: string, workerToken: (nodeId: string) => Promise<string | null>): Promise<WorkerApiTarget | null> {
+  const node = await nodeTarget(q, nodeId);
+  if (!node?.worker_api_target_url) return null;
+  const token = await workerToken(nodeId);
+  return token ? { url: node.worker_api_target_url, token } : null;
 }

@@ -5,7 +5,6 @@ import type { Db } from '../db';
 import { NodeCallError, NodeClient, type NodeTarget } from '../nodes/node-client';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, conflict, notFound, tooManyRequests } from '../http/problem';
-import { nodeTarget } from '../nodes/queries';
 import type { Authorizer } from '../rbac/service';
 import { appendEvents } from '../runs/record';
 import { findVisibleRun } from '../runs/queries';
@@ -272,14 +271,4 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-/** A node's Worker API as the processes reach it: its address on record and its token from the vault. */
-export function workerTargets(db: Db, workerToken: (nodeId: string) => Promise<string | null>): (nodeId: string) => Promise<NodeTarget | null> {
-  return async (nodeId) => {
-    const node = await nodeTarget(db, nodeId);
-    if (!node?.worker_api_target_url) return null;
-    const token = await workerToken(nodeId);
-    return token ? { url: node.worker_api_target_url, token } : null;
-  };
 }

@@ -17,7 +17,7 @@ const MAX_LINES = 500;
  * Files being split right now. Each entry must still be over the limit: once it is not, the test
  * fails so that the entry is removed and the file stays under the limit from then on.
  */
-const BEING_SPLIT = new Set(['server/dispatch/dispatcher.ts']);
+const BEING_SPLIT = new Set<string>([]);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
