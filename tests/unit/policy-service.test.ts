@@ -58,8 +58,9 @@ async function started(faults: Faults) {
 describe('PolicyService decisions', () => {
   it('allows by the default rule and writes the decision with its rule before answering', async () => {
     const { policy, written, stop } = await started({});
-    expect(await policy.decide(question, { requestId: 'req-1', ip: '::1', userAgent: undefined })).toEqual({ decision: 'allow', rules: ['default-model-use'] });
-    expect(written.flat()).toEqual([expect.objectContaining({ request_id: 'req-1', subject_user_id: USER, subject_handle: 'ada', action: 'model.use', resource_type: 'Model', resource_id: 'llama3:8b', decision: 'allow', rules: ['default-model-use'] })]);
+    const d = await policy.decide(question, { requestId: 'req-1', ip: '::1', userAgent: undefined });
+    expect(d).toEqual({ decision: 'allow', rules: ['default-model-use'], auditId: expect.any(String) });
+    expect(written.flat()).toEqual([expect.objectContaining({ id: d.auditId, request_id: 'req-1', subject_user_id: USER, subject_handle: 'ada', action: 'model.use', resource_type: 'Model', resource_id: 'llama3:8b', decision: 'allow', rules: ['default-model-use'] })]);
     await stop();
   });
 
@@ -83,7 +84,7 @@ describe('PolicyService decisions', () => {
 
   it('denies what it cannot audit, and says so', async () => {
     const { policy, errors, stop } = await started({ audit: true });
-    expect(await policy.decide(question)).toMatchObject({ decision: 'deny', reason: 'the decision could not be audited' });
+    expect(await policy.decide(question)).toEqual({ decision: 'deny', rules: [], reason: 'the decision could not be audited', auditId: null });
     expect(errors).toContain('an access decision could not be audited, so it is denied');
     await stop();
   });
