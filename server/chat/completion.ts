@@ -98,7 +98,7 @@ export class ChatCompletions {
       const req = parseChatRequest(call.body);
       audit.stream = req.stream;
       // Read-only, so asked at once; its answer counts only once the project is allowed.
-      const routing = chat.candidates(principal, req.model);
+      const routing = chat.candidates(principal, req.model, call.ctx);
       routing.catch(() => {});
       redaction = chat.redact(req);
       redaction.catch(() => {});

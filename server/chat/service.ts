@@ -8,6 +8,7 @@ import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
+import type { PolicyService } from '../policy/service';
 import type { ProjectRow } from '../projects/store';
 import { redactAll, type SecretKind } from '../redaction/redaction';
 import { NodeCallError, type ChatOutcome, type NodeClient, type NodeTarget } from '../nodes/node-client';
@@ -48,14 +49,6 @@ export const chatError = (status: number, code: string, message: string) => new 
 /** Ollama keeps a model loaded five minutes after its last use by default. */
 const WARM_FOR_MS = 5 * 60_000;
 
-/**
- * Which models a caller may use. Every signed-in user may use every model for now; this is the
- * one place a policy (access rules on `model.use`, spec §6 item 22) plugs in later.
- */
-export function mayUseModel(_principal: Principal, _model: string): boolean {
-  return true;
-}
-
 /** A request whose every message is redacted: all that may be stored or sent from now on. */
 export interface Redacted {
   request: ChatRequest;
@@ -74,7 +67,7 @@ export interface Generated {
   attempts: number;
 }
 
-/** Lower is better: the desktop's own node first (spec D-12), then the least loaded. */
+/** Lower is better: the desktop's own node first, then the least loaded. */
 function rank(n: InferenceNode, busy: Map<string, number>): [number, number] {
   return [n.labels.includes('orchestrator_host') ? 0 : 1, n.running + (busy.get(n.id) ?? 0)];
 }
@@ -124,12 +117,15 @@ export class ChatService {
     /** Opens a node's sealed Worker API token (never logged, never stored opened). */
     private readonly openToken: (node: InferenceNode) => string,
     readonly settings: ChatSettings,
+    /** Who may use which model (`model.use`): each decision is audited there. */
+    private readonly policy: PolicyService,
   ) {}
 
-  /** The models the caller may use: the union of what nodes serving inference have. */
-  async models(principal: Principal): Promise<string[]> {
+  /** The models the caller may use: of the union of what nodes serving inference have, those the rules allow. */
+  async models(principal: Principal, ctx?: RequestContext): Promise<string[]> {
     const nodes = await this.servingNodes();
-    return [...new Set(nodes.flatMap((n) => n.models))].filter((m) => mayUseModel(principal, m)).sort();
+    const all = [...new Set(nodes.flatMap((n) => n.models))].sort();
+    return this.policy.permitted(principal.userId, 'model.use', all, (id) => ({ type: 'Model', id }), ctx);
   }
 
   /**
@@ -177,7 +173,7 @@ export class ChatService {
     if (!named || named.project_id !== project.id || !(await this.append({ threadId: named.id, role: 'user', content: newestUser.content, metadata }))) {
       throw chatError(404, 'thread_not_found', 'Thread not found');
     }
-    // The thread used last is the active one (spec §1.7).
+    // The thread used last is the active one.
     return this.markActive(pair, named.id);
   }
 
@@ -195,14 +191,15 @@ export class ChatService {
    * The nodes that can answer `model`; 503 when no node serves inference at all (or, for the
    * project manager agent, none runs one yet), 404 when none has the model.
    */
-  async candidates(principal: Principal, model: string): Promise<InferenceNode[]> {
+  async candidates(principal: Principal, model: string, ctx?: RequestContext): Promise<InferenceNode[]> {
     if (model === PM_MODEL) {
       throw chatError(503, 'cynodeai_inference_unavailable', `The project manager agent (${PM_MODEL}) does not run on any node yet; choose a model from GET /v1/models`);
     }
     const nodes = await this.servingNodes();
     if (nodes.length === 0) throw chatError(503, 'cynodeai_inference_unavailable', 'No node serves inference now: a node must be registered, enabled, and running Ollama');
     const having = nodes.filter((n) => n.models.includes(model));
-    if (having.length === 0 || !mayUseModel(principal, model)) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
+    // A model the caller may not use answers as one that does not exist: it is not theirs to know of.
+    if (having.length === 0 || !(await this.policy.allows({ userId: principal.userId, action: 'model.use', resource: { type: 'Model', id: model } }, ctx))) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
     return having;
   }
 
@@ -321,7 +318,7 @@ export class ChatService {
     // A title is often the first words of a message (the console does that): redacted like one.
     const clean = title === undefined ? null : (await redactAll([title])).texts[0]!;
     const thread = await insertThread(this.db, { userId: principal.userId, projectId: project.id, title: clean });
-    // Creating a thread makes it the active one (spec §1.7).
+    // Creating a thread makes it the active one.
     this.markActive(`${principal.userId}|${project.id}`, thread.id);
     return thread;
   }

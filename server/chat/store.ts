@@ -7,7 +7,7 @@ import { grantsActionSql } from '../rbac/visibility';
  * text), the chat audit log (never content), and the nodes that serve inference.
  */
 
-/** A thread idle for longer than this is no longer the active one (spec §1.7: rotate after 2 h). */
+/** A thread idle for longer than this is no longer the active one (threads rotate after 2 h). */
 export const ACTIVE_THREAD_HOURS = 2;
 
 export interface ThreadRow {

@@ -79,8 +79,8 @@ export async function claimableJobs(tx: Queryable, limit: number): Promise<Queue
 }
 
 /**
- * The nodes that may take a sandbox job now (the node registry's dispatchability rule, spec/node.md
- * D-6), with how many jobs each runs, least loaded first. Counted in SQL, in the claim's
+ * The nodes that may take a sandbox job now (the node registry's dispatchability rule, see
+ * docs/architecture.md#how-a-task-travels), with how many jobs each runs, least loaded first. Counted in SQL, in the claim's
  * transaction, so the count and the assignment agree.
  */
 export async function dispatchableNodeLoads(q: Queryable): Promise<NodeLoad[]> {

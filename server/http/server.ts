@@ -125,6 +125,15 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
   // not a string to fail schema validation with.
   app.removeContentTypeParser('text/plain');
 
+  // First, so that every route registered after it (the OpenAPI document's too) answers 405 to other methods.
+  const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
+  app.addHook('onRoute', (route) => {
+    const pattern = routePattern(route.url ?? route.path);
+    let entry = routes.find((r) => r.pattern.source === pattern.source);
+    if (!entry) routes.push((entry = { pattern, methods: new Set() }));
+    for (const m of [route.method].flat()) entry.methods.add(String(m).toUpperCase());
+  });
+
   if (opts.openapi) {
     await app.register(swagger, {
       openapi: {
@@ -141,14 +150,6 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
       async () => app.swagger(),
     );
   }
-
-  const routes: Array<{ pattern: RegExp; methods: Set<string> }> = [];
-  app.addHook('onRoute', (route) => {
-    const pattern = routePattern(route.url ?? route.path);
-    let entry = routes.find((r) => r.pattern.source === pattern.source);
-    if (!entry) routes.push((entry = { pattern, methods: new Set() }));
-    for (const m of [route.method].flat()) entry.methods.add(String(m).toUpperCase());
-  });
 
   let closing = false;
   app.addHook('preClose', async () => {
