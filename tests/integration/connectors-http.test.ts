@@ -2,7 +2,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EgressGuard, egressFromEnvironment, parseAllowList } from '../../server/connectors/egress';
 import {
   ConnectorError,
-  checkAgainst,
   mayRetry,
   operationOf,
   type ConnectorDriver,
@@ -15,6 +14,7 @@ import { catalog } from '../../server/connectors/types/index';
 import { mattermostDriver } from '../../server/connectors/types/mattermost';
 import { slackDriver } from '../../server/connectors/types/slack';
 import { startWebApiPeers, type Tokens, type WebApiPeers } from '../support/web-api-peers';
+import { connectorFailure, invokeDriver } from '../support/connector-calls';
 
 // The web-API drivers against a local stand-in speaking each service's API: what reaches the
 // peer (paths, bodies, auth headers) is checked exactly. No database is involved.
@@ -34,30 +34,16 @@ beforeEach(() => {
   peers.requests.length = 0;
 });
 
-async function invoke(
+const invoke = (
   driver: ConnectorDriver,
   config: Record<string, unknown>,
   credential: CredentialSecret | null,
   operation: string,
   params: Record<string, unknown>,
   egress = localPeers,
-): Promise<Record<string, unknown>> {
-  checkAgainst(driver.spec.configSchema, config, 'The configuration');
-  const op = operationOf(driver, operation);
-  const result = await driver.invoke({ config, credential, operation: op, params, signal: AbortSignal.timeout(op.timeoutMs), egress });
-  checkAgainst(op.resultSchema, result, 'The result');
-  return result as Record<string, unknown>;
-}
+) => invokeDriver(driver, egress, config, credential, operation, params);
 
-async function failure(p: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConnectorError);
-    return e as ConnectorError;
-  }
-  throw new Error('expected the operation to fail');
-}
+const failure = connectorFailure;
 
 function health(driver: ConnectorDriver, config: Record<string, unknown>, credential: CredentialSecret | null) {
   return driver.health({ config, credential, signal: AbortSignal.timeout(10_000), egress: localPeers });

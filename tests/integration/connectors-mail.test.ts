@@ -2,8 +2,6 @@ import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EgressGuard, egressFromEnvironment, parseAllowList } from '../../server/connectors/egress';
 import {
-  ConnectorError,
-  checkAgainst,
   operationOf,
   type ConnectorDriver,
   type CredentialSecret,
@@ -12,6 +10,7 @@ import { imapDriver } from '../../server/connectors/types/imap';
 import { smtpDriver } from '../../server/connectors/types/smtp';
 import { DOVECOT_BINARY, startDovecot, type Dovecot } from '../support/dovecot';
 import { startSmtpPeer, type SmtpPeer } from '../support/smtp-peer';
+import { connectorFailure, invokeDriver } from '../support/connector-calls';
 
 // The drivers against real mail servers on this machine: Debian's Dovecot for IMAP and
 // smtp-server for SMTP. No database is involved.
@@ -21,31 +20,16 @@ const SMTP_PASSWORD = 'smtp-Pa55word-never-shown';
 // The local peers are allowed the way an installation allows its own: by CYNODE_CONNECTOR_ALLOW.
 const localPeers = egressFromEnvironment({ CYNODE_CONNECTOR_ALLOW: '127.0.0.1' });
 
-async function invoke(
+const invoke = (
   driver: ConnectorDriver,
   config: Record<string, unknown>,
   credential: CredentialSecret | null,
   operation: string,
   params: Record<string, unknown>,
   egress = localPeers,
-): Promise<Record<string, unknown>> {
-  checkAgainst(driver.spec.configSchema, config, 'The configuration');
-  const op = operationOf(driver, operation);
-  const result = await driver.invoke({ config, credential, operation: op, params, signal: AbortSignal.timeout(op.timeoutMs), egress });
-  // Whatever a driver answers must fit the result schema it declares.
-  checkAgainst(op.resultSchema, result, 'The result');
-  return result as Record<string, unknown>;
-}
+) => invokeDriver(driver, egress, config, credential, operation, params);
 
-async function failure(p: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConnectorError);
-    return e as ConnectorError;
-  }
-  throw new Error('expected the operation to fail');
-}
+const failure = connectorFailure;
 
 const PLAIN = [
   'From: Bob Sender <bob@example.org>',

@@ -12,6 +12,7 @@ import { EgressGuard, parseAllowList } from '../../server/connectors/egress';
 import { parseApprovedCommands } from '../../server/connectors/mcp-commands';
 import { checkAgainst, ConnectorError, mayRetry, type CredentialSecret, type OperationSpec } from '../../server/connectors/types/contract';
 import { mcpDriverWith, operationNamed } from '../../server/connectors/types/mcp';
+import { connectorFailure } from '../support/connector-calls';
 
 // The mcp driver against the reference servers published on npm, started from node_modules:
 // server-everything (stdio and Streamable HTTP), server-memory and server-filesystem.
@@ -54,15 +55,7 @@ async function call(
   return result as { content: { type: string; text?: string }[] };
 }
 
-async function failure(p: Promise<unknown>): Promise<ConnectorError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConnectorError);
-    return e as ConnectorError;
-  }
-  throw new Error('expected the operation to fail');
-}
+const failure = connectorFailure;
 
 const text = (result: { content: { type: string; text?: string }[] }): string => result.content.map((c) => c.text ?? '').join('');
 

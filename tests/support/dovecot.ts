@@ -108,13 +108,16 @@ export async function startDovecot(users: Record<string, string>): Promise<Dovec
     throw new Error(`dovecot did not start: ${(e as Error).message}\n${output}\n${log}`, { cause: e });
   }
 
+  let delivered = 0;
   return {
     host: '127.0.0.1',
     port,
     async deliver(user, raw, mailbox) {
       const box = mailbox && mailbox !== 'INBOX' ? join(dirs.mail, user, `.${mailbox}`) : join(dirs.mail, user);
       await makeMaildir(box, uid, gid);
-      const name = `${Date.now()}.M${randomBytes(6).toString('hex')}.cynode-test`;
+      // Dovecot numbers new mail in file-name order: a counter keeps deliveries in the same
+      // millisecond in the order they were made (a random part alone shuffled them).
+      const name = `${Date.now()}.M${String(++delivered).padStart(6, '0')}${randomBytes(6).toString('hex')}.cynode-test`;
       const file = join(box, 'new', name);
       // Maildir files have LF line ends; Dovecot sends CRLF on the wire.
       await writeFile(join(box, 'tmp', name), raw.replace(/\r\n/g, '\n'));
