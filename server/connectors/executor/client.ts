@@ -24,7 +24,7 @@ export interface ExecutorOptions {
   db: Db;
   masterKey: MasterKey;
   logLevel: string;
-  /** Where the executor's log lines (stderr) go; the server's own stderr by default. */
+  /** Where the executor's log lines (its stderr) go; by default into the server's log stream (stdout, where pino writes). */
   onLog?: (chunk: string) => void;
   /** The executor's environment; the server's, without its secrets, by default. */
   env?: NodeJS.ProcessEnv;
@@ -164,8 +164,15 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'json',
     });
-    const onLog = this.options.onLog ?? ((chunk: string) => process.stderr.write(chunk));
-    child.stderr?.setEncoding('utf8').on('data', onLog);
+    const onLog = this.options.onLog ?? ((chunk: string) => process.stdout.write(chunk));
+    // Whole lines only, so that they never interleave with the server's own.
+    let partial = '';
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      const end = chunk.lastIndexOf('\n');
+      if (end < 0) return void (partial += chunk);
+      onLog(partial + chunk.slice(0, end + 1));
+      partial = chunk.slice(end + 1);
+    });
     child.on('message', (answer: ExecutorAnswer) => this.answer(answer));
     child.on('exit', () => {
       if (this.child === child) this.child = undefined;

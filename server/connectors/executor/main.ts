@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import type { HealthCall, OperationCall } from '../executor-api';
 import { KeyRing } from './private-keys';
 import type { ExecutorAnswer, ExecutorKeyRecord, ExecutorRequest } from './protocol';
@@ -13,12 +14,14 @@ import { runHealth, runOperation } from './run';
  * outcome; never a parameter, a configuration, a credential or a result.
  */
 
-const LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
-let minLevel = LEVELS.indexOf('info');
+/** The server's log levels and their numbers, as its pino lines carry them. */
+const LEVELS: Record<string, number> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity };
+let minLevel = LEVELS.info!;
 
 function log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields: Record<string, string | number | boolean | undefined> = {}): void {
-  if (LEVELS.indexOf(level) < minLevel) return;
-  process.stderr.write(JSON.stringify({ level, time: Date.now(), name: 'connector-executor', pid: process.pid, msg, ...fields }) + '\n');
+  const value = LEVELS[level]!;
+  if (value < minLevel) return;
+  process.stderr.write(JSON.stringify({ level: value, time: Date.now(), pid: process.pid, hostname: hostname(), name: 'connector-executor', msg, ...fields }) + '\n');
 }
 
 let ring: KeyRing | undefined;
@@ -38,11 +41,11 @@ function keys(): KeyRing {
 async function handle(request: ExecutorRequest): Promise<unknown> {
   switch (request.kind) {
     case 'start':
-      minLevel = request.logLevel === 'silent' ? Infinity : Math.max(0, LEVELS.indexOf(request.logLevel));
+      minLevel = LEVELS[request.logLevel] ?? LEVELS.info!;
       ring = new KeyRing(request.vaultKey);
       await ring.load(request.keys);
       records = request.keys;
-      log('info', 'connector executor started', { keys: request.keys.length });
+      log('debug', 'connector executor started', { keys: request.keys.length });
       return null;
     case 'keys':
       await keys().load(request.keys);
@@ -108,8 +111,10 @@ process.on('message', (request: ExecutorRequest) => {
     },
   );
 });
-// The gateway went away (closed, crashed or killed): so does the executor.
+// The gateway went away (closed, crashed or killed): so does the executor. Its lifetime is the
+// gateway's: a Ctrl-C reaching the whole process group stops the gateway, which then closes this.
 process.on('disconnect', () => process.exit(0));
+process.on('SIGINT', () => {});
 if (!process.send) {
   process.stderr.write('the connector executor runs only as a child of the CyNode server\n');
   process.exit(2);
