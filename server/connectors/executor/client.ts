@@ -40,9 +40,13 @@ const MAX_ATTEMPTS = 5;
 type ExecutorRequestBody = ExecutorRequest extends infer R ? (R extends ExecutorRequest ? Omit<R, 'id'> : never) : never;
 
 interface Pending {
+  child: ChildProcess;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
+
+/** After a start that failed, calls fail at once for this long instead of each starting a process. */
+const RESTART_PAUSE_MS = 2_000;
 
 class ExecutorGone extends Error {
   override readonly name = 'ExecutorGone';
@@ -61,6 +65,7 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
   private readonly pending = new Map<number, Pending>();
   private lastId = 0;
   private closed = false;
+  private failedStart: { at: number; error: Error } | undefined;
   /** The kids the running executor holds. */
   private held = new Set<string>();
 
@@ -154,11 +159,21 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
   private process(): Promise<ChildProcess> {
     if (this.closed) return Promise.reject(new ExecutorGone('The connector executor is shut down'));
     if (this.child) return Promise.resolve(this.child);
-    this.starting ??= this.spawn().finally(() => (this.starting = undefined));
+    if (this.failedStart && Date.now() - this.failedStart.at < RESTART_PAUSE_MS) return Promise.reject(this.failedStart.error);
+    this.starting ??= this.spawn()
+      .then(
+        (child) => ((this.failedStart = undefined), child),
+        (err: Error) => {
+          this.failedStart = { at: Date.now(), error: err };
+          throw err;
+        },
+      )
+      .finally(() => (this.starting = undefined));
     return this.starting;
   }
 
   private async spawn(): Promise<ChildProcess> {
+    const keys = await listExecutorKeys(this.options.db);
     const { entry, execArgv } = executorEntry();
     const child = fork(entry, [], {
       execArgv,
@@ -179,12 +194,13 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
     child.on('exit', () => {
       if (this.child === child) this.child = undefined;
       this.held = new Set();
-      this.failAll(new ExecutorGone('The connector executor stopped unexpectedly; the operation may not have completed. Try again.'));
+      this.failAll(new ExecutorGone('The connector executor stopped unexpectedly; the operation may not have completed. Try again.'), child);
     });
     child.on('error', () => child.kill('SIGKILL'));
-    const keys = await listExecutorKeys(this.options.db);
     try {
       await this.send(child, { kind: 'start', vaultKey: vaultKeyOf(this.options.masterKey), keys, logLevel: this.options.logLevel }, START_TIMEOUT_MS);
+      // Closed while it started: it must not outlive the close.
+      if (this.closed) throw new ExecutorGone('The connector executor is shut down');
     } catch (e) {
       child.kill('SIGKILL');
       throw e;
@@ -241,7 +257,7 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
         done();
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, { resolve: (v) => settle(() => resolve(v)), reject: (e) => settle(() => reject(e)) });
+      this.pending.set(id, { child, resolve: (v) => settle(() => resolve(v)), reject: (e) => settle(() => reject(e)) });
       if (!child.connected) return this.pending.get(id)!.reject(new ExecutorGone('The connector executor is not running'));
       child.send({ ...body, id } as ExecutorRequest, (err) => {
         if (err) this.pending.get(id)?.reject(new ExecutorGone('The connector executor is not running'));
@@ -256,8 +272,9 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
     else waiting.reject(new Error(answer.message));
   }
 
-  private failAll(err: Error): void {
-    for (const p of [...this.pending.values()]) p.reject(err);
+  /** Fails the calls waiting on `child` (every call when none is named). */
+  private failAll(err: Error, child?: ChildProcess): void {
+    for (const p of [...this.pending.values()]) if (!child || p.child === child) p.reject(err);
   }
 }
 
