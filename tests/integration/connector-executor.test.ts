@@ -76,6 +76,29 @@ describe.each(DB_KINDS)('connector executor (%s)', (kind) => {
     expect(await executor.invoke(callWith(jwe, { type: 'nope' }))).toMatchObject({ ok: false, failure: 'validation_error' });
   });
 
+  it('retries a transient failure of an idempotent operation, and refuses a result over the size cap', async () => {
+    const executor = server.cynode.connectorExecutor;
+    const discord = { instanceId: 'inst-d', credentialId: 'cred-d', version: 1 };
+    const jwe = await executor.seal({ type: 'bearer_token', token: 'd' }, discord);
+    peers.failNext(503);
+    const read = await executor.invoke({
+      ...callWith(jwe),
+      instanceId: discord.instanceId,
+      type: 'discord',
+      config: { base_url: peers.url },
+      credential: { ...discord, jwe },
+      operation: 'read_history',
+      params: { channel_id: '1234567890', limit: 5 },
+    });
+    expect(read).toMatchObject({ ok: true, attempts: 2, result: { messages: expect.any(Array) } });
+
+    const http = await executor.seal({ type: 'bearer_token', token: TOKEN }, binding);
+    const big = await executor.invoke(
+      callWith(http, { config: { base_url: `${peers.url}/`, max_response_bytes: 4 * 1024 * 1024 }, params: { method: 'GET', path: 'big', query: { bytes: 1_500_000 } } }),
+    );
+    expect(big).toMatchObject({ ok: false, failure: 'permanent', message: expect.stringMatching(/more than the 1048576 bytes/) });
+  });
+
   it('enforces the smaller timeout', async () => {
     const executor = server.cynode.connectorExecutor;
     const jwe = await executor.seal({ type: 'bearer_token', token: TOKEN }, binding);
