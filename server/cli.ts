@@ -6,6 +6,7 @@ import { openDatabase } from './bootstrap/database';
 import { DataDirBusyError } from './bootstrap/data-dir-lock';
 import { OfflineResetError, resetPasswordOffline } from './bootstrap/reset-password';
 import { MasterKeyRotationError, rotateMasterKey } from './bootstrap/rotate-master-key';
+import { rotateConnectorKey } from './bootstrap/rotate-connector-key';
 import { NODE_ENVIRONMENT, NodeConfigError, loadNodeSettings } from '../node-manager/agent/config';
 import { JoinRefusedError, startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -75,6 +76,11 @@ async function rotateMasterKeyCommand(flags: ServeFlags): Promise<void> {
   }
   lines.push('Users sign in again and nodes register again (their tokens were signed with the previous key); connector credentials are unchanged.');
   process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function rotateConnectorKeyCommand(flags: ServeFlags): Promise<void> {
+  const { kid } = await rotateConnectorKey(configFrom(flags));
+  process.stdout.write(`Connector executor key pair ${kid} made; credentials are sealed to it from now on. Those sealed before still open with the retired pair.\n`);
 }
 
 /** Stops `close` on SIGINT/SIGTERM and exits 0 once it is done (1 if it hangs). */
@@ -195,6 +201,13 @@ program
   .addOption(option('--data-dir <path>', 'data directory', 'CYNODE_DATA_DIR'))
   .addOption(option('--database-url <url>', 'PostgreSQL connection string instead of PGlite', 'DATABASE_URL'))
   .action(rotateMasterKeyCommand);
+
+program
+  .command('rotate-connector-key')
+  .description('Make a new key pair for the connector executor and retire the others: new credentials are sealed to it, older ones still open. With PGlite, stop `cynode serve` first.')
+  .addOption(option('--data-dir <path>', 'data directory', 'CYNODE_DATA_DIR'))
+  .addOption(option('--database-url <url>', 'PostgreSQL connection string instead of PGlite', 'DATABASE_URL'))
+  .action(rotateConnectorKeyCommand);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof ConfigError || err instanceof SchemaTooNewError || err instanceof DataDirBusyError || err instanceof OfflineResetError || err instanceof NodeConfigError || err instanceof JoinRefusedError || err instanceof MasterKeyRotationError) {

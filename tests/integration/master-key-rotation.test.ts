@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCynode, type Cynode } from '../../server/app';
 import { MasterKeyRotationError, rotateMasterKey } from '../../server/bootstrap/rotate-master-key';
+import { rotateConnectorKey } from '../../server/bootstrap/rotate-connector-key';
 import { dataFiles, loadConfig } from '../../server/config/config';
 import { ProcessConnectorExecutor } from '../../server/connectors/executor/client';
 import type { OperationCall } from '../../server/connectors/executor-api';
@@ -112,6 +113,25 @@ describe('rotate-master-key', () => {
       await expect(stat(dataFiles.masterKey(server.config.dataDir))).rejects.toThrow();
       restarted = await startCynode({ ...server.config, masterKey: done.newKey });
       await expectAllOpen(restarted, new Vault(MasterKey.fromBase64(done.newKey!)), { vault: new Vault(oldKey), key: oldKey }, sealed);
+    } finally {
+      await restarted?.close();
+      await server.close();
+    }
+  });
+
+  it('rotate-connector-key: new credentials go to the new pair, older ones still open', SLOW, async () => {
+    const server = await startTestServer('pglite');
+    let restarted: Cynode | undefined;
+    try {
+      const old = await server.cynode.connectorExecutor.seal({ type: 'bearer_token', token: TOKEN }, binding);
+      await server.cynode.close();
+      const { kid } = await rotateConnectorKey(server.config);
+      restarted = await startCynode(server.config);
+      const fresh = await restarted.connectorExecutor.seal({ type: 'bearer_token', token: TOKEN }, binding);
+      const kidOf = (jwe: string) => JSON.parse(Buffer.from(JSON.parse(jwe).protected, 'base64url').toString()).kid;
+      expect(kidOf(fresh)).toBe(kid);
+      expect(kidOf(old)).not.toBe(kid);
+      for (const jwe of [old, fresh]) expect(await restarted.connectorExecutor.invoke(call(jwe))).toMatchObject({ ok: true });
     } finally {
       await restarted?.close();
       await server.close();
