@@ -115,6 +115,8 @@ process.on('message', (request: ExecutorRequest) => {
 // gateway's: a Ctrl-C reaching the whole process group stops the gateway, which then closes this.
 process.on('disconnect', () => process.exit(0));
 process.on('SIGINT', () => {});
+// A driver's stray promise must not end every other call in flight; its details may be a peer's words, so only its kind is logged.
+process.on('unhandledRejection', (reason) => log('error', 'a connector driver failed outside a call', { error: reason instanceof Error ? reason.name : typeof reason }));
 if (!process.send) {
   process.stderr.write('the connector executor runs only as a child of the CyNode server\n');
   process.exit(2);
