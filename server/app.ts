@@ -68,6 +68,16 @@ import { setupRoutes } from './setup/routes';
 import { reconcileFirstRunPassword } from './users/first-run-password';
 import { LanSharing } from './system/lan-sharing';
 import { systemRoutes } from './system/routes';
+import { ConnectorService } from './connectors/service';
+import { ConnectorCredentialService } from './connectors/credentials';
+import { ConnectorOperationService } from './connectors/invocations';
+import { ConnectorHealth } from './connectors/health';
+import { RateLimiter } from './connectors/breaker';
+import { EngineConnectorPolicy } from './connectors/policy';
+import { noExecutor } from './connectors/no-executor';
+import { connectorRoutes } from './connectors/routes';
+import { PolicyEngine } from './policy/engine';
+import { DEFAULT_RULES } from './policy/default-rules';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -186,6 +196,24 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
     const lanSharing = new LanSharing(db, config.host);
     const retention = new RetentionService(db, deps.authz);
+    // Connectors: the gateway seals credentials for, and runs operations through, the executor.
+    const connectorExecutor = noExecutor();
+    closers.push(() => connectorExecutor.close());
+    const policyEngine = PolicyEngine.create();
+    policyEngine.setRules(DEFAULT_RULES);
+    const connectorPolicy = new EngineConnectorPolicy(db, policyEngine);
+    const connectorHealth = new ConnectorHealth(db, connectorExecutor, {
+      breakerFailures: config.connectorBreakerFailures,
+      intervalSeconds: config.connectorHealthSeconds,
+      onError: () => {},
+    });
+    // Stopped before the executor and the database close (closers run in reverse).
+    closers.push(() => connectorHealth.stop());
+    const connectors = {
+      instances: new ConnectorService(db, deps.authz, connectorPolicy, connectorHealth),
+      credentials: new ConnectorCredentialService(db, deps.authz, connectorPolicy, connectorExecutor),
+      operations: new ConnectorOperationService(db, deps.authz, connectorPolicy, connectorExecutor, connectorHealth, new RateLimiter(config.connectorRatePerMinute)),
+    };
     const gateway = await buildGateway(config, isStarted, deps, {
       auth,
       identity,
@@ -200,6 +228,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       transcripts: new TranscriptService(db, deps.authz),
       retention,
       lanSharing,
+      connectors,
     });
     closers.push(() => gateway.close());
     liveStreams.logTo(gateway.log.child({ module: 'streams' }));
@@ -226,6 +255,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     await listen(control, 'control plane', 'CYNODE_CONTROL_PORT', config.host, config.controlPort);
     controlPort = (control.server.address() as AddressInfo).port;
     nodeLiveness.start();
+    connectorHealth.start();
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
     const setup = await firstRun(db, identity.users, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
@@ -299,6 +329,7 @@ interface GatewayServices {
   transcripts: TranscriptService;
   retention: RetentionService;
   lanSharing: LanSharing;
+  connectors: { instances: ConnectorService; credentials: ConnectorCredentialService; operations: ConnectorOperationService };
 }
 
 async function buildGateway(config: ServerConfig, started: () => boolean, deps: RouteDeps, services: GatewayServices): Promise<HttpServer> {
@@ -346,6 +377,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   commandRoutes(app, commands);
   transcriptRoutes(app, services.transcripts);
   retentionRoutes(app, retention);
+  connectorRoutes(app, services.connectors.instances, services.connectors.credentials, services.connectors.operations);
   // Purges from this process; closing the gateway (before the database) waits for one in flight.
   const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));
   retentionJob.start();
