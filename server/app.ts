@@ -47,6 +47,8 @@ import { taskRoutes } from './tasks/routes';
 import { ChatService } from './chat/service';
 import { dropOnChange } from './db/memo';
 import { chatRoutes } from './chat/routes';
+import { PolicyService } from './policy/service';
+import { policyRoutes } from './policy/routes';
 import { Ledger } from './runs/ledger';
 import { RunEventHub } from './runs/hub';
 import { RunService } from './runs/service';
@@ -186,8 +188,13 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => commandRunner.stop());
     const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
 
+    // Access rules: every domain asks this one engine (model use, connectors), and every decision is audited.
+    // Its errors go to the gateway's log once there is one.
+    const policyLog: { to?: HttpServer['log'] } = {};
+    const policy = new PolicyService(db, deps.authz, { onError: (err, what) => policyLog.to?.error({ err }, what) });
+    closers.push(await policy.start());
     // Chat: completions routed to nodes serving inference.
-    const chat = new ChatService(db, deps.authz, nodeClient, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 });
+    const chat = new ChatService(db, deps.authz, nodeClient, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 }, policy);
     // What every request and completion would otherwise ask the database, dropped when it changes.
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
@@ -222,6 +229,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       nodeAdmin,
       tasks,
       chat,
+      policy,
       runs,
       commands,
       sessions: new SessionService(db),
@@ -231,6 +239,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       connectors,
     });
     closers.push(() => gateway.close());
+    policyLog.to = gateway.log.child({ module: 'policy' });
     liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
     closers.push(() => lanSharing.close());
@@ -323,6 +332,7 @@ interface GatewayServices {
   nodeAdmin: NodeAdminDeps;
   tasks: TaskService;
   chat: ChatService;
+  policy: PolicyService;
   runs: RunService;
   commands: CommandService;
   sessions: SessionService;
@@ -333,7 +343,7 @@ interface GatewayServices {
 }
 
 async function buildGateway(config: ServerConfig, started: () => boolean, deps: RouteDeps, services: GatewayServices): Promise<HttpServer> {
-  const { auth, identity, liveStreams, readiness, nodeAdmin, chat, runs, commands, retention, lanSharing } = services;
+  const { auth, identity, liveStreams, readiness, nodeAdmin, chat, policy, runs, commands, retention, lanSharing } = services;
   const app = await createHttpServer({
     name: 'gateway',
     logLevel: config.logLevel,
@@ -357,6 +367,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
     if (request.method !== 'GET' && request.method !== 'HEAD' && reply.statusCode < 400 && ACCESS_ROUTES.test(request.routeOptions.url ?? '')) {
       auth.credentials.clear();
       chat.projects.clear();
+      policy.accessChanged();
       void liveStreams.recheck();
     }
     return payload;
@@ -370,6 +381,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   projectRoutes(app, identity.projects);
   rbacRoutes(app, identity.roleBindings);
   auditRoutes(app, identity.audit);
+  policyRoutes(app, policy);
   nodeAdminRoutes(app, deps, nodeAdmin);
   taskRoutes(app, services.tasks, runs);
   runRoutes(app, runs);

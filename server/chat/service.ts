@@ -7,6 +7,7 @@ import { appendAudit } from '../audit/record';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
+import type { PolicyService } from '../policy/service';
 import type { ProjectRow } from '../projects/store';
 import { redactAll, type SecretKind } from '../redaction/redaction';
 import { NodeCallError, type ChatOutcome, type NodeClient, type NodeTarget } from '../nodes/node-client';
@@ -113,14 +114,6 @@ function contentText(content: unknown, i: number, bad: (m: string) => HttpProble
   throw bad(`messages[${i}].content must be a string or an array of content parts`);
 }
 
-/**
- * Which models a caller may use. Every signed-in user may use every model for now; this is the
- * one place a policy (access rules on `model.use`, spec §6 item 22) plugs in later.
- */
-export function mayUseModel(_principal: Principal, _model: string): boolean {
-  return true;
-}
-
 /** A request whose every message is redacted: all that may be stored or sent from now on. */
 export interface Redacted {
   request: ChatRequest;
@@ -189,12 +182,15 @@ export class ChatService {
     /** Opens a node's sealed Worker API token (never logged, never stored opened). */
     private readonly openToken: (node: InferenceNode) => string,
     readonly settings: ChatSettings,
+    /** Who may use which model (`model.use`): each decision is audited there. */
+    private readonly policy: PolicyService,
   ) {}
 
-  /** The models the caller may use: the union of what nodes serving inference have. */
-  async models(principal: Principal): Promise<string[]> {
+  /** The models the caller may use: of the union of what nodes serving inference have, those the rules allow. */
+  async models(principal: Principal, ctx?: RequestContext): Promise<string[]> {
     const nodes = await this.servingNodes();
-    return [...new Set(nodes.flatMap((n) => n.models))].filter((m) => mayUseModel(principal, m)).sort();
+    const all = [...new Set(nodes.flatMap((n) => n.models))].sort();
+    return this.policy.permitted(principal.userId, 'model.use', all, (id) => ({ type: 'Model', id }), ctx);
   }
 
   /**
@@ -261,14 +257,15 @@ export class ChatService {
    * The nodes that can answer `model`; 503 when no node serves inference at all (or, for the
    * project manager agent, none runs one yet), 404 when none has the model.
    */
-  async candidates(principal: Principal, model: string): Promise<InferenceNode[]> {
+  async candidates(principal: Principal, model: string, ctx?: RequestContext): Promise<InferenceNode[]> {
     if (model === PM_MODEL) {
       throw chatError(503, 'cynodeai_inference_unavailable', `The project manager agent (${PM_MODEL}) does not run on any node yet; choose a model from GET /v1/models`);
     }
     const nodes = await this.servingNodes();
     if (nodes.length === 0) throw chatError(503, 'cynodeai_inference_unavailable', 'No node serves inference now: a node must be registered, enabled, and running Ollama');
     const having = nodes.filter((n) => n.models.includes(model));
-    if (having.length === 0 || !mayUseModel(principal, model)) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
+    // A model the caller may not use answers as one that does not exist: it is not theirs to know of.
+    if (having.length === 0 || !(await this.policy.allows({ userId: principal.userId, action: 'model.use', resource: { type: 'Model', id: model } }, ctx))) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
     return having;
   }
 

@@ -547,6 +547,135 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/audit/access": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Access decisions, allow and deny, newest first */
+        get: {
+            parameters: {
+                query: {
+                    action?: string;
+                    agent?: string;
+                    cursor?: string;
+                    decision?: "allow" | "deny";
+                    limit: number;
+                    project?: string;
+                    resource_id?: string;
+                    resource_type?: string;
+                    /** @description Decisions this rule made */
+                    rule?: string;
+                    since?: string;
+                    subject?: string;
+                    task?: string;
+                    until?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            decisions: {
+                                action: string;
+                                /** Format: date-time */
+                                at: string;
+                                decision: "allow" | "deny";
+                                id: string;
+                                project_id: string | null;
+                                reason: string | null;
+                                request_id: string | null;
+                                resource: {
+                                    id: string;
+                                    type: string;
+                                };
+                                /** @description The rules that decided: the permits that allowed, or the forbids (or failing rules) that denied */
+                                rules: string[];
+                                subject: {
+                                    agent_id: string | null;
+                                    agent_role: string | null;
+                                    groups: string[];
+                                    handle: string | null;
+                                    roles: string[];
+                                    user_id: string | null;
+                                };
+                                task_id: string | null;
+                            }[];
+                            next_cursor?: string;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/auth/login": {
         parameters: {
             query?: never;
@@ -4417,6 +4546,765 @@ export interface paths {
         options?: never;
         head?: never;
         patch?: never;
+        trace?: never;
+    };
+    "/v1/policy/explain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * What the rules decide for a hypothetical request
+         * @description Decides as if the user (or an agent acting for them) asked, with their current groups and roles, and names the rules that decided and those considered. Nothing is done and nothing is written to the access audit.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description model.use: send a request to a model (chat completions, model listing); connector.invoke: run an operation of a connector instance; connector.install: install a connector instance; connector.manage: change, enable, disable, delete an instance or its credentials */
+                        action: "model.use" | "connector.invoke" | "connector.install" | "connector.manage";
+                        context?: {
+                            project?: string;
+                            request_size?: number;
+                            task?: string;
+                            /** Format: date-time */
+                            time?: string;
+                        };
+                        resource: {
+                            id: string;
+                            /** @enum {string} */
+                            type: "Model";
+                        } | {
+                            id: string;
+                            /** @enum {string} */
+                            type: "ConnectorType";
+                        } | {
+                            connector: {
+                                id: string;
+                                /** Format: uuid */
+                                owner_group?: string;
+                                /** Format: uuid */
+                                owner_user?: string;
+                                /** Format: uuid */
+                                project?: string;
+                                /** @description The connector type (imap, http, …) */
+                                type: string;
+                            };
+                            /** @enum {string} */
+                            type: "Connector";
+                        } | {
+                            connector: {
+                                id: string;
+                                /** Format: uuid */
+                                owner_group?: string;
+                                /** Format: uuid */
+                                owner_user?: string;
+                                /** Format: uuid */
+                                project?: string;
+                                /** @description The connector type (imap, http, …) */
+                                type: string;
+                            };
+                            name: string;
+                            /** @enum {string} */
+                            type: "Operation";
+                        };
+                        subject: {
+                            agent?: {
+                                id: string;
+                                role: string;
+                            };
+                            /** Format: uuid */
+                            user_id: string;
+                        };
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The rules whose scope matched, so they were evaluated */
+                            considered: string[];
+                            decision: "allow" | "deny";
+                            /** @description One per principal: the user, then the agent (allowed only if both allow) */
+                            passes: {
+                                considered: string[];
+                                decision: "allow" | "deny";
+                                reason?: string;
+                                rules: string[];
+                                who: "user" | "agent";
+                            }[];
+                            reason?: string;
+                            /** @description The rules that decided */
+                            rules: string[];
+                            subject: {
+                                groups: string[];
+                                handle: string;
+                                roles: string[];
+                                user_id: string;
+                            };
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/policy/rules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List access rules, ordered by id */
+        get: {
+            parameters: {
+                query: {
+                    cursor?: string;
+                    enabled?: boolean;
+                    limit: number;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            next_cursor?: string;
+                            rules: {
+                                /** Format: date-time */
+                                created_at: string;
+                                created_by: string | null;
+                                description: string;
+                                /** @description A disabled rule decides nothing */
+                                enabled: boolean;
+                                id: string;
+                                /** @description Shipped with CyNode; may be changed or deleted like any other */
+                                is_default: boolean;
+                                name: string;
+                                /** @description The Cedar policy */
+                                text: string;
+                                /** Format: date-time */
+                                updated_at: string;
+                                updated_by: string | null;
+                                /** @description Counts writes; send it with PATCH to change only this version */
+                                version: number;
+                            }[];
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Add an access rule
+         * @description The rule must parse as one Cedar policy and name only actions, entity types and attributes CyNode knows; otherwise 400 naming the problem. Takes effect at once.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        description?: string;
+                        enabled?: boolean;
+                        name: string;
+                        /** @description One Cedar policy: `permit (…) when {…};` or `forbid (…);` */
+                        text: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            created_by: string | null;
+                            description: string;
+                            /** @description A disabled rule decides nothing */
+                            enabled: boolean;
+                            id: string;
+                            /** @description Shipped with CyNode; may be changed or deleted like any other */
+                            is_default: boolean;
+                            name: string;
+                            /** @description The Cedar policy */
+                            text: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            updated_by: string | null;
+                            /** @description Counts writes; send it with PATCH to change only this version */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/policy/rules/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One access rule */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A rule id: a uuid, or the readable id of a rule shipped with CyNode */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            created_by: string | null;
+                            description: string;
+                            /** @description A disabled rule decides nothing */
+                            enabled: boolean;
+                            id: string;
+                            /** @description Shipped with CyNode; may be changed or deleted like any other */
+                            is_default: boolean;
+                            name: string;
+                            /** @description The Cedar policy */
+                            text: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            updated_by: string | null;
+                            /** @description Counts writes; send it with PATCH to change only this version */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        /**
+         * Delete an access rule
+         * @description Default rules too. What no remaining rule allows is denied.
+         */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A rule id: a uuid, or the readable id of a rule shipped with CyNode */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        options?: never;
+        head?: never;
+        /**
+         * Change an access rule
+         * @description With `version`, changes only that version of the rule (409 when it changed since); without, the last write wins. New text is validated as on create.
+         */
+        patch: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    /** @description A rule id: a uuid, or the readable id of a rule shipped with CyNode */
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        description?: string;
+                        enabled?: boolean;
+                        name?: string;
+                        /** @description One Cedar policy: `permit (…) when {…};` or `forbid (…);` */
+                        text?: string;
+                        version?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            created_by: string | null;
+                            description: string;
+                            /** @description A disabled rule decides nothing */
+                            enabled: boolean;
+                            id: string;
+                            /** @description Shipped with CyNode; may be changed or deleted like any other */
+                            is_default: boolean;
+                            name: string;
+                            /** @description The Cedar policy */
+                            text: string;
+                            /** Format: date-time */
+                            updated_at: string;
+                            updated_by: string | null;
+                            /** @description Counts writes; send it with PATCH to change only this version */
+                            version: number;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
         trace?: never;
     };
     "/v1/projects": {
