@@ -75,11 +75,9 @@ import { ConnectorCredentialService } from './connectors/credentials';
 import { ConnectorOperationService } from './connectors/invocations';
 import { ConnectorHealth } from './connectors/health';
 import { RateLimiter } from './connectors/breaker';
-import { EngineConnectorPolicy } from './connectors/policy';
+import { connectorPolicyOf } from './connectors/policy';
 import { noExecutor } from './connectors/no-executor';
 import { connectorRoutes } from './connectors/routes';
-import { PolicyEngine } from './policy/engine';
-import { DEFAULT_RULES } from './policy/default-rules';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -206,9 +204,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Connectors: the gateway seals credentials for, and runs operations through, the executor.
     const connectorExecutor = noExecutor();
     closers.push(() => connectorExecutor.close());
-    const policyEngine = PolicyEngine.create();
-    policyEngine.setRules(DEFAULT_RULES);
-    const connectorPolicy = new EngineConnectorPolicy(db, policyEngine);
+    const connectorPolicy = connectorPolicyOf(policy);
     const connectorHealth = new ConnectorHealth(db, connectorExecutor, {
       breakerFailures: config.connectorBreakerFailures,
       intervalSeconds: config.connectorHealthSeconds,

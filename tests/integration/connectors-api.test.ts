@@ -126,14 +126,16 @@ describe.each(DB_KINDS)('connectors API on %s', (kind) => {
     // Removed from the group: gone.
     expect((await call('DELETE', `/v1/groups/${group.id}/members/${bob.id}`, undefined, s.adminToken)).status).toBe(204);
     expect((await call('GET', `/v1/connectors/${shared.id}`, undefined, bob.token)).status).toBe(404);
-    const decisions = await s.cynode.db.query<{ action: string; outcome: string; actor_id: string }>(
-      `SELECT action, outcome, actor_id FROM audit_events WHERE category = 'access' AND action LIKE 'connector.%' ORDER BY seq`,
+    const decisions = await s.cynode.db.query<{ action: string; decision: string; subject_user_id: string }>(
+      `SELECT action, decision, subject_user_id FROM access_audit WHERE action LIKE 'connector.%' ORDER BY seq`,
     );
-    expect(decisions).toEqual(expect.arrayContaining([
-      { action: 'connector.install', outcome: 'deny', actor_id: bob.id },
-      { action: 'connector.install', outcome: 'allow', actor_id: expect.any(String) },
-      { action: 'connector.manage', outcome: 'deny', actor_id: bob.id },
-    ]));
+    expect(decisions).toEqual(
+      expect.arrayContaining([
+        { action: 'connector.install', decision: 'deny', subject_user_id: bob.id },
+        { action: 'connector.install', decision: 'allow', subject_user_id: expect.any(String) },
+        { action: 'connector.manage', decision: 'deny', subject_user_id: bob.id },
+      ]),
+    );
   });
 
   it('checks operation names and params against the catalog before anything runs', async () => {
