@@ -91,6 +91,33 @@ module.exports = {
       to: { path: '^node-manager/', pathNot: '^node-manager/(contract|agent)/' },
     },
     {
+      name: 'executor-private-keys-only-in-executor',
+      comment:
+        "Only the connector executor process opens its private keys (and with them connector credentials): the module that " +
+        'does is imported from the executor folder alone (docs/decisions/0004-vault-format.md).',
+      severity: 'error',
+      from: { pathNot: '^server/connectors/executor/' },
+      to: { path: '^server/connectors/executor/private-keys\\.ts$' },
+    },
+    {
+      name: 'gateway-never-reaches-executor-private-keys',
+      comment:
+        'No path of imports leads from the gateway (the composition roots, the Electron main, the executor client) to the ' +
+        "executor's private-key module: the gateway seals with the public key and never holds the means to decrypt.",
+      severity: 'error',
+      from: { path: ['^server/(app|cli)\\.ts$', '^main/index\\.ts$', '^server/connectors/executor/(client|seal|key-store|protocol)\\.ts$'] },
+      to: { path: '^server/connectors/executor/private-keys\\.ts$', reachable: true },
+    },
+    {
+      name: 'executor-through-its-client',
+      comment:
+        'Outside the executor folder, code reaches the connector executor through its client (client.ts) only; ' +
+        'the process entry, its runner and its key handling load only in the executor process.',
+      severity: 'error',
+      from: { pathNot: '^server/connectors/executor/' },
+      to: { path: '^server/connectors/executor/', pathNot: '^server/connectors/executor/client\\.ts$' },
+    },
+    {
       name: 'server-no-electron',
       comment: 'server/ and node-manager/ run without Electron (headless `cynode serve` / `cynode node`).',
       severity: 'error',

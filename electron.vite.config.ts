@@ -33,6 +33,8 @@ export default defineConfig({
         input: {
           index: resolve(__dirname, 'main/index.ts'),
           cli: resolve(__dirname, 'server/cli.ts'),
+          // The connector executor runs as a process of its own (server/connectors/executor/client.ts forks it).
+          'connector-executor': resolve(__dirname, 'server/connectors/executor/main.ts'),
         },
       },
     },

@@ -80,6 +80,7 @@ import { noExecutor } from './connectors/no-executor';
 import { connectorRoutes } from './connectors/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
+import { ProcessConnectorExecutor } from './connectors/executor/client';
 
 export const VERSION = '0.1.0';
 
@@ -124,6 +125,8 @@ export interface Cynode {
    * Electron main process calls it and hands the access token to its own window; no route reaches it.
    */
   localSession(handle?: string): Promise<TokenPair & { user_id: string; handle: string }>;
+  /** The connector executor process: seals credentials, runs operations (docs/decisions/0004-vault-format.md). */
+  connectorExecutor: ProcessConnectorExecutor;
   close(): Promise<void>;
 }
 
@@ -160,6 +163,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const joinPsk = new JoinPsk(db, vault, config.nodePsk);
     await joinPsk.ensure();
     const nodeTokens = new NodeTokens(masterKey.derive('node-token-signing'));
+    // Connectors: the executor process alone opens their credentials. It starts while the rest
+    // does, and stops after the gateway (closers run in reverse): calls in flight finish first.
+    const connectorExecutor = new ProcessConnectorExecutor({ db, masterKey, logLevel: config.logLevel });
+    closers.push(() => connectorExecutor.close());
+    const executorStarted = connectorExecutor.ready().then(() => undefined, (err: unknown) => err);
     const controlPlane = new ControlPlaneService(db, vault, nodeTokens, joinPsk, { heartbeatSeconds: config.nodeHeartbeatSeconds, ollamaImage: config.ollamaImage });
     // The real port is known only once the control plane listens (port 0 in tests).
     let controlPort = config.controlPort;
@@ -273,6 +281,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     await commandRunner.start(gateway.log.child({ module: 'commands' }));
     // A node going stale ends the leases of its jobs: handle that now, not at the next poll.
     nodeLiveness.onStale(() => dispatcher.wake());
+    const executorFailed = await executorStarted;
+    if (executorFailed) throw executorFailed;
     // Before the embedded node, which joins through the control plane.
     started = true;
 
@@ -307,6 +317,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       db,
       database: database.description,
       firstRun: setup,
+      connectorExecutor,
       localSession: (handle = 'admin') => auth.localSession(handle, { requestId: `desktop-${randomUUID()}`, ip: 'local', userAgent: 'CyNode desktop' }),
       close: closeAll,
     };

@@ -1,0 +1,140 @@
+import { egressFromEnvironment, type EgressGuard } from '../egress';
+import { driverFor } from '../types/index';
+import {
+  checkAgainst,
+  ConnectorError,
+  isConnectorError,
+  mayRetry,
+  operationOf,
+  type ConnectorDriver,
+  type CredentialSecret,
+  type FailureClass,
+  type HealthResult,
+} from '../types/contract';
+import type { HealthCall, OperationCall, OperationOutcome, SealedCredential } from '../executor-api';
+
+/*
+ * One operation or health check inside the executor: the credential is opened for this call only
+ * and passed to the driver; nothing here keeps, logs or returns it.
+ */
+
+/** A result larger than this (serialized) is refused rather than handed to the gateway. */
+export const MAX_RESULT_BYTES = 1024 * 1024;
+/** The longest wait between attempts, whatever the peer's Retry-After says. */
+const MAX_BACKOFF_MS = 10_000;
+
+export type OpenCredential = (credential: SealedCredential) => Promise<CredentialSecret>;
+
+interface Prepared {
+  driver: ConnectorDriver;
+  credential: CredentialSecret | null;
+  egress: EgressGuard;
+}
+
+async function prepare(call: HealthCall, open: OpenCredential, env: NodeJS.ProcessEnv): Promise<Prepared> {
+  const driver = driverFor(call.type);
+  if (!driver) throw new ConnectorError('validation_error', `There is no connector type ${call.type}`);
+  checkAgainst(driver.spec.configSchema, call.config, 'The configuration');
+  if (call.credential && call.credential.instanceId !== call.instanceId) {
+    throw new ConnectorError('validation_error', 'The credential belongs to another connector');
+  }
+  let egress: EgressGuard;
+  try {
+    egress = egressFromEnvironment({ CYNODE_CONNECTOR_ALLOW: [env.CYNODE_CONNECTOR_ALLOW ?? '', ...call.egressAllow].join(',') });
+  } catch (e) {
+    throw new ConnectorError('validation_error', (e as Error).message);
+  }
+  const credential = call.credential ? await open(call.credential) : null;
+  return { driver, credential, egress };
+}
+
+export async function runOperation(call: OperationCall, open: OpenCredential, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<OperationOutcome> {
+  const started = Date.now();
+  let attempts = 0;
+  try {
+    const { driver, credential, egress } = await prepare(call, open, env);
+    const operation = operationOf(driver, call.operation);
+    const timeoutMs = Math.max(1, Math.min(call.timeoutMs, operation.timeoutMs));
+    for (;;) {
+      attempts++;
+      try {
+        const result = await withTimeout(timeoutMs, signal, (attemptSignal) =>
+          driver.invoke({ config: call.config, credential, operation, params: call.params, signal: attemptSignal, egress }),
+        );
+        checkResult(operation.resultSchema, result);
+        return { ok: true, result, attempts, durationMs: Date.now() - started };
+      } catch (e) {
+        if (!mayRetry(operation, e, attempts) || signal.aborted) throw e;
+        const hinted = isConnectorError(e) ? e.retryAfterMs : undefined;
+        await sleep(Math.min(MAX_BACKOFF_MS, Math.max(operation.retry.backoffMs * 2 ** (attempts - 1), hinted ?? 0)), signal);
+      }
+    }
+  } catch (e) {
+    return { ok: false, ...failureOf(e), attempts, durationMs: Date.now() - started };
+  }
+}
+
+export async function runHealth(call: HealthCall, open: OpenCredential, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<HealthResult> {
+  try {
+    const { driver, credential, egress } = await prepare(call, open, env);
+    return await withTimeout(Math.max(1, call.timeoutMs), signal, (attemptSignal) => driver.health({ config: call.config, credential, signal: attemptSignal, egress }));
+  } catch (e) {
+    const { failure, message } = failureOf(e);
+    return { ok: false, failure, message };
+  }
+}
+
+/** A result the gateway may receive: it matches the declared schema and is not too large. */
+function checkResult(schema: Parameters<typeof checkAgainst>[0], result: unknown): void {
+  try {
+    checkAgainst(schema, result, 'The result');
+  } catch (e) {
+    // The peer (or the driver) answered off its declaration: repeating will not change that.
+    throw new ConnectorError('permanent', (e as Error).message);
+  }
+  const size = Buffer.byteLength(JSON.stringify(result) ?? '', 'utf8');
+  if (size > MAX_RESULT_BYTES) throw new ConnectorError('permanent', `The result is ${size} bytes, more than the ${MAX_RESULT_BYTES} bytes an operation may return`);
+}
+
+/**
+ * Runs one attempt with its own signal, aborted at the deadline or when the call is cancelled.
+ * The race makes the deadline hold even for a driver that ignores its signal.
+ */
+async function withTimeout<T>(timeoutMs: number, outer: AbortSignal, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => controller.abort();
+  outer.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (outer.aborted) throw cancelled();
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        reject(new ConnectorError('transient', `The operation did not finish within ${timeoutMs} ms`));
+      }, timeoutMs);
+      outer.addEventListener('abort', () => reject(cancelled()), { once: true });
+    });
+    return await Promise.race([run(controller.signal), deadline]);
+  } finally {
+    clearTimeout(timer);
+    outer.removeEventListener('abort', onAbort);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(cancelled());
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), reject(cancelled())), { once: true });
+  });
+}
+
+function cancelled(): ConnectorError {
+  return new ConnectorError('transient', 'The operation was cancelled');
+}
+
+/** A ConnectorError as it is; anything else (a driver bug, a library's error) as plain words only. */
+function failureOf(e: unknown): { failure: FailureClass; message: string; providerStatus?: number } {
+  if (isConnectorError(e)) return { failure: e.failure, message: e.message, ...(e.providerStatus !== undefined ? { providerStatus: e.providerStatus } : {}) };
+  return { failure: 'transient', message: 'The operation failed inside the connector executor' };
+}
