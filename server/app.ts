@@ -76,7 +76,6 @@ import { ConnectorOperationService } from './connectors/invocations';
 import { ConnectorHealth } from './connectors/health';
 import { RateLimiter } from './connectors/breaker';
 import { connectorPolicyOf } from './connectors/policy';
-import { noExecutor } from './connectors/no-executor';
 import { connectorRoutes } from './connectors/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
@@ -210,13 +209,12 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const lanSharing = new LanSharing(db, config.host);
     const retention = new RetentionService(db, deps.authz);
     // Connectors: the gateway seals credentials for, and runs operations through, the executor.
-    const connectorExecutor = noExecutor();
-    closers.push(() => connectorExecutor.close());
     const connectorPolicy = connectorPolicyOf(policy);
+    const connectorLog: { to?: HttpServer['log'] } = {};
     const connectorHealth = new ConnectorHealth(db, connectorExecutor, {
       breakerFailures: config.connectorBreakerFailures,
       intervalSeconds: config.connectorHealthSeconds,
-      onError: () => {},
+      onError: (err) => connectorLog.to?.error({ err }, 'connector health checks failed; the next round retries'),
     });
     // Stopped before the executor and the database close (closers run in reverse).
     closers.push(() => connectorHealth.stop());
@@ -244,6 +242,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     });
     closers.push(() => gateway.close());
     policyLog.to = gateway.log.child({ module: 'policy' });
+    connectorLog.to = gateway.log.child({ module: 'connectors' });
     liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
     closers.push(() => lanSharing.close());

@@ -40,12 +40,23 @@ export async function isOwner(q: Queryable, by: Principal, i: InstanceRow): Prom
  * The instance if the caller may see it (owner, owning-group member, or admin), else 404: an
  * instance one may not see is indistinguishable from one that does not exist.
  */
-export async function visibleInstance(q: Queryable, authz: Authorizer, by: Principal, id: string, opts: { lock?: boolean } = {}): Promise<InstanceRow> {
-  const instance = await findInstance(q, id, opts);
+export async function visibleInstance(q: Queryable, authz: Authorizer, by: Principal, id: string): Promise<InstanceRow> {
+  const instance = await findInstance(q, id);
   if (!instance) throw notFound('Connector');
   if (await isOwner(q, by, instance)) return instance;
   if (await authz.can(by, ADMIN_ACTION)) return instance;
   throw notFound('Connector');
+}
+
+/**
+ * Holds the instance's row for the transaction, after the caller's right to see it was checked
+ * outside: inside a transaction only `tx` may be used (PGlite has one connection), and the
+ * authorizer reads through the pool.
+ */
+export async function lockInstance(tx: Queryable, id: string): Promise<InstanceRow> {
+  const instance = await findInstance(tx, id, { lock: true });
+  if (!instance) throw notFound('Connector');
+  return instance;
 }
 
 /**

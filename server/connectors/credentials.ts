@@ -3,7 +3,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { Db, Queryable } from '../db';
 import { conflict, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import { auditConnector, connectorProblem, requireManage, visibleInstance, type ConnectorAct } from './access';
+import { auditConnector, connectorProblem, lockInstance, requireManage, visibleInstance, type ConnectorAct } from './access';
 import type { ConnectorExecutor } from './executor-api';
 import type { ConnectorPolicy } from './policy';
 import {
@@ -27,13 +27,15 @@ export interface CredentialInput {
 }
 
 /**
- * The key id of a JWE, from its protected header (the first part of the compact form): stored
- * next to the ciphertext so a rotation of the executor's key can find what it must re-seal.
- * Reading the header needs no key.
+ * The key id of a JWE, from its protected header (JSON serialisation, or the first part of the
+ * compact one): stored next to the ciphertext so a rotation of the executor's key can find what
+ * it must re-seal. Reading the header needs no key.
  */
 export function keyIdOf(jwe: string): string | null {
   try {
-    const header = JSON.parse(Buffer.from(jwe.split('.')[0] ?? '', 'base64url').toString('utf8')) as { kid?: unknown };
+    const protectedHeader = jwe.trimStart().startsWith('{') ? (JSON.parse(jwe) as { protected?: unknown }).protected : jwe.split('.')[0];
+    if (typeof protectedHeader !== 'string') return null;
+    const header = JSON.parse(Buffer.from(protectedHeader, 'base64url').toString('utf8')) as { kid?: unknown };
     return typeof header.kid === 'string' ? header.kid : null;
   } catch {
     return null;
@@ -82,7 +84,7 @@ export class ConnectorCredentialService {
     const id = randomUUID();
     const jwe = await this.executor.seal(secret, { instanceId, credentialId: id, version: 1 });
     return this.db.transaction(async (tx) => {
-      const locked = await visibleInstance(tx, this.authz, act.by, instanceId, { lock: true });
+      const locked = await lockInstance(tx, instanceId);
       await insertCredential(tx, { id, instanceId, type: input.type, jwe, keyId: keyIdOf(jwe), expiresAt: input.expiresAt ?? null, by: act.by.userId });
       await credentialArrived(tx, locked);
       await auditConnector(tx, act, 'connector_credential_created', instance, { credential_id: id, type: input.type, version: 1 });

@@ -4,7 +4,7 @@ import type { ConnectorExecutor, HealthCall, SealedCredential } from './executor
 import { FailureStreaks } from './breaker';
 import type { HealthResult } from './types/contract';
 import { driverFor } from './types/index';
-import { instancesIn, moveInstanceStatus, readEgressAllow, usableCredential, type InstanceRow } from './store';
+import { hasCredentials, instancesIn, moveInstanceStatus, readEgressAllow, usableCredential, type InstanceRow } from './store';
 
 /** Longest a health probe may take. */
 const HEALTH_TIMEOUT_MS = 15_000;
@@ -12,12 +12,17 @@ const HEALTH_TIMEOUT_MS = 15_000;
 /** The credential an instance would use now, or why there is none. */
 export type CredentialState = { kind: 'ready'; sealed: SealedCredential | null } | { kind: 'missing' } | { kind: 'expired' };
 
-/** The newest active credential, unless it has expired; types that need none may run without. */
+/**
+ * The newest active credential, unless it has expired. Types that need none run without one,
+ * but only while the instance never had one: revoking or disabling its credential must stop the
+ * next call, not send it unauthenticated.
+ */
 export async function credentialState(q: Queryable, instance: InstanceRow, now = new Date()): Promise<CredentialState> {
   const credential = await usableCredential(q, instance.id);
   if (credential && credential.expires_at && credential.expires_at <= now) return { kind: 'expired' };
   if (credential) return { kind: 'ready', sealed: { instanceId: instance.id, credentialId: credential.id, version: credential.version, jwe: credential.jwe } };
-  return driverFor(instance.type)?.spec.credentialRequired === false ? { kind: 'ready', sealed: null } : { kind: 'missing' };
+  const optional = driverFor(instance.type)?.spec.credentialRequired === false;
+  return optional && !(await hasCredentials(q, instance.id)) ? { kind: 'ready', sealed: null } : { kind: 'missing' };
 }
 
 /**

@@ -89,8 +89,8 @@ export class ConnectorOperationService {
     if (credential.kind !== 'ready') {
       if (credential.kind === 'expired') await moveInstanceStatus(this.db, instanceId, ['active', 'error', 'degraded'], 'credential_expired', 'The connector credential has expired');
       const detail = credential.kind === 'expired' ? 'The connector credential has expired; rotate it or add a new one' : 'The connector has no active credential';
-      await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: 'validation_error', message: detail, idempotencyKey: null });
-      throw connectorProblem(409, credential.kind === 'expired' ? 'credential_expired' : 'provisioning', detail);
+      await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: credential.kind === 'expired' ? 'credential_expired' : 'no_credential', message: detail, idempotencyKey: null });
+      throw connectorProblem(409, credential.kind === 'expired' ? 'credential_expired' : 'no_credential', detail);
     }
 
     const rowId = await insertOperation(this.db, {

@@ -5,7 +5,7 @@ import { badRequest, notFound } from '../http/problem';
 import { decodeCursor, encodeCursor } from '../http/schemas';
 import { redactJson } from '../redaction/redaction';
 import type { Authorizer } from '../rbac/service';
-import { ADMIN_ACTION, auditConnector, connectorProblem, requireManage, visibleInstance, type ConnectorAct } from './access';
+import { ADMIN_ACTION, auditConnector, connectorProblem, lockInstance, requireManage, visibleInstance, type ConnectorAct } from './access';
 import { parseAllowList } from './egress';
 import { credentialState, type ConnectorHealth } from './health';
 import type { ConnectorPolicy } from './policy';
@@ -119,7 +119,7 @@ export class ConnectorService {
     await requireManage(this.policy, act, instance);
     if (patch.config !== undefined) await checkConfig(specOf(instance.type), patch.config);
     return this.db.transaction(async (tx) => {
-      await visibleInstance(tx, this.authz, act.by, id, { lock: true });
+      await lockInstance(tx, id);
       const fields = Object.entries(patch).filter(([, v]) => v !== undefined).map(([k]) => k);
       if (fields.length > 0) {
         await updateInstance(tx, id, patch);
@@ -150,7 +150,7 @@ export class ConnectorService {
       } else this.health.succeeded(id);
     }
     return this.db.transaction(async (tx) => {
-      await visibleInstance(tx, this.authz, act.by, id, { lock: true });
+      await lockInstance(tx, id);
       await updateInstance(tx, id, { status, lastError });
       await auditConnector(tx, act, 'connector_enabled', instance, { status });
       return (await findInstance(tx, id))!;
@@ -161,7 +161,7 @@ export class ConnectorService {
     const instance = await visibleInstance(this.db, this.authz, act.by, id);
     await requireManage(this.policy, act, instance);
     return this.db.transaction(async (tx) => {
-      const locked = await visibleInstance(tx, this.authz, act.by, id, { lock: true });
+      const locked = await lockInstance(tx, id);
       if (locked.status !== 'disabled') {
         await updateInstance(tx, id, { status: 'disabled' });
         await auditConnector(tx, act, 'connector_disabled', instance);
@@ -175,7 +175,7 @@ export class ConnectorService {
     const instance = await visibleInstance(this.db, this.authz, act.by, id);
     await requireManage(this.policy, act, instance);
     await this.db.transaction(async (tx) => {
-      await visibleInstance(tx, this.authz, act.by, id, { lock: true });
+      await lockInstance(tx, id);
       await deleteInstance(tx, id);
       await auditConnector(tx, act, 'connector_deleted', instance, { type: instance.type });
     });

@@ -189,6 +189,11 @@ export async function usableCredential(
   return rows[0] ?? null;
 }
 
+export async function hasCredentials(q: Queryable, instanceId: string): Promise<boolean> {
+  const rows = await q.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM connector_credentials WHERE instance_id = $1) AS ok', [instanceId]);
+  return rows[0]?.ok === true;
+}
+
 export async function insertOperation(
   q: Queryable,
   o: {
