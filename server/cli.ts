@@ -5,6 +5,7 @@ import { VERSION, identityServices, startCynode } from './app';
 import { openDatabase } from './bootstrap/database';
 import { DataDirBusyError } from './bootstrap/data-dir-lock';
 import { OfflineResetError, resetPasswordOffline } from './bootstrap/reset-password';
+import { MasterKeyRotationError, rotateMasterKey } from './bootstrap/rotate-master-key';
 import { NODE_ENVIRONMENT, NodeConfigError, loadNodeSettings } from '../node-manager/agent/config';
 import { JoinRefusedError, startNodeManager } from '../node-manager/agent/node-manager';
 
@@ -50,6 +51,30 @@ async function resetPasswordCommand(flags: ServeFlags & { handle: string }): Pro
   } finally {
     await database.close();
   }
+}
+
+async function rotateMasterKeyCommand(flags: ServeFlags): Promise<void> {
+  const config = configFrom(flags);
+  const given = process.env.CYNODE_NEW_MASTER_KEY || undefined;
+  const done = await rotateMasterKey(config, given);
+  const lines = [`Master key rotated: ${done.nodeSecrets} node secret(s) and ${done.executorKeys} connector executor key(s) are sealed under the new key.`];
+  if (done.source === 'file') {
+    lines.push(
+      `  new key        ${done.keyFile}`,
+      `  previous key   ${done.previousKeyFile} (backups made before now need it; delete it once they are gone)`,
+    );
+  } else if (given) {
+    lines.push('Set CYNODE_MASTER_KEY to the value of CYNODE_NEW_MASTER_KEY on every gateway that shares this database before starting it.');
+  } else {
+    lines.push(
+      'Set CYNODE_MASTER_KEY to this new key (shown once) on every gateway that shares this database before starting it:',
+      '',
+      `    ${done.newKey}`,
+      '',
+    );
+  }
+  lines.push('Users sign in again and nodes register again (their tokens were signed with the previous key); connector credentials are unchanged.');
+  process.stdout.write(lines.join('\n') + '\n');
 }
 
 /** Stops `close` on SIGINT/SIGTERM and exits 0 once it is done (1 if it hangs). */
@@ -160,8 +185,19 @@ program
   .addOption(option('--database-url <url>', 'PostgreSQL connection string instead of PGlite', 'DATABASE_URL'))
   .action(resetPasswordCommand);
 
+program
+  .command('rotate-master-key')
+  .description(
+    'Seal every secret kept under the master key (node tokens, the join key, the connector executor\'s keys) under a new master key. ' +
+      'Stop every gateway on the database first. With a key file, it is replaced (the previous one is kept beside it); with CYNODE_MASTER_KEY, ' +
+      'the new key is printed (or taken from CYNODE_NEW_MASTER_KEY) for you to configure.',
+  )
+  .addOption(option('--data-dir <path>', 'data directory', 'CYNODE_DATA_DIR'))
+  .addOption(option('--database-url <url>', 'PostgreSQL connection string instead of PGlite', 'DATABASE_URL'))
+  .action(rotateMasterKeyCommand);
+
 program.parseAsync(process.argv).catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof SchemaTooNewError || err instanceof DataDirBusyError || err instanceof OfflineResetError || err instanceof NodeConfigError || err instanceof JoinRefusedError) {
+  if (err instanceof ConfigError || err instanceof SchemaTooNewError || err instanceof DataDirBusyError || err instanceof OfflineResetError || err instanceof NodeConfigError || err instanceof JoinRefusedError || err instanceof MasterKeyRotationError) {
     process.stderr.write(`cynode: ${err.message}\n`);
     process.exit(2);
   }

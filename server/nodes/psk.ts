@@ -9,7 +9,8 @@ import { shellQuote } from '../lib/shell';
 import type { Vault } from '../vault/envelope';
 import { insertSealedPskIfAbsent, readSealedPsk, replaceSealedPsk } from './store';
 
-const PSK_CONTEXT = 'system:node-psk';
+/** The vault context the join key is sealed for. */
+export const PSK_CONTEXT = 'system:node-psk';
 
 /**
  * The pre-shared key a node presents to register (spec/node.md §1.4, D-2).

@@ -124,6 +124,11 @@ export async function recordRegistration(q: Queryable, id: string, r: { registra
   return rows[0] ?? null;
 }
 
+/** Every node's sealed Worker API token (master key rotation opens and seals each again). */
+export async function sealedWorkerTokens(q: Queryable): Promise<{ id: string; sealed: string }[]> {
+  return q.query<{ id: string; sealed: string }>('SELECT id, worker_api_token_ciphertext AS sealed FROM nodes WHERE worker_api_token_ciphertext IS NOT NULL ORDER BY id FOR UPDATE');
+}
+
 export async function setWorkerTokenCiphertext(q: Queryable, id: string, sealed: string): Promise<void> {
   await q.query('UPDATE nodes SET worker_api_token_ciphertext = $2, updated_at = now() WHERE id = $1', [id, sealed]);
 }
@@ -217,6 +222,11 @@ export async function replaceSealedPsk(q: Queryable, sealed: string, by: string)
      ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, version = system_settings.version + 1, updated_at = now(), updated_by = EXCLUDED.updated_by`,
     [PSK_SETTING, JSON.stringify({ sealed }), by],
   );
+}
+
+/** The same join key sealed again (master key rotation): neither its version nor who set it changes. */
+export async function rewriteSealedPsk(q: Queryable, sealed: string): Promise<void> {
+  await q.query('UPDATE system_settings SET value = $2::jsonb WHERE key = $1', [PSK_SETTING, JSON.stringify({ sealed })]);
 }
 
 /** How far the dispatchable nodes are from serving inference, for readiness. */

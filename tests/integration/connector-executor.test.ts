@@ -1,5 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readFile } from 'node:fs/promises';
+import { dataFiles } from '../../server/config/config';
+import { ProcessConnectorExecutor } from '../../server/connectors/executor/client';
 import type { OperationCall } from '../../server/connectors/executor-api';
+import { MasterKey } from '../../server/vault/master-key';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 import { startWebApiPeers, type WebApiPeers } from '../support/web-api-peers';
 
@@ -7,6 +11,9 @@ import { startWebApiPeers, type WebApiPeers } from '../support/web-api-peers';
 // only inside it, only for the row they were sealed for, and the process failing never hangs a call.
 
 const TOKEN = 'executor-test-token-7f3a9c1e5b';
+const PARAM = 'param-value-9e1d77';
+
+const kidOf = (jwe: string): string => JSON.parse(Buffer.from(JSON.parse(jwe).protected, 'base64url').toString()).kid;
 
 let peers: WebApiPeers;
 beforeAll(async () => {
@@ -90,5 +97,44 @@ describe.each(DB_KINDS)('connector executor (%s)', (kind) => {
     const again = await executor.invoke(callWith(jwe));
     expect(again).toMatchObject({ ok: true });
     expect(executor.pid).not.toBe(pid);
+  });
+
+  it('rotates its key pair: new credentials are sealed to the new one, older ones open until rewrapped', async () => {
+    const executor = server.cynode.connectorExecutor;
+    const old = await executor.seal({ type: 'bearer_token', token: TOKEN }, binding);
+    const kid = await executor.rotateKey();
+    const fresh = await executor.seal({ type: 'bearer_token', token: TOKEN }, binding);
+    expect(kidOf(fresh)).toBe(kid);
+    expect(kidOf(old)).not.toBe(kid);
+    expect(await executor.invoke(callWith(old))).toMatchObject({ ok: true });
+    const [rewrapped] = await executor.rewrap([{ ...binding, jwe: old }]);
+    expect(kidOf(rewrapped!)).toBe(kid);
+    expect(rewrapped).not.toContain(TOKEN);
+    expect(await executor.invoke(callWith(rewrapped!))).toMatchObject({ ok: true });
+    // Rewrapping keeps the binding: the result still opens nowhere else.
+    expect(await executor.invoke({ ...callWith(rewrapped!), credential: { ...binding, version: 9, jwe: rewrapped! } })).toMatchObject({ ok: false, failure: 'permanent' });
+  });
+
+  it('logs each call without its credential, parameters or keys', async () => {
+    const chunks: string[] = [];
+    const keyText = (await readFile(dataFiles.masterKey(server.config.dataDir), 'utf8')).trim();
+    const masterKey = MasterKey.fromBase64(keyText);
+    const executor = new ProcessConnectorExecutor({ db: server.cynode.db, masterKey, logLevel: 'trace', onLog: (c) => chunks.push(c) });
+    try {
+      const jwe = await executor.seal({ type: 'bearer_token', token: TOKEN }, binding);
+      const withParam = { params: { method: 'GET', path: 'items', headers: { 'X-Probe': PARAM } } };
+      expect(await executor.invoke(callWith(jwe, withParam))).toMatchObject({ ok: true });
+      expect(await executor.invoke({ ...callWith(jwe, withParam), credential: { ...binding, version: 2, jwe } })).toMatchObject({ ok: false });
+      expect(await executor.invoke(callWith(jwe, { ...withParam, egressAllow: [] }))).toMatchObject({ ok: false, failure: 'policy_denied' });
+      expect(await executor.health({ requestId: 'h', instanceId: binding.instanceId, type: 'http', config: { base_url: `${peers.url}/` }, credential: { ...binding, jwe }, timeoutMs: 5000, egressAllow: ['127.0.0.1'] })).toBeDefined();
+    } finally {
+      await executor.close();
+    }
+    const log = chunks.join('');
+    const lines = log.trim().split('\n').map((l) => JSON.parse(l) as { name: string; msg: string });
+    expect(lines.every((l) => l.name === 'connector-executor')).toBe(true);
+    expect(lines.map((l) => l.msg)).toEqual(expect.arrayContaining(['connector operation succeeded', 'connector operation failed']));
+    for (const secret of [TOKEN, PARAM, keyText, Buffer.from(masterKey.derive('connector-executor-vault')).toString('base64')]) expect(log).not.toContain(secret);
+    expect(log).not.toMatch(/"d":"/); // no private JWK
   });
 });

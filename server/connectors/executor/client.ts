@@ -3,12 +3,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Db } from '../../db';
+import type { Db, Queryable } from '../../db';
 import type { MasterKey } from '../../vault/master-key';
 import type { CredentialSecret, HealthResult } from '../types/contract';
 import type { ConnectorExecutor, CredentialBinding, HealthCall, OperationCall, OperationOutcome, SealedCredential } from '../executor-api';
-import { currentPublicKey, insertExecutorKey, listExecutorKeys, retireExecutorKeysExcept } from './key-store';
-import { EXECUTOR_VAULT_PURPOSE, kidOfJwe, type AnswerOf, type ExecutorAnswer, type ExecutorKeyRecord, type ExecutorRequest } from './protocol';
+import { currentPublicKey, insertExecutorKey, listExecutorKeys, replaceSealedPrivateKey, retireExecutorKeysExcept } from './key-store';
+import { EXECUTOR_VAULT_PURPOSE, kidOfJwe, type AnswerOf, type ExecutorAnswer, type ExecutorRequest } from './protocol';
 import { sealCredentialTo } from './seal';
 
 /*
@@ -126,13 +126,15 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
   }
 
   /**
-   * The stored private keys sealed again under a new master key (master key rotation). The keys
-   * are opened and sealed inside the executor; the caller stores the result in the same
-   * transaction as the rest of the rotation.
+   * Every stored private key sealed again under a new master key (master key rotation), in the
+   * caller's transaction. The keys are opened and sealed inside the executor: this process sees
+   * only the sealed forms. Returns how many were moved.
    */
-  async resealKeys(next: MasterKey): Promise<ExecutorKeyRecord[]> {
-    await this.process();
-    return this.call({ kind: 'reseal', vaultKey: vaultKeyOf(next) }, START_TIMEOUT_MS);
+  async resealKeys(tx: Queryable, next: MasterKey): Promise<number> {
+    const keys = await listExecutorKeys(tx, { forUpdate: true });
+    const resealed = await this.call({ kind: 'reseal', vaultKey: vaultKeyOf(next), keys }, START_TIMEOUT_MS);
+    for (const key of resealed) await replaceSealedPrivateKey(tx, key.kid, key.privateKeySealed);
+    return resealed.length;
   }
 
   async close(): Promise<void> {

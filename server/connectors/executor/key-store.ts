@@ -15,9 +15,9 @@ export interface StoredExecutorKey extends ExecutorKeyRecord {
 }
 
 /** Every pair, the one to seal to (newest not retired) first. */
-export async function listExecutorKeys(q: Queryable): Promise<StoredExecutorKey[]> {
+export async function listExecutorKeys(q: Queryable, options: { forUpdate?: boolean } = {}): Promise<StoredExecutorKey[]> {
   const rows = await q.query<KeyRow>(
-    'SELECT kid, public_jwk, private_key_sealed, retired_at FROM connector_executor_keys ORDER BY (retired_at IS NULL) DESC, created_at DESC, kid',
+    `SELECT kid, public_jwk, private_key_sealed, retired_at FROM connector_executor_keys ORDER BY (retired_at IS NULL) DESC, created_at DESC, kid${options.forUpdate ? ' FOR UPDATE' : ''}`,
   );
   return rows.map((r) => ({ kid: r.kid, publicJwk: r.public_jwk, privateKeySealed: r.private_key_sealed, retired: r.retired_at !== null }));
 }

@@ -71,8 +71,8 @@ async function handle(request: ExecutorRequest): Promise<unknown> {
       return Promise.all(request.credentials.map((c) => ring.rewrap(c, target.kid, target.publicJwk)));
     }
     case 'reseal':
-      records = await keys().reseal(records, request.vaultKey);
-      return records;
+      // After this the executor's vault is the new one: it is closed once the rotation is done.
+      return keys().reseal(request.keys, request.vaultKey);
   }
 }
 

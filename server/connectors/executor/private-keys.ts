@@ -74,9 +74,10 @@ export class KeyRing {
     return sealCredentialTo(kid, publicJwk, secret, credential);
   }
 
-  /** Every held key sealed under another vault key (master key rotation); the ring switches to it. */
+  /** The given stored keys sealed under another vault key (master key rotation); the ring switches to it. */
   async reseal(records: readonly ExecutorKeyRecord[], vaultKey: string): Promise<ExecutorKeyRecord[]> {
     const next = new Vault(MasterKey.fromBase64(vaultKey));
+    // Each opens under the current vault first: a key sealed under neither stops the rotation.
     const out = records.map((r) => ({ ...r, privateKeySealed: next.seal(this.vault.open(r.privateKeySealed, privateKeyContext(r.kid)), privateKeyContext(r.kid)) }));
     this.vault = next;
     return out;

@@ -28,8 +28,8 @@ export type ExecutorRequest =
   | { id: number; kind: 'cancel'; target: number }
   /** Opens each credential and seals it again to key `kid`, inside the executor. */
   | { id: number; kind: 'rewrap'; credentials: SealedCredential[]; kid: string }
-  /** Every held private key sealed again under another vault key (master key rotation). */
-  | { id: number; kind: 'reseal'; vaultKey: string };
+  /** These stored key pairs' private halves sealed again under another vault key (master key rotation). */
+  | { id: number; kind: 'reseal'; vaultKey: string; keys: ExecutorKeyRecord[] };
 
 export type ExecutorAnswer = { id: number; ok: true; value: unknown } | { id: number; ok: false; message: string };
 

@@ -1,5 +1,4 @@
 import { egressFromEnvironment, type EgressGuard } from '../egress';
-import { driverFor } from '../types/index';
 import {
   checkAgainst,
   ConnectorError,
@@ -32,6 +31,8 @@ interface Prepared {
 }
 
 async function prepare(call: HealthCall, open: OpenCredential, env: NodeJS.ProcessEnv): Promise<Prepared> {
+  // Loaded at the first call, not at start: the executor starts with every server, and most never run a connector.
+  const { driverFor } = await import('../types/index');
   const driver = driverFor(call.type);
   if (!driver) throw new ConnectorError('validation_error', `There is no connector type ${call.type}`);
   checkAgainst(driver.spec.configSchema, call.config, 'The configuration');
