@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Db } from '../db';
 import { GroupCommit } from '../db/group-commit';
 import { Memo } from '../db/memo';
@@ -37,6 +38,9 @@ export interface AccessQuestion {
   /** Task, project, request size; time defaults to now. */
   context?: PolicyContext;
 }
+
+/** A decision as answered to the domain that asked: `auditId` is its row in the access audit (null when it could not be written, and then it is a deny). */
+export type AccessDecision = PolicyDecision & { auditId: string | null };
 
 export interface PolicyOptions {
   /** Told when rules cannot be loaded or a decision cannot be audited (each such decision denies). */
@@ -155,7 +159,7 @@ export class PolicyService {
    * anywhere (the subject, the engine, the audit write) is a deny. `ctx` names the HTTP request
    * in the audit row when there is one.
    */
-  async decide(q: AccessQuestion, ctx?: RequestContext): Promise<PolicyDecision> {
+  async decide(q: AccessQuestion, ctx?: RequestContext): Promise<AccessDecision> {
     let subject: UserSubject | null = null;
     let decision: PolicyDecision;
     try {
@@ -166,13 +170,14 @@ export class PolicyService {
     } catch (err) {
       decision = deny(`the decision failed: ${(err as Error).message}`);
     }
+    const record = this.record(q, subject, decision, ctx);
     try {
-      await this.records.submit(this.record(q, subject, decision, ctx));
+      await this.records.submit(record);
     } catch (err) {
       this.options.onError?.(err, 'an access decision could not be audited, so it is denied');
-      return deny('the decision could not be audited');
+      return { ...deny('the decision could not be audited'), auditId: null };
     }
-    return decision;
+    return { ...decision, auditId: record.id };
   }
 
   async allows(q: AccessQuestion, ctx?: RequestContext): Promise<boolean> {
@@ -187,6 +192,7 @@ export class PolicyService {
 
   private record(q: AccessQuestion, subject: UserSubject | null, d: PolicyDecision, ctx: RequestContext | undefined): AccessRecord {
     return {
+      id: randomUUID(),
       request_id: ctx?.requestId ?? null,
       subject_user_id: q.userId,
       subject_handle: subject?.handle ?? null,

@@ -91,6 +91,7 @@ export async function userSubject(q: Queryable, userId: string): Promise<UserSub
 
 /** One decision as the access audit keeps it. */
 export interface AccessRecord {
+  id: string;
   request_id: string | null;
   subject_user_id: string | null;
   subject_handle: string | null;
@@ -109,7 +110,7 @@ export interface AccessRecord {
 }
 
 const RECORD_COLUMNS =
-  'request_id, subject_user_id, subject_handle, subject_agent_id, subject_agent_role, subject_groups, subject_roles, action, resource_type, resource_id, decision, rules, reason, task_id, project_id';
+  'id, request_id, subject_user_id, subject_handle, subject_agent_id, subject_agent_role, subject_groups, subject_roles, action, resource_type, resource_id, decision, rules, reason, task_id, project_id';
 
 /** Many decisions in one statement (group commit: concurrent decisions share it). */
 export async function appendAccessRecords(q: Queryable, records: readonly AccessRecord[]): Promise<void> {
@@ -117,7 +118,6 @@ export async function appendAccessRecords(q: Queryable, records: readonly Access
 }
 
 export interface AccessEntry extends AccessRecord {
-  id: string;
   seq: number;
   at: Date;
 }
@@ -155,6 +155,6 @@ export async function listAccess(q: Queryable, f: AccessFilter): Promise<{ entri
   if (f.until) c.add('at < ?', f.until);
   if (f.beforeSeq !== undefined) c.add('seq < ?', f.beforeSeq);
   const limit = c.param(f.limit + 1);
-  const rows = await q.query<AccessEntry>(`SELECT id, seq, at, ${RECORD_COLUMNS} FROM access_audit ${c.where()} ORDER BY seq DESC LIMIT ${limit}`, c.params);
+  const rows = await q.query<AccessEntry>(`SELECT seq, at, ${RECORD_COLUMNS} FROM access_audit ${c.where()} ORDER BY seq DESC LIMIT ${limit}`, c.params);
   return { entries: rows.slice(0, f.limit).map((r) => ({ ...r, seq: Number(r.seq) })), more: rows.length > f.limit };
 }

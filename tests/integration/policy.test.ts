@@ -13,6 +13,7 @@ import { startWorkerApi, type WorkerApi } from '../../node-manager/worker-api/se
 import { startOllamaFixture, type OllamaFixture } from '../fixtures/ollama-fixture';
 import { SANDBOX_IMAGE, tempDir } from '../support/docker';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
+import { until } from '../support/until';
 
 /*
  * Access rules end to end: rules managed through the API decide who sees and uses which model
@@ -225,6 +226,21 @@ describe.each(DB_KINDS)('access rules on %s', (kind) => {
     expect((await admin('POST', '/v1/policy/explain', { subject: { user_id: member.id }, action: 'model.fly', resource: { type: 'Model', id: OPEN_MODEL } })).status).toBe(400);
     // Explaining does nothing, so it is not in the access audit.
     expect(await access('resource_id=inbox-1%2Flist')).toEqual([]);
+  });
+
+  it('follows rules and memberships changed by another process, through the database', async () => {
+    const sees = (token: string, want: string[]) => until(`models ${want.join(',')}`, async () => JSON.stringify(await models(token)) === JSON.stringify(want), 10_000);
+    await db.query(`INSERT INTO policy_rules (id, name, text) VALUES ('elsewhere', 'Written elsewhere', $1)`, [
+      `forbid (principal, action == Action::"model.use", resource == Model::"${LAB_MODEL}") unless { principal in Group::"${groupId}" };`,
+    ]);
+    await sees(outsider.token, [OPEN_MODEL]);
+    await sees(member.token, [OPEN_MODEL, LAB_MODEL]);
+    await db.query('UPDATE group_memberships SET is_active = false WHERE user_id = $1', [member.id]);
+    await sees(member.token, [OPEN_MODEL]);
+    await db.query('UPDATE group_memberships SET is_active = true WHERE user_id = $1', [member.id]);
+    await sees(member.token, [OPEN_MODEL, LAB_MODEL]);
+    await db.query(`DELETE FROM policy_rules WHERE id = 'elsewhere'`);
+    await sees(outsider.token, [OPEN_MODEL, LAB_MODEL]);
   });
 
   it('denies model use to everyone once the default rule is deleted', async () => {
