@@ -51,6 +51,8 @@ CREATE TABLE connector_operations (
   instance_id     uuid NOT NULL REFERENCES connector_instances (id),
   operation       text NOT NULL,
   decision        text NOT NULL CHECK (decision IN ('allow', 'deny')),
+  -- The policy decision's row in access_audit.
+  decision_audit_id uuid,
   outcome         text NOT NULL CHECK (outcome IN ('pending', 'success', 'failure')),
   failure_class   text,
   message         text,

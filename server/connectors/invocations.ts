@@ -67,9 +67,8 @@ export class ConnectorOperationService {
       const first = Value.Errors(op.requestSchema, request.params).First();
       throw connectorProblem(400, 'validation_error', `The parameters are not valid${first?.path ? ` at ${first.path}` : ''}: ${first?.message ?? 'they do not match the schema'}`);
     }
-    const base = { requestId: act.ctx.requestId, subjectId: act.by.userId, instanceId, operation: op.name, taskId: request.taskId ?? null };
-
     const decision = await this.policy.decide(act.by, { action: 'connector.invoke', connector: refOf(instance), operation: op.name, task: request.taskId }, act.ctx);
+    const base = { requestId: act.ctx.requestId, subjectId: act.by.userId, instanceId, operation: op.name, taskId: request.taskId ?? null, decisionAuditId: decision.auditId };
     if (!decision.allowed) {
       await insertOperation(this.db, { ...base, decision: 'deny', outcome: 'failure', failureClass: 'policy_denied', message: 'No policy rule allows this call', idempotencyKey: null });
       throw connectorProblem(403, 'policy_denied', 'You are not allowed to run this operation');

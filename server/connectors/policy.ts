@@ -15,6 +15,8 @@ export interface ConnectorDecision {
   allowed: boolean;
   /** The rules that decided, or why none did. */
   reasons: string[];
+  /** The decision's row in the access audit. */
+  auditId: string | null;
 }
 
 /** The policy decision point as the connectors domain sees it; every decision is audited by it. */
@@ -35,7 +37,7 @@ export function connectorPolicyOf(policy: PolicyService): ConnectorPolicy {
         },
         ctx,
       );
-      return { allowed: decision.decision === 'allow', reasons: decision.rules.length > 0 ? decision.rules : [decision.reason ?? 'no rule allows this'] };
+      return { allowed: decision.decision === 'allow', reasons: decision.rules.length > 0 ? decision.rules : [decision.reason ?? 'no rule allows this'], auditId: decision.auditId };
     },
   };
 }

@@ -40,6 +40,7 @@ export interface OperationRow {
   instance_id: string;
   operation: string;
   decision: 'allow' | 'deny';
+  decision_audit_id: string | null;
   outcome: 'pending' | 'success' | 'failure';
   failure_class: string | null;
   message: string | null;
@@ -57,7 +58,7 @@ export interface OperationRow {
 const INSTANCE = `SELECT id, type, name, owner_user_id, owner_group_id, project_id, config, status, last_error, created_by, created_at, updated_at
   FROM connector_instances`;
 const CREDENTIAL = 'SELECT id, instance_id, type, version, status, key_id, created_at, rotated_at, expires_at FROM connector_credentials';
-const OPERATION = `SELECT seq::text AS seq, id, request_id, subject_id, instance_id, operation, decision, outcome, failure_class, message, duration_ms,
+const OPERATION = `SELECT seq::text AS seq, id, request_id, subject_id, instance_id, operation, decision, decision_audit_id, outcome, failure_class, message, duration_ms,
   provider_status, attempts, credential_id, credential_version, task_id, idempotency_key, created_at, finished_at FROM connector_operations`;
 
 export async function insertInstance(
@@ -202,6 +203,7 @@ export async function insertOperation(
     instanceId: string;
     operation: string;
     decision: 'allow' | 'deny';
+    decisionAuditId: string | null;
     outcome: 'pending' | 'failure';
     failureClass?: string;
     message?: string;
@@ -213,10 +215,10 @@ export async function insertOperation(
 ): Promise<string | null> {
   const rows = await q.query<{ id: string }>(
     `INSERT INTO connector_operations (request_id, subject_id, instance_id, operation, decision, outcome, failure_class, message, task_id, idempotency_key,
-       credential_id, credential_version, finished_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, CASE WHEN $6 = 'pending' THEN NULL ELSE now() END)
+       credential_id, credential_version, decision_audit_id, finished_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, CASE WHEN $6 = 'pending' THEN NULL ELSE now() END)
      ON CONFLICT DO NOTHING RETURNING id`,
-    [o.requestId, o.subjectId, o.instanceId, o.operation, o.decision, o.outcome, o.failureClass ?? null, o.message ?? null, o.taskId, o.idempotencyKey, o.credentialId ?? null, o.credentialVersion ?? null],
+    [o.requestId, o.subjectId, o.instanceId, o.operation, o.decision, o.outcome, o.failureClass ?? null, o.message ?? null, o.taskId, o.idempotencyKey, o.credentialId ?? null, o.credentialVersion ?? null, o.decisionAuditId],
   );
   return rows[0]?.id ?? null;
 }
@@ -237,7 +239,7 @@ export async function finishOperation(
 export async function operationByKey(q: Queryable, instanceId: string, operation: string, key: string): Promise<(OperationRow & { result: unknown }) | null> {
   const rows = await q.query<OperationRow & { result: unknown }>(
     `SELECT seq::text AS seq, id, request_id, subject_id, instance_id, operation, decision, outcome, failure_class, message, duration_ms,
-       provider_status, attempts, credential_id, credential_version, task_id, idempotency_key, created_at, finished_at, result
+       provider_status, attempts, credential_id, credential_version, task_id, idempotency_key, created_at, finished_at, result, decision_audit_id
      FROM connector_operations WHERE instance_id = $1 AND operation = $2 AND idempotency_key = $3`,
     [instanceId, operation, key],
   );

@@ -176,6 +176,7 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
       connector_id: c.id,
       operation: 'request',
       decision: 'allow',
+      decision_audit_id: expect.any(String),
       outcome: 'success',
       duration_ms: expect.any(Number),
       attempts: 1,
@@ -188,6 +189,10 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
     const audit = await s.cynode.db.query<{ action: string; details: unknown }>(`SELECT action, details FROM audit_events WHERE resource_id = $1 ORDER BY seq`, [c.id]);
     expect(audit.map((a) => a.action)).toEqual(['connector_installed', 'connector_credential_created', 'connector_credential_rotated', 'connector_credential_revoked']);
     expect(audit[2]!.details).toMatchObject({ credential_id: credential.id, type: 'bearer_token', version: 2 });
+    const decision = await s.cynode.db.query<{ action: string; decision: string; subject_user_id: string }>('SELECT action, decision, subject_user_id FROM access_audit WHERE id = $1', [
+      history.body.operations[0].decision_audit_id,
+    ]);
+    expect(decision).toEqual([{ action: 'connector.invoke', decision: 'allow', subject_user_id: alice.id }]);
   });
 
   describe.skipIf(!existsSync(DOVECOT_BINARY))('mail', () => {

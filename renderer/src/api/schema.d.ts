@@ -3379,6 +3379,7 @@ export interface paths {
                                 credential_id: string | null;
                                 credential_version: number | null;
                                 decision: "allow" | "deny";
+                                decision_audit_id: string | null;
                                 duration_ms: number | null;
                                 failure_class: string | null;
                                 finished_at: string | null;
