@@ -39,8 +39,8 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
   const echo = { method: 'GET', path: 'items' };
 
   beforeAll(async () => {
-    // A small breaker and a fast health check, so both can be watched within a test.
-    s = await startTestServer(kind, { connectorBreakerFailures: 2, connectorHealthSeconds: 1, connectorRatePerMinute: 1000 });
+    // A small breaker, a fast health check and a low rate limit, so each can be watched within a test.
+    s = await startTestServer(kind, { connectorBreakerFailures: 2, connectorHealthSeconds: 1, connectorRatePerMinute: 5 });
     alice = await s.createUser('alice');
     bob = await s.createUser('bob');
     // The local peers are allowed the way an admin allows an installation's own services.
@@ -159,6 +159,39 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
     await until('the health check to restore the instance', async () => (await call('GET', `/v1/connectors/${c.id}`)).body.status === 'active', 15_000);
     expect((await invoke(c.id, 'request', { params: echo })).status).toBe(200);
     expect(peers.requests.length).toBeGreaterThan(seen);
+  });
+
+  it('answers 429 quota_exceeded beyond the per-instance rate, without reaching the peer', async () => {
+    const c = await httpConnector();
+    await addBearer(c.id, TOKEN_1);
+    for (let i = 0; i < 5; i++) expect((await invoke(c.id, 'request', { params: echo })).status).toBe(200);
+    const seen = peers.requests.length;
+    const limited = await invoke(c.id, 'request', { params: echo });
+    expect(limited.status).toBe(429);
+    expect(limited.body.code).toBe('quota_exceeded');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(peers.requests.length).toBe(seen);
+    // Another instance has its own bucket.
+    const other = await httpConnector();
+    expect((await invoke(other.id, 'request', { params: echo })).status).toBe(200);
+  });
+
+  it('turns an instance credential_expired once its credential has expired, and a rotation brings it back', async () => {
+    const c = await httpConnector();
+    const past = new Date(Date.now() - 60_000).toISOString();
+    const credential = (await call('POST', `/v1/connectors/${c.id}/credentials`, { type: 'bearer_token', secret: { token: TOKEN_1 }, expires_at: past })).body;
+    expect(credential.expires_at).toBe(past);
+    const seen = peers.requests.length;
+    const refused = await invoke(c.id, 'request', { params: echo });
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('credential_expired');
+    expect(peers.requests.length).toBe(seen);
+    expect((await call('GET', `/v1/connectors/${c.id}`)).body.status).toBe('credential_expired');
+    const rotated = await call('POST', `/v1/connectors/${c.id}/credentials/${credential.id}/rotate`, { secret: { token: TOKEN_2 } });
+    expect(rotated.body).toMatchObject({ version: 2, expires_at: null });
+    expect((await call('GET', `/v1/connectors/${c.id}`)).body.status).toBe('active');
+    expect((await invoke(c.id, 'request', { params: echo })).status).toBe(200);
+    expect(peers.requests.at(-1)!.headers.authorization).toBe(`Bearer ${TOKEN_2}`);
   });
 
   it('records each call in the history and each management action in the audit, without a secret', async () => {
