@@ -72,6 +72,13 @@ import { setupRoutes } from './setup/routes';
 import { reconcileFirstRunPassword } from './users/first-run-password';
 import { LanSharing } from './system/lan-sharing';
 import { systemRoutes } from './system/routes';
+import { ConnectorService } from './connectors/service';
+import { ConnectorCredentialService } from './connectors/credentials';
+import { ConnectorOperationService } from './connectors/invocations';
+import { ConnectorHealth } from './connectors/health';
+import { RateLimiter } from './connectors/breaker';
+import { connectorPolicyOf } from './connectors/policy';
+import { connectorRoutes } from './connectors/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 import { ProcessConnectorExecutor } from './connectors/executor/client';
@@ -204,6 +211,21 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
     const lanSharing = new LanSharing(db, config.host);
     const retention = new RetentionService(db, deps.authz);
+    // Connectors: the gateway seals credentials for, and runs operations through, the executor.
+    const connectorPolicy = connectorPolicyOf(policy);
+    const connectorLog: { to?: HttpServer['log'] } = {};
+    const connectorHealth = new ConnectorHealth(db, connectorExecutor, {
+      breakerFailures: config.connectorBreakerFailures,
+      intervalSeconds: config.connectorHealthSeconds,
+      onError: (err) => connectorLog.to?.error({ err }, 'connector health checks failed; the next round retries'),
+    });
+    // Stopped before the executor and the database close (closers run in reverse).
+    closers.push(() => connectorHealth.stop());
+    const connectors = {
+      instances: new ConnectorService(db, deps.authz, connectorPolicy, connectorHealth),
+      credentials: new ConnectorCredentialService(db, deps.authz, connectorPolicy, connectorExecutor),
+      operations: new ConnectorOperationService(db, deps.authz, connectorPolicy, connectorExecutor, connectorHealth, new RateLimiter(config.connectorRatePerMinute)),
+    };
     const gateway = await buildGateway(config, isStarted, deps, {
       auth,
       identity,
@@ -220,9 +242,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       transcripts: new TranscriptService(db, deps.authz),
       retention,
       lanSharing,
+      connectors,
     });
     closers.push(() => gateway.close());
     policyLog.to = gateway.log.child({ module: 'policy' });
+    connectorLog.to = gateway.log.child({ module: 'connectors' });
     liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
     closers.push(() => lanSharing.close());
@@ -247,6 +271,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     await listen(control, 'control plane', 'CYNODE_CONTROL_PORT', config.host, config.controlPort);
     controlPort = (control.server.address() as AddressInfo).port;
     nodeLiveness.start();
+    connectorHealth.start();
     // Only once both ports are ours: a start that fails (port in use) must not create the admin
     // and file its generated password without ever showing it; the next start would stay silent.
     const setup = await firstRun(db, identity.users, { adminPassword: config.adminPassword, passwordFile: dataFiles.initialAdminPassword(config.dataDir) });
@@ -325,6 +350,7 @@ interface GatewayServices {
   transcripts: TranscriptService;
   retention: RetentionService;
   lanSharing: LanSharing;
+  connectors: { instances: ConnectorService; credentials: ConnectorCredentialService; operations: ConnectorOperationService };
 }
 
 async function buildGateway(config: ServerConfig, started: () => boolean, deps: RouteDeps, services: GatewayServices): Promise<HttpServer> {
@@ -374,6 +400,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   commandRoutes(app, commands);
   transcriptRoutes(app, services.transcripts);
   retentionRoutes(app, retention);
+  connectorRoutes(app, services.connectors.instances, services.connectors.credentials, services.connectors.operations);
   // Purges from this process; closing the gateway (before the database) waits for one in flight.
   const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));
   retentionJob.start();

@@ -61,6 +61,12 @@ export interface ServerConfig {
   ollamaHost: string | undefined;
   /** Embedded node: allow, disabled or require inference. */
   inferenceMode: 'allow' | 'disabled' | 'require';
+  /** Connectors: calls per minute one instance takes (also its burst); 0 means no limit. */
+  connectorRatePerMinute: number;
+  /** Connectors: consecutive transient failures that turn an instance `degraded`; 0 never does. */
+  connectorBreakerFailures: number;
+  /** Connectors: how often degraded instances are health-checked. */
+  connectorHealthSeconds: number;
 }
 
 /** One line per variable; the README and `cynode serve --help` are generated from this list. */
@@ -96,6 +102,9 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_OLLAMA_IMAGE', default: 'ollama/ollama', description: 'Image a node runs when it starts its own Ollama (no Ollama on the host, inference allowed). Never pulled automatically.' },
   { name: 'OLLAMA_HOST', default: '127.0.0.1:11434', description: 'The local node\'s Ollama (host:port or URL, as the Ollama CLI reads it). Set: used, never started. Unset: used when one answers there, else started as a container.' },
   { name: 'CYNODE_INFERENCE_MODE', default: 'allow', description: 'The local node\'s inference: allow, disabled (sandboxes only) or require.' },
+  { name: 'CYNODE_CONNECTOR_RATE_PER_MINUTE', default: '60', description: 'Calls per minute one connector instance takes, also its burst (429 beyond; 0: no limit).' },
+  { name: 'CYNODE_CONNECTOR_BREAKER_FAILURES', default: '5', description: 'Consecutive transient failures that turn a connector instance `degraded` until a health check passes (0: never).' },
+  { name: 'CYNODE_CONNECTOR_HEALTH_SECONDS', default: '30', description: 'How often degraded connector instances are health-checked (1 to 3600).' },
   { name: 'CYNODE_RETENTION_INTERVAL_SECONDS', default: '3600', description: 'How often the gateway purges run log lines and transcript segments older than their retention policy (60 to 604800).' },
   { name: 'CYNODE_NODE_STALE_SECONDS', default: '45', description: 'A node silent for this long turns stale and its running jobs are moved elsewhere (2 to 90, more than the heartbeat; default 3 heartbeats).' },
 ];
@@ -193,6 +202,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ollamaHost: env.OLLAMA_HOST?.trim() || undefined,
     inferenceMode: inferenceMode(env.CYNODE_INFERENCE_MODE),
     retentionIntervalSeconds: int(env, 'CYNODE_RETENTION_INTERVAL_SECONDS', 3600, 60, 7 * 86_400),
+    connectorRatePerMinute: int(env, 'CYNODE_CONNECTOR_RATE_PER_MINUTE', 60, 0, 1_000_000),
+    connectorBreakerFailures: int(env, 'CYNODE_CONNECTOR_BREAKER_FAILURES', 5, 0, 1000),
+    connectorHealthSeconds: int(env, 'CYNODE_CONNECTOR_HEALTH_SECONDS', 30, 1, 3600),
     ...overrides,
   };
   // After the overrides, so that `--database-url` is checked as well.

@@ -39,6 +39,9 @@ describe('loadConfig', () => {
       ollamaHost: undefined,
       inferenceMode: 'allow',
       retentionIntervalSeconds: 3600,
+      connectorRatePerMinute: 60,
+      connectorBreakerFailures: 5,
+      connectorHealthSeconds: 30,
     });
     expect(defaultDataDir()).toMatch(/cynode$/);
   });
@@ -107,6 +110,9 @@ describe('loadConfig', () => {
       OLLAMA_HOST: 'gpu-box.lan:11434',
       CYNODE_INFERENCE_MODE: 'disabled',
       CYNODE_RETENTION_INTERVAL_SECONDS: '600',
+      CYNODE_CONNECTOR_RATE_PER_MINUTE: '120',
+      CYNODE_CONNECTOR_BREAKER_FAILURES: '3',
+      CYNODE_CONNECTOR_HEALTH_SECONDS: '10',
     };
     // A variable added to ENVIRONMENT must be added here too, or this test cannot vouch for it.
     expect(Object.keys(env).sort()).toEqual(ENVIRONMENT.map((e) => e.name).sort());
@@ -144,6 +150,9 @@ describe('loadConfig', () => {
       ollamaHost: 'gpu-box.lan:11434',
       inferenceMode: 'disabled',
       retentionIntervalSeconds: 600,
+      connectorRatePerMinute: 120,
+      connectorBreakerFailures: 3,
+      connectorHealthSeconds: 10,
     });
   });
 

@@ -1,0 +1,188 @@
+import { Value } from '@sinclair/typebox/value';
+import type { Db } from '../db';
+import { notFound } from '../http/problem';
+import { decodeCursor, encodeCursor } from '../http/schemas';
+import { redactJson } from '../redaction/redaction';
+import type { Authorizer } from '../rbac/service';
+import { connectorProblem, refOf, visibleInstance, type ConnectorAct } from './access';
+import type { RateLimiter } from './breaker';
+import type { ConnectorExecutor, OperationOutcome } from './executor-api';
+import { credentialState, type ConnectorHealth } from './health';
+import type { ConnectorPolicy } from './policy';
+import {
+  finishOperation,
+  insertOperation,
+  listOperations,
+  moveInstanceStatus,
+  operationByKey,
+  type InstanceRow,
+  type OperationRow,
+} from './store';
+import type { FailureClass, OperationSpec } from './types/contract';
+import { driverFor } from './types/index';
+
+export interface InvokeRequest {
+  operation: string;
+  params: Record<string, unknown>;
+  taskId?: string;
+  idempotencyKey?: string;
+}
+
+export interface InvokeResult {
+  operationId: string;
+  result: unknown;
+  attempts: number;
+  durationMs: number;
+  providerStatus: number | null;
+  /** True when an earlier call under the same idempotency key answered. */
+  replayed: boolean;
+}
+
+/** How each failure class is answered. */
+const STATUS_OF: Record<FailureClass, number> = { transient: 503, permanent: 502, policy_denied: 403, quota_exceeded: 429, validation_error: 400 };
+
+const isSeqCursor = (v: unknown): v is { seq: string } => typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).seq === 'string';
+
+type Refusal = { status: number; code: FailureClass | 'disabled' | 'provisioning' | 'credential_expired' | 'degraded'; detail: string; headers?: Record<string, string> };
+
+/**
+ * Runs operations of connector instances through the executor: visibility, parameter checks,
+ * the policy's `connector.invoke`, idempotency, the per-instance rate limit and circuit breaker,
+ * then one history row per call and a redacted result.
+ */
+export class ConnectorOperationService {
+  constructor(
+    private readonly db: Db,
+    private readonly authz: Authorizer,
+    private readonly policy: ConnectorPolicy,
+    private readonly executor: ConnectorExecutor,
+    private readonly health: ConnectorHealth,
+    private readonly limiter: RateLimiter,
+  ) {}
+
+  async invoke(act: ConnectorAct, instanceId: string, request: InvokeRequest): Promise<InvokeResult> {
+    const instance = await visibleInstance(this.db, this.authz, act.by, instanceId);
+    const op = this.operationOf(instance, request.operation);
+    if (!Value.Check(op.requestSchema, request.params)) {
+      const first = Value.Errors(op.requestSchema, request.params).First();
+      throw connectorProblem(400, 'validation_error', `The parameters are not valid${first?.path ? ` at ${first.path}` : ''}: ${first?.message ?? 'they do not match the schema'}`);
+    }
+    const decision = await this.policy.decide(act.by, { action: 'connector.invoke', connector: refOf(instance), operation: op.name, task: request.taskId }, act.ctx);
+    const base = { requestId: act.ctx.requestId, subjectId: act.by.userId, instanceId, operation: op.name, taskId: request.taskId ?? null, decisionAuditId: decision.auditId };
+    if (!decision.allowed) {
+      await insertOperation(this.db, { ...base, decision: 'deny', outcome: 'failure', failureClass: 'policy_denied', message: 'No policy rule allows this call', idempotencyKey: null });
+      throw connectorProblem(403, 'policy_denied', 'You are not allowed to run this operation');
+    }
+
+    if (request.idempotencyKey) {
+      const earlier = await operationByKey(this.db, instanceId, op.name, request.idempotencyKey);
+      if (earlier) return this.replay(earlier);
+    }
+
+    const refusal = await this.refusal(instance);
+    if (refusal) {
+      await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: refusal.code, message: refusal.detail, idempotencyKey: null });
+      throw connectorProblem(refusal.status, refusal.code, refusal.detail, refusal.headers);
+    }
+    const credential = await credentialState(this.db, instance);
+    if (credential.kind !== 'ready') {
+      if (credential.kind === 'expired') await moveInstanceStatus(this.db, instanceId, ['active', 'error', 'degraded'], 'credential_expired', 'The connector credential has expired');
+      const detail = credential.kind === 'expired' ? 'The connector credential has expired; rotate it or add a new one' : 'The connector has no active credential';
+      await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: credential.kind === 'expired' ? 'credential_expired' : 'no_credential', message: detail, idempotencyKey: null });
+      throw connectorProblem(409, credential.kind === 'expired' ? 'credential_expired' : 'no_credential', detail);
+    }
+
+    const rowId = await insertOperation(this.db, {
+      ...base,
+      decision: 'allow',
+      outcome: 'pending',
+      idempotencyKey: request.idempotencyKey ?? null,
+      credentialId: credential.sealed?.credentialId ?? null,
+      credentialVersion: credential.sealed?.version ?? null,
+    });
+    if (!rowId) {
+      // The same key arrived twice at once: the other call's row is the answer.
+      const earlier = await operationByKey(this.db, instanceId, op.name, request.idempotencyKey!);
+      if (earlier) return this.replay(earlier);
+      throw connectorProblem(409, 'validation_error', 'A call with this idempotency key is in progress');
+    }
+
+    const call = { ...(await this.health.callBase(instance, credential.sealed, act.ctx.requestId, op.timeoutMs)), operation: op.name, params: request.params };
+    let outcome: OperationOutcome;
+    try {
+      // The executor enforces the operation's cap per attempt; this bounds retries and backoff too.
+      outcome = await this.executor.invoke(call, AbortSignal.timeout(op.timeoutMs * Math.max(1, op.retry.attempts) + 5_000));
+    } catch {
+      outcome = { ok: false, failure: 'transient', message: 'The connector executor did not answer', attempts: 0, durationMs: 0 };
+    }
+    return this.settle(instance, rowId, outcome, request.idempotencyKey !== undefined);
+  }
+
+  async history(act: ConnectorAct, instanceId: string, f: { cursor?: string; limit: number }): Promise<{ operations: OperationRow[]; nextCursor?: string }> {
+    await visibleInstance(this.db, this.authz, act.by, instanceId);
+    const before = decodeCursor(f.cursor, isSeqCursor);
+    const rows = await listOperations(this.db, instanceId, { beforeSeq: before?.seq, limit: f.limit + 1 });
+    const operations = rows.slice(0, f.limit);
+    const last = operations.at(-1);
+    return { operations, ...(rows.length > f.limit && last ? { nextCursor: encodeCursor({ seq: last.seq }) } : {}) };
+  }
+
+  private operationOf(instance: InstanceRow, name: string): OperationSpec {
+    const op = driverFor(instance.type)?.spec.operations.find((o) => o.name === name);
+    if (!op) throw notFound('Operation');
+    return op;
+  }
+
+  /** Why the instance takes no call now, if it does not. */
+  private async refusal(instance: InstanceRow): Promise<Refusal | null> {
+    switch (instance.status) {
+      case 'disabled':
+        return { status: 409, code: 'disabled', detail: 'The connector is disabled' };
+      case 'provisioning':
+        return { status: 409, code: 'provisioning', detail: 'The connector has no credential yet' };
+      case 'credential_expired':
+        return { status: 409, code: 'credential_expired', detail: 'The connector credential has expired; rotate it or add a new one' };
+      case 'degraded':
+        return { status: 503, code: 'degraded', detail: 'The connector failed repeatedly and is held until a health check passes', headers: { 'retry-after': '30' } };
+    }
+    const taken = this.limiter.take(instance.id);
+    if (!taken.ok) return { status: 429, code: 'quota_exceeded', detail: 'Too many calls to this connector; try again later', headers: { 'retry-after': String(taken.retryAfterSeconds) } };
+    return null;
+  }
+
+  /**
+   * Records the outcome, feeds the breaker, and answers: a result redacted, a failure as a problem.
+   * The result is stored only under an idempotency key, for the replay.
+   */
+  private async settle(instance: InstanceRow, rowId: string, outcome: OperationOutcome, keepResult: boolean): Promise<InvokeResult> {
+    const providerStatus = outcome.providerStatus ?? null;
+    if (outcome.ok) {
+      const { value } = await redactJson(outcome.result, { remember: false });
+      await finishOperation(this.db, rowId, { outcome: 'success', failureClass: null, message: null, durationMs: outcome.durationMs, providerStatus, attempts: outcome.attempts, result: keepResult ? value : undefined });
+      this.health.succeeded(instance.id);
+      if (instance.status === 'error') await moveInstanceStatus(this.db, instance.id, ['error'], 'active', null);
+      return { operationId: rowId, result: value, attempts: outcome.attempts, durationMs: outcome.durationMs, providerStatus, replayed: false };
+    }
+    await finishOperation(this.db, rowId, {
+      outcome: 'failure',
+      failureClass: outcome.failure,
+      message: outcome.message,
+      durationMs: outcome.durationMs,
+      providerStatus,
+      attempts: outcome.attempts,
+      result: undefined,
+    });
+    if (outcome.failure === 'transient') await this.health.failed(instance);
+    else this.health.succeeded(instance.id);
+    throw connectorProblem(STATUS_OF[outcome.failure], outcome.failure, outcome.message, {}, { operation_id: rowId });
+  }
+
+  private replay(row: OperationRow & { result: unknown }): InvokeResult {
+    if (row.outcome === 'pending') throw connectorProblem(409, 'validation_error', 'A call with this idempotency key is in progress');
+    if (row.outcome === 'failure') {
+      const failure = (row.failure_class ?? 'permanent') as FailureClass;
+      throw connectorProblem(STATUS_OF[failure] ?? 502, failure, row.message ?? 'The operation failed', {}, { operation_id: row.id, replayed: true });
+    }
+    return { operationId: row.id, result: row.result, attempts: row.attempts, durationMs: row.duration_ms ?? 0, providerStatus: row.provider_status, replayed: true };
+  }
+}
