@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, chown, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ImapFlow } from 'imapflow';
 import { freePort } from './ports';
 
 /**
@@ -108,21 +109,20 @@ export async function startDovecot(users: Record<string, string>): Promise<Dovec
     throw new Error(`dovecot did not start: ${(e as Error).message}\n${output}\n${log}`, { cause: e });
   }
 
-  let delivered = 0;
   return {
     host: '127.0.0.1',
     port,
-    async deliver(user, raw, mailbox) {
-      const box = mailbox && mailbox !== 'INBOX' ? join(dirs.mail, user, `.${mailbox}`) : join(dirs.mail, user);
-      await makeMaildir(box, uid, gid);
-      // Dovecot numbers new mail in file-name order: a counter keeps deliveries in the same
-      // millisecond in the order they were made (a random part alone shuffled them).
-      const name = `${Date.now()}.M${String(++delivered).padStart(6, '0')}${randomBytes(6).toString('hex')}.cynode-test`;
-      const file = join(box, 'new', name);
-      // Maildir files have LF line ends; Dovecot sends CRLF on the wire.
-      await writeFile(join(box, 'tmp', name), raw.replace(/\r\n/g, '\n'));
-      await chown(join(box, 'tmp', name), uid, gid).catch(() => {});
-      await rename(join(box, 'tmp', name), file);
+    async deliver(user, raw, mailbox = 'INBOX') {
+      // IMAP APPEND makes Dovecot give each message its UID at once, in delivery order; mail
+      // dropped into a maildir is numbered at the next scan in an order the test cannot fix.
+      const client = new ImapFlow({ host: '127.0.0.1', port, secure: false, auth: { user, pass: users[user]! }, logger: false });
+      await client.connect();
+      try {
+        if (mailbox !== 'INBOX') await client.mailboxCreate(mailbox).catch(() => {});
+        await client.append(mailbox, raw);
+      } finally {
+        await client.logout();
+      }
     },
     stop,
   };

@@ -30,7 +30,11 @@ let records: ExecutorKeyRecord[] = [];
 const running = new Map<number, AbortController>();
 
 function send(answer: ExecutorAnswer): void {
-  if (process.connected) process.send!(answer);
+  // A gateway that has gone away cannot be answered: the executor ends with it (with a
+  // callback, a failed send is not an unhandled 'error' event that prints a stack trace).
+  if (process.connected) process.send!(answer, undefined, undefined, (error) => {
+    if (error) process.exit(0);
+  });
 }
 
 function keys(): KeyRing {
