@@ -210,7 +210,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
 
     // "Share on LAN": extra listeners on this machine's LAN addresses, sharing the gateway's handler.
     const lanSharing = new LanSharing(db, config.host);
-    const retention = new RetentionService(db, deps.authz);
+    const retention = new RetentionService(db, deps.authz, config.accessAuditRetentionDays);
     // Connectors: the gateway seals credentials for, and runs operations through, the executor.
     const connectorPolicy = connectorPolicyOf(policy);
     const connectorLog: { to?: HttpServer['log'] } = {};

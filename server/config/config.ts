@@ -57,6 +57,8 @@ export interface ServerConfig {
   ollamaImage: string;
   /** Retention: how often the gateway purges expired run logs and transcript segments. */
   retentionIntervalSeconds: number;
+  /** Days access-audit decisions are kept before the retention purge deletes them (0: forever). */
+  accessAuditRetentionDays: number;
   /** Embedded node: OLLAMA_HOST as given (host:port or URL); unset: 127.0.0.1:11434, or a container. */
   ollamaHost: string | undefined;
   /** Embedded node: allow, disabled or require inference. */
@@ -106,6 +108,7 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_CONNECTOR_BREAKER_FAILURES', default: '5', description: 'Consecutive transient failures that turn a connector instance `degraded` until a health check passes (0: never).' },
   { name: 'CYNODE_CONNECTOR_HEALTH_SECONDS', default: '30', description: 'How often degraded connector instances are health-checked (1 to 3600).' },
   { name: 'CYNODE_RETENTION_INTERVAL_SECONDS', default: '3600', description: 'How often the gateway purges run log lines and transcript segments older than their retention policy (60 to 604800).' },
+  { name: 'CYNODE_ACCESS_AUDIT_RETENTION_DAYS', default: '90', description: 'Days access-audit decisions (`/v1/audit/access`) are kept; the retention purge deletes older ones (0: kept forever).' },
   { name: 'CYNODE_NODE_STALE_SECONDS', default: '45', description: 'A node silent for this long turns stale and its running jobs are moved elsewhere (2 to 90, more than the heartbeat; default 3 heartbeats).' },
 ];
 
@@ -202,6 +205,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Part
     ollamaHost: env.OLLAMA_HOST?.trim() || undefined,
     inferenceMode: inferenceMode(env.CYNODE_INFERENCE_MODE),
     retentionIntervalSeconds: int(env, 'CYNODE_RETENTION_INTERVAL_SECONDS', 3600, 60, 7 * 86_400),
+    accessAuditRetentionDays: int(env, 'CYNODE_ACCESS_AUDIT_RETENTION_DAYS', 90, 0, 36_500),
     connectorRatePerMinute: int(env, 'CYNODE_CONNECTOR_RATE_PER_MINUTE', 60, 0, 1_000_000),
     connectorBreakerFailures: int(env, 'CYNODE_CONNECTOR_BREAKER_FAILURES', 5, 0, 1000),
     connectorHealthSeconds: int(env, 'CYNODE_CONNECTOR_HEALTH_SECONDS', 30, 1, 3600),

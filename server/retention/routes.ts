@@ -43,6 +43,7 @@ const Purge = Type.Object({
     Type.Object({ session_id: Nullable(Uuid), run_id: Nullable(Uuid), project_id: Nullable(Uuid), segments: Type.Integer(), days: Type.Integer(), source: Source }),
   ),
   system_policy: Type.Object({ run_logs_days: Days, transcripts_days: Days }),
+  access_audit: Type.Optional(Type.Object({ rows: Type.Integer(), days: Type.Integer() })),
 });
 
 const systemView = (p: PolicyRow) => ({

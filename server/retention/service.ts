@@ -7,6 +7,7 @@ import {
   effective,
   insertPurge,
   projectPolicy,
+  purgeAccessAudit,
   purgeRunLogs,
   purgeTranscripts,
   saveProjectPolicy,
@@ -33,6 +34,8 @@ export class RetentionService {
   constructor(
     private readonly db: Db,
     private readonly authz: Authorizer,
+    /** Days access-audit decisions are kept (0: forever). */
+    private readonly accessAuditDays = 90,
   ) {}
 
   async system(principal: Principal, ctx: RequestContext): Promise<PolicyRow> {
@@ -102,14 +105,15 @@ export class RetentionService {
       const transcripts = await purgeTranscripts(tx);
       const lines = runLogs.reduce((n, r) => n + r.lines, 0);
       const segments = transcripts.reduce((n, r) => n + r.segments, 0);
-      if (opts.trigger === 'schedule' && lines === 0 && segments === 0) return null;
+      const accessAudit = this.accessAuditDays > 0 ? await purgeAccessAudit(tx, this.accessAuditDays) : 0;
+      if (opts.trigger === 'schedule' && lines === 0 && segments === 0 && accessAudit === 0) return null;
       const row = await insertPurge(tx, {
         trigger: opts.trigger,
         requested_by: opts.by?.userId ?? null,
         started_at: startedAt,
         run_log_lines: lines,
         transcript_segments: segments,
-        details: { run_logs: runLogs, transcripts, system_policy: { run_logs_days: system.run_logs_days, transcripts_days: system.transcripts_days } },
+        details: { run_logs: runLogs, transcripts, access_audit: { rows: accessAudit, days: this.accessAuditDays }, system_policy: { run_logs_days: system.run_logs_days, transcripts_days: system.transcripts_days } },
       });
       await appendAudit(
         tx,

@@ -166,6 +166,18 @@ export async function purgeTranscripts(q: Queryable): Promise<PurgedSegments[]> 
   return rows.map((r) => ({ ...r, segments: Number(r.segments), days: Number(r.days) }));
 }
 
+/**
+ * Deletes access-audit decisions older than `days`: listing models writes one per model per
+ * call, so the table grows with use and is kept for a bounded period only. Returns the count.
+ */
+export async function purgeAccessAudit(q: Queryable, days: number): Promise<number> {
+  const rows = await q.query<{ n: string }>(
+    `WITH gone AS (DELETE FROM access_audit WHERE at < now() - make_interval(days => $1::int) RETURNING 1) SELECT count(*)::text AS n FROM gone`,
+    [days],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
 export interface PurgeRow {
   id: string;
   trigger: 'schedule' | 'manual';
@@ -174,7 +186,7 @@ export interface PurgeRow {
   finished_at: Date;
   run_log_lines: number;
   transcript_segments: number;
-  details: { run_logs: PurgedLogs[]; transcripts: PurgedSegments[]; system_policy: { run_logs_days: number | null; transcripts_days: number | null } };
+  details: { run_logs: PurgedLogs[]; transcripts: PurgedSegments[]; access_audit?: { rows: number; days: number }; system_policy: { run_logs_days: number | null; transcripts_days: number | null } };
 }
 
 export async function insertPurge(q: Queryable, p: Omit<PurgeRow, 'id' | 'finished_at'>): Promise<PurgeRow> {

@@ -158,6 +158,21 @@ describe.each(DB_KINDS)('retention on %s', (kind) => {
     }
   });
 
+  it('deletes access-audit decisions older than the access-audit retention, keeps newer ones', async () => {
+    const decide = (resourceId: string, daysAgo: number) =>
+      s.cynode.db.query(
+        `INSERT INTO access_audit (at, action, resource_type, resource_id, decision) VALUES (now() - make_interval(days => $2), 'model.use', 'model', $1, 'allow')`,
+        [resourceId, daysAgo],
+      );
+    await decide('retention-old-model', 91);
+    await decide('retention-new-model', 89);
+    const result = await purge();
+    expect(result.access_audit).toMatchObject({ days: 90 });
+    expect(result.access_audit.rows).toBeGreaterThanOrEqual(1);
+    const left = await s.cynode.db.query<{ resource_id: string }>(`SELECT resource_id FROM access_audit WHERE resource_id LIKE 'retention-%'`);
+    expect(left.map((r) => r.resource_id)).toEqual(['retention-new-model']);
+  });
+
   it('bad input answers 400 problem documents, never 5xx', async () => {
     const p = await project('bad-input');
     for (const [path, body] of [
