@@ -79,8 +79,8 @@ async function rotateMasterKeyCommand(flags: ServeFlags): Promise<void> {
 }
 
 async function rotateConnectorKeyCommand(flags: ServeFlags): Promise<void> {
-  const { kid } = await rotateConnectorKey(configFrom(flags));
-  process.stdout.write(`Connector executor key pair ${kid} made; credentials are sealed to it from now on. Those sealed before still open with the retired pair.\n`);
+  const { kid, rewrapped } = await rotateConnectorKey(configFrom(flags));
+  process.stdout.write(`Connector executor key pair ${kid} made; credentials are sealed to it from now on. ${rewrapped} stored credential(s) rewrapped to it; none is left on a retired pair.\n`);
 }
 
 /** Stops `close` on SIGINT/SIGTERM and exits 0 once it is done (1 if it hangs). */

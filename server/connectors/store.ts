@@ -271,3 +271,19 @@ export async function writeEgressAllow(q: Queryable, entries: readonly string[],
     [JSON.stringify(entries), by],
   );
 }
+
+/** Credentials whose ciphertext is sealed to a key pair other than `kid` (what key rotation must rewrap). */
+export async function credentialsSealedToOtherKeys(
+  q: Queryable,
+  kid: string,
+): Promise<Array<{ id: string; instance_id: string; version: number; jwe: string }>> {
+  return q.query<{ id: string; instance_id: string; version: number; jwe: string }>(
+    `SELECT id, instance_id, version, jwe FROM connector_credentials WHERE jwe IS NOT NULL AND (key_id IS NULL OR key_id <> $1) ORDER BY id`,
+    [kid],
+  );
+}
+
+/** The same credential version, its ciphertext moved to another executor key pair. */
+export async function replaceCredentialCiphertext(q: Queryable, old: { id: string; version: number; jwe: string }, c: { jwe: string; keyId: string }): Promise<void> {
+  await q.query(`UPDATE connector_credentials SET jwe = $4, key_id = $5 WHERE id = $1 AND version = $2 AND jwe = $3`, [old.id, old.version, old.jwe, c.jwe, c.keyId]);
+}

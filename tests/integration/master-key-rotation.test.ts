@@ -8,6 +8,7 @@ import { MasterKeyRotationError, rotateMasterKey } from '../../server/bootstrap/
 import { rotateConnectorKey } from '../../server/bootstrap/rotate-connector-key';
 import { dataFiles, loadConfig } from '../../server/config/config';
 import { ProcessConnectorExecutor } from '../../server/connectors/executor/client';
+import { insertCredential, insertInstance } from '../../server/connectors/store';
 import type { OperationCall } from '../../server/connectors/executor-api';
 import { PSK_CONTEXT } from '../../server/nodes/psk';
 import { readSealedPsk, workerTokenContext, workerTokenFor } from '../../server/nodes/store';
@@ -132,6 +133,39 @@ describe('rotate-master-key', () => {
       expect(kidOf(fresh)).toBe(kid);
       expect(kidOf(old)).not.toBe(kid);
       for (const jwe of [old, fresh]) expect(await restarted.connectorExecutor.invoke(call(jwe))).toMatchObject({ ok: true });
+    } finally {
+      await restarted?.close();
+      await server.close();
+    }
+  });
+
+  it('rotate-connector-key rewraps every stored credential to the new pair; it still opens to the same secret', SLOW, async () => {
+    const server = await startTestServer('pglite');
+    let restarted: Cynode | undefined;
+    try {
+      const db = server.cynode.db;
+      const [owner] = await db.query<{ id: string }>('SELECT id FROM users LIMIT 1');
+      const instanceId = await insertInstance(db, { type: 'http', name: 'rewrap', ownerUserId: owner!.id, ownerGroupId: null, projectId: null, config: {}, by: null as unknown as string });
+      const credentialId = randomUUID();
+      const stored = { instanceId, credentialId, version: 1 };
+      const jwe = await server.cynode.connectorExecutor.seal({ type: 'bearer_token', token: TOKEN }, stored);
+      const kidOf = (j: string) => JSON.parse(Buffer.from(JSON.parse(j).protected, 'base64url').toString()).kid;
+      await insertCredential(db, { id: credentialId, instanceId, type: 'bearer_token', jwe, keyId: kidOf(jwe), expiresAt: null, by: null as unknown as string });
+      await server.cynode.close();
+      const { kid, rewrapped } = await rotateConnectorKey(server.config);
+      expect(rewrapped).toBe(1);
+      restarted = await startCynode(server.config);
+      const [row] = await restarted.db.query<{ jwe: string; key_id: string }>('SELECT jwe, key_id FROM connector_credentials WHERE id = $1', [credentialId]);
+      expect(row!.key_id).toBe(kid);
+      expect(kidOf(row!.jwe)).toBe(kid);
+      expect(row!.jwe).not.toBe(jwe);
+      const [{ n }] = (await restarted.db.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM connector_credentials c JOIN connector_executor_keys k ON k.kid = c.key_id WHERE k.retired_at IS NOT NULL AND c.jwe IS NOT NULL',
+      )) as [{ n: number }];
+      expect(n).toBe(0);
+      const outcome = await restarted.connectorExecutor.invoke({ ...call(row!.jwe), instanceId, credential: { ...stored, jwe: row!.jwe } });
+      expect(outcome).toMatchObject({ ok: true });
+      expect(peers.requests.at(-1)!.headers.authorization).toBe(`Bearer ${TOKEN}`);
     } finally {
       await restarted?.close();
       await server.close();
