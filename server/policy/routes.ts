@@ -158,6 +158,20 @@ export function policyRoutes(app: HttpServer, policy: PolicyService): void {
     },
   );
 
+  app.post(
+    '/v1/policy/rules/validate',
+    {
+      schema: {
+        tags: ['policy'],
+        summary: 'Check a rule without storing it',
+        description: 'The same checks as on create; answers 200 with the problems instead of refusing. Nothing is stored or audited.',
+        body: Strict({ text: RuleText }),
+        response: { 200: Type.Object({ valid: Type.Boolean(), problems: Type.Array(Type.String()) }), ...errors(400, 401, 403) },
+      },
+    },
+    async (request) => policy.validateRule(admin(request), request.body.text),
+  );
+
   app.get(
     '/v1/policy/rules/:id',
     { schema: { tags: ['policy'], summary: 'One access rule', params: RuleParams, response: { 200: Rule, ...errors(400, 401, 403, 404) } } },

@@ -230,6 +230,13 @@ export class PolicyService {
     return rule;
   }
 
+  /** Checks a rule's text as create would, storing nothing: the console validates as the admin types. */
+  async validateRule(act: AdminAct, text: string): Promise<{ valid: boolean; problems: string[] }> {
+    await this.authorize(act);
+    const v = this.engine.validate(text);
+    return v.ok ? { valid: true, problems: [] } : { valid: false, problems: [...v.problems] };
+  }
+
   async createRule(act: AdminAct, input: { name: string; description?: string; text: string; enabled?: boolean }): Promise<RuleRow> {
     await this.authorize(act);
     this.check(input.text);

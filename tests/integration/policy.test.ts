@@ -123,6 +123,16 @@ describe.each(DB_KINDS)('access rules on %s', (kind) => {
     }
     expect((await admin('POST', '/v1/policy/rules', { name: 'no text' })).status).toBe(400);
     expect((await admin('PATCH', '/v1/policy/rules/default-model-use', { text: 'forbid (' })).status).toBe(400);
+    // The validate route answers the same problems without storing anything.
+    for (const [text, problem] of cases) {
+      const res = await admin('POST', '/v1/policy/rules/validate', { text });
+      expect(res.status, text).toBe(200);
+      expect(res.body.valid, text).toBe(false);
+      expect(res.body.problems.length, text).toBeGreaterThan(0);
+      if (problem.source !== 'rule is not valid') expect(res.body.problems.join('; '), text).toMatch(problem);
+    }
+    const good = await admin('POST', '/v1/policy/rules/validate', { text: 'permit (principal, action == Action::"model.use", resource);' });
+    expect(good.body).toEqual({ valid: true, problems: [] });
     // Nothing was stored.
     expect((await admin('GET', '/v1/policy/rules?limit=200')).body.rules.filter((r: any) => r.name === 'bad')).toEqual([]);
   });
@@ -132,6 +142,7 @@ describe.each(DB_KINDS)('access rules on %s', (kind) => {
     const calls: Array<[string, string, unknown?]> = [
       ['GET', '/v1/policy/rules'],
       ['POST', '/v1/policy/rules', { name: 'x', text: 'permit (principal, action, resource);' }],
+      ['POST', '/v1/policy/rules/validate', { text: 'permit (principal, action, resource);' }],
       ['GET', '/v1/policy/rules/default-model-use'],
       ['PATCH', '/v1/policy/rules/default-model-use', { enabled: false }],
       ['DELETE', '/v1/policy/rules/default-model-use'],
