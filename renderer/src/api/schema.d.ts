@@ -8507,6 +8507,10 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            access_audit?: {
+                                days: number;
+                                rows: number;
+                            };
                             /** Format: date-time */
                             finished_at: string;
                             /** Format: uuid */
