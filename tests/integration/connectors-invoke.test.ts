@@ -15,7 +15,8 @@ const TOKEN_1 = 'first-bearer-4b1d2e9a7c3f5081';
 const TOKEN_2 = 'second-bearer-9e8d7c6b5a4f3021';
 const IMAP_PASSWORD = 'imap-api-Pa55word-7d3c1b';
 const SMTP_PASSWORD = 'smtp-api-Pa55word-2f8e4a';
-const SECRETS = [TOKEN_1, TOKEN_2, IMAP_PASSWORD, SMTP_PASSWORD];
+const BOB_TOKEN = 'bob-own-token-0c9d8e7f';
+const SECRETS = [TOKEN_1, TOKEN_2, BOB_TOKEN, IMAP_PASSWORD, SMTP_PASSWORD];
 
 let peers: WebApiPeers;
 beforeAll(async () => {
@@ -110,6 +111,30 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
     expect(admin.body.code).toBe('policy_denied');
     const history = (await call('GET', `/v1/connectors/${c.id}/operations`)).body.operations;
     expect(history[0]).toMatchObject({ decision: 'deny', failure_class: 'policy_denied', subject_id: expect.any(String) });
+  });
+
+  it("does not open a ciphertext copied into another instance's credential row: the call fails, the peer never sees the token", async () => {
+    const victim = await httpConnector();
+    await addBearer(victim.id, TOKEN_1);
+    const thief = await httpConnector(bob.token);
+    const planted = await addBearer(thief.id, BOB_TOKEN, bob.token);
+    // What someone with write access to the database could do: move a sealed secret to a row they control.
+    await s.cynode.db.query(
+      `UPDATE connector_credentials SET jwe = (SELECT jwe FROM connector_credentials WHERE instance_id = $1), key_id = (SELECT key_id FROM connector_credentials WHERE instance_id = $1) WHERE id = $2`,
+      [victim.id, planted.id],
+    );
+    const seen = peers.requests.length;
+    const refused = await invoke(thief.id, 'request', { params: echo }, bob.token);
+    expect(refused.status).toBe(502);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect(refused.body).toMatchObject({ code: 'permanent', detail: expect.stringMatching(/cannot be opened/) });
+    expect(refused.text).not.toContain(TOKEN_1);
+    expect(peers.requests.length).toBe(seen);
+    const history = (await call('GET', `/v1/connectors/${thief.id}/operations`, undefined, bob.token)).body.operations;
+    expect(history[0]).toMatchObject({ outcome: 'failure', failure_class: 'permanent' });
+    // The owner's own call still opens it.
+    expect((await invoke(victim.id, 'request', { params: echo })).status).toBe(200);
+    expect(peers.requests.at(-1)!.headers.authorization).toBe(`Bearer ${TOKEN_1}`);
   });
 
   it('lets the members of the owning group run a group-owned instance', async () => {
