@@ -187,14 +187,6 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, client: nodeClient, inference: nodeClient, ledger });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
-    const tasks = new TaskService(db, deps.authz, config, dispatcher);
-    // Runs see tasks through the task service: tasks build on runs, not the other way round.
-    const runs = new RunService(db, deps.authz, tasks, ledger, runHub, liveStreams);
-    // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
-    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, nodeClient, (id) => workerTokenFor(db, vault, id)) });
-    closers.push(() => commandRunner.stop());
-    const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
-
     // Access rules: every domain asks this one engine (model use, connectors), and every decision is audited.
     // Its errors go to the gateway's log once there is one.
     const policyLog: { to?: HttpServer['log'] } = {};
@@ -203,6 +195,15 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Chat: completions routed to nodes serving inference.
     const chat = new ChatService(db, deps.authz, nodeClient, (node) => vault.open(node.token_ciphertext, workerTokenContext(node.id)), { timeoutSeconds: config.chatTimeoutSeconds, retries: config.chatRetries, backoffMs: 200 }, policy);
     const completions = new ChatCompletions(chat, config.chatTimeoutSeconds);
+    // Prompt tasks ask for models as chat does.
+    const tasks = new TaskService(db, deps.authz, config, dispatcher, chat);
+    // Runs see tasks through the task service: tasks build on runs, not the other way round.
+    const runs = new RunService(db, deps.authz, tasks, ledger, runHub, liveStreams);
+    // Run commands: accepted by the gateway, applied by one runner per process (claims decide which).
+    const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, nodeClient, (id) => workerTokenFor(db, vault, id)) });
+    closers.push(() => commandRunner.stop());
+    const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
+
     // What every request and completion would otherwise ask the database, dropped when it changes.
     closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));

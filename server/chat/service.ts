@@ -123,9 +123,19 @@ export class ChatService {
 
   /** The models the caller may use: of the union of what nodes serving inference have, those the rules allow. */
   async models(principal: Principal, ctx?: RequestContext): Promise<string[]> {
+    return (await this.modelsServed(principal, ctx)).usable;
+  }
+
+  /** Whether the rules let the caller use this model, whether or not a node has it now. */
+  mayUse(principal: Principal, model: string, ctx?: RequestContext): Promise<boolean> {
+    return this.policy.allows({ userId: principal.userId, action: 'model.use', resource: { type: 'Model', id: model } }, ctx);
+  }
+
+  /** What nodes serving inference have (`served`) and, of those, what the caller may use. */
+  async modelsServed(principal: Principal, ctx?: RequestContext): Promise<{ usable: string[]; served: string[] }> {
     const nodes = await this.servingNodes();
-    const all = [...new Set(nodes.flatMap((n) => n.models))].sort();
-    return this.policy.permitted(principal.userId, 'model.use', all, (id) => ({ type: 'Model', id }), ctx);
+    const served = [...new Set(nodes.flatMap((n) => n.models))].sort();
+    return { usable: await this.policy.permitted(principal.userId, 'model.use', served, (id) => ({ type: 'Model', id }), ctx), served };
   }
 
   /**
@@ -199,7 +209,7 @@ export class ChatService {
     if (nodes.length === 0) throw chatError(503, 'cynodeai_inference_unavailable', 'No node serves inference now: a node must be registered, enabled, and running Ollama');
     const having = nodes.filter((n) => n.models.includes(model));
     // A model the caller may not use answers as one that does not exist: it is not theirs to know of.
-    if (having.length === 0 || !(await this.policy.allows({ userId: principal.userId, action: 'model.use', resource: { type: 'Model', id: model } }, ctx))) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
+    if (having.length === 0 || !(await this.mayUse(principal, model, ctx))) throw chatError(404, 'model_not_found', `The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
     return having;
   }
 

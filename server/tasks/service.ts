@@ -26,6 +26,8 @@ import {
   type TaskRow,
 } from './store';
 
+const modelNotFound = (detail: string) => new HttpProblem(404, detail, { code: 'model_not_found' });
+
 /** The channel the dispatcher listens on; the payload is the task id (informational only). */
 export const JOBS_CHANNEL = 'cynode_jobs';
 
@@ -40,6 +42,13 @@ export interface JobControl {
    * its lease does.
    */
   stopJobs(jobs: ReadonlyArray<{ id: string; taskId: string; nodeId: string | null }>): void;
+}
+
+/** Which models a user may use (`model.use`, decided and audited by the policy engine), as chat asks it. */
+export interface ModelAccess {
+  /** What nodes serving inference have (`served`) and, of those, what the user may use: `GET /v1/models`. */
+  modelsServed(principal: Principal, ctx: RequestContext): Promise<{ usable: string[]; served: string[] }>;
+  mayUse(principal: Principal, model: string, ctx: RequestContext): Promise<boolean>;
 }
 
 export interface TaskDefaults {
@@ -71,6 +80,8 @@ export class TaskService {
     private readonly authz: Authorizer,
     private readonly defaults: TaskDefaults,
     private readonly jobs: JobControl,
+    /** Without it (tests of tasks alone) prompt tasks take any model, as before the policy engine. */
+    private readonly models?: ModelAccess,
   ) {}
 
   async create(principal: Principal, input: CreateTaskInput, ctx: RequestContext): Promise<TaskRow> {
@@ -84,7 +95,7 @@ export class TaskService {
     const job = jobFor(mode, prompt, {
       timeoutSeconds: input.timeout_seconds ?? this.defaults.taskTimeoutSeconds,
       image: input.image ?? this.defaults.sandboxImage,
-      model: input.model,
+      model: mode === 'prompt' ? await this.modelFor(principal, input.model, ctx) : input.model,
     });
     const project = await this.projectFor(principal, input.project_id, ctx);
     if (input.session_id !== undefined && !(await findOwnSession(this.db, principal.userId, input.session_id))) throw notFound('Session');
@@ -108,6 +119,25 @@ export class TaskService {
     // covers a lost notification.
     await this.db.notify(JOBS_CHANNEL, task.id).catch(() => {});
     return task;
+  }
+
+  /**
+   * A prompt task answers with a model its creator may use, as a chat would. A model named but not
+   * usable is refused like an unknown one; with none named, the task is pinned now to the first
+   * usable model, so the node's default cannot be one the rules keep from them. While no node serves
+   * a model yet, none is pinned and the task waits as before.
+   */
+  private async modelFor(principal: Principal, model: string | undefined, ctx: RequestContext): Promise<string | undefined> {
+    if (!this.models) return model;
+    if (model !== undefined) {
+      // A model no node has yet may still arrive, and the task waits for it as before; one the rules keep from the user does not.
+      if (!(await this.models.mayUse(principal, model, ctx))) throw modelNotFound(`The model "${model.slice(0, 200)}" does not exist or you do not have access to it; GET /v1/models lists the models you can use`);
+      return model;
+    }
+    const { usable, served } = await this.models.modelsServed(principal, ctx);
+    if (usable.length > 0) return usable[0];
+    if (served.length > 0) throw modelNotFound('You may use none of the models the nodes serve; GET /v1/models lists the models you can use, and an admin can allow more');
+    return undefined;
   }
 
   /** A task the user may read, by id or by their own task name; null otherwise (callers answer their own 404). */

@@ -239,6 +239,32 @@ describe.each(DB_KINDS)('access rules on %s', (kind) => {
     expect(await access('resource_id=inbox-1%2Flist')).toEqual([]);
   });
 
+  it("runs a prompt task only on a model its creator may use: a named one refused like chat, none named pinned to a usable one", async () => {
+    const rule = await addRule('Outsider off the open model', `forbid (principal == User::"${outsider.id}", action == Action::"model.use", resource == Model::"${OPEN_MODEL}");`);
+    const task = (model?: string) => s.api.call('/v1/tasks', { token: outsider.token, body: { prompt: 'Say hello', ...(model ? { model } : {}) } });
+    const refused = await task(OPEN_MODEL);
+    expect(refused.status).toBe(404);
+    expect(refused.body).toMatchObject({ code: 'model_not_found' });
+    // The node's first model is the forbidden one: with none named, the task must not fall back to it.
+    const created = await task();
+    expect(created.status, created.text).toBe(201);
+    let result: any;
+    await until('the prompt task ends', async () => {
+      result = await s.api.call(`/v1/tasks/${created.body.id}/result`, { token: outsider.token });
+      return ['completed', 'failed'].includes(result.body.status);
+    }, 30_000);
+    expect(result.body.status, result.text).toBe('completed');
+    expect(JSON.stringify(result.body)).toContain(LAB_MODEL);
+    expect(JSON.stringify(result.body)).not.toContain(OPEN_MODEL);
+    const decided = await access(`subject=${outsider.id}&decision=deny&resource_id=${encodeURIComponent(OPEN_MODEL)}`);
+    expect(decided[0]).toMatchObject({ action: 'model.use', rules: [rule.id] });
+    // With every model kept from them, a task without a model is refused rather than left to the node's choice.
+    const all = await addRule('Outsider off the lab model', `forbid (principal == User::"${outsider.id}", action == Action::"model.use", resource == Model::"${LAB_MODEL}");`);
+    expect((await task()).body).toMatchObject({ status: 404, code: 'model_not_found' });
+    for (const r of [rule, all]) expect((await admin('DELETE', `/v1/policy/rules/${r.id}`)).status).toBe(204);
+    expect((await task(OPEN_MODEL)).status).toBe(201);
+  });
+
   it('follows rules and memberships changed by another process, through the database', async () => {
     const sees = (token: string, want: string[]) => until(`models ${want.join(',')}`, async () => JSON.stringify(await models(token)) === JSON.stringify(want), 10_000);
     await db.query(`INSERT INTO policy_rules (id, name, text) VALUES ('elsewhere', 'Written elsewhere', $1)`, [
