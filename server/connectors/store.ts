@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { ACTIVE_GROUPS_OF_USER } from '../groups/memberships';
 import type { CredentialType } from './types/contract';
 
 export type InstanceStatus = 'provisioning' | 'active' | 'degraded' | 'error' | 'credential_expired' | 'disabled';
@@ -86,7 +87,7 @@ export async function findInstance(q: Queryable, id: string, opts: { lock?: bool
 export async function listInstances(q: Queryable, f: { userId: string; all: boolean; after?: { at: string; id: string }; limit: number }): Promise<InstanceRow[]> {
   const params: unknown[] = [f.userId];
   const where = ['deleted_at IS NULL'];
-  if (!f.all) where.push(`(owner_user_id = $1 OR owner_group_id IN (${MY_GROUPS}))`);
+  if (!f.all) where.push(`(owner_user_id = $1 OR owner_group_id IN (${ACTIVE_GROUPS_OF_USER}))`);
   if (f.after) {
     params.push(f.after.at, f.after.id);
     where.push(`(created_at, id) > ($${params.length - 1}::timestamptz, $${params.length}::uuid)`);
@@ -95,10 +96,9 @@ export async function listInstances(q: Queryable, f: { userId: string; all: bool
   return q.query<InstanceRow>(`${INSTANCE} WHERE ${where.join(' AND ')} ORDER BY created_at, id LIMIT $${params.length}`, params);
 }
 
-const MY_GROUPS = `SELECT gm.group_id FROM group_memberships gm JOIN groups g ON g.id = gm.group_id WHERE gm.user_id = $1 AND gm.is_active AND g.is_active`;
 
 export async function isActiveGroupMember(q: Queryable, userId: string, groupId: string): Promise<boolean> {
-  const rows = await q.query<{ ok: boolean }>(`SELECT $2::uuid IN (${MY_GROUPS}) AS ok`, [userId, groupId]);
+  const rows = await q.query<{ ok: boolean }>(`SELECT $2::uuid IN (${ACTIVE_GROUPS_OF_USER}) AS ok`, [userId, groupId]);
   return rows[0]?.ok === true;
 }
 
