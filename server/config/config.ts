@@ -106,7 +106,7 @@ export const ENVIRONMENT: ReadonlyArray<{ name: string; default: string; descrip
   { name: 'CYNODE_INFERENCE_MODE', default: 'allow', description: 'The local node\'s inference: allow, disabled (sandboxes only) or require.' },
   { name: 'CYNODE_CONNECTOR_RATE_PER_MINUTE', default: '60', description: 'Calls per minute one connector instance takes, also its burst (429 beyond; 0: no limit).' },
   { name: 'CYNODE_CONNECTOR_BREAKER_FAILURES', default: '5', description: 'Consecutive transient failures that turn a connector instance `degraded` until a health check passes (0: never).' },
-  { name: 'CYNODE_CONNECTOR_HEALTH_SECONDS', default: '30', description: 'How often degraded connector instances are health-checked (1 to 3600).' },
+  { name: 'CYNODE_CONNECTOR_HEALTH_SECONDS', default: '30', description: 'How often the background connector check runs: degraded instances are health-checked, instances whose credential expired are marked `credential_expired` (1 to 3600).' },
   { name: 'CYNODE_RETENTION_INTERVAL_SECONDS', default: '3600', description: 'How often the gateway purges run log lines and transcript segments older than their retention policy (60 to 604800).' },
   { name: 'CYNODE_ACCESS_AUDIT_RETENTION_DAYS', default: '90', description: 'Days access-audit decisions (`/v1/audit/access`) are kept; the retention purge deletes older ones (0: kept forever).' },
   { name: 'CYNODE_NODE_STALE_SECONDS', default: '45', description: 'A node silent for this long turns stale and its running jobs are moved elsewhere (2 to 90, more than the heartbeat; default 3 heartbeats).' },

@@ -4,7 +4,7 @@ import type { ConnectorExecutor, HealthCall, SealedCredential } from './executor
 import { FailureStreaks } from './breaker';
 import type { HealthResult } from './types/contract';
 import { driverFor } from './types/index';
-import { hasCredentials, instancesIn, moveInstanceStatus, readEgressAllow, usableCredential, type InstanceRow } from './store';
+import { hasCredentials, instancesIn, markExpiredInstances, moveInstanceStatus, readEgressAllow, usableCredential, type InstanceRow } from './store';
 
 /** Longest a health probe may take. */
 const HEALTH_TIMEOUT_MS = 15_000;
@@ -86,8 +86,12 @@ export class ConnectorHealth {
     await this.round.catch(() => {});
   }
 
-  /** One round: every degraded instance whose probe passes is active again. */
+  /**
+   * One round: instances whose credential has expired say so, and every degraded instance whose
+   * probe passes is active again.
+   */
   async checkDegraded(): Promise<void> {
+    for (const id of await markExpiredInstances(this.db)) this.streaks.succeeded(id);
     for (const instance of await instancesIn(this.db, 'degraded')) {
       const result = await this.probe(instance);
       if (result.ok && (await moveInstanceStatus(this.db, instance.id, ['degraded'], 'active', null))) this.streaks.succeeded(instance.id);

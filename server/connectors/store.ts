@@ -131,6 +131,22 @@ export async function moveInstanceStatus(q: Queryable, id: string, from: readonl
   return rows.length > 0;
 }
 
+/**
+ * Turns `credential_expired` every instance whose current credential (the newest active one, as
+ * `usableCredential` picks it) has expired, so the owner sees it before a call fails. Returns their ids.
+ */
+export async function markExpiredInstances(q: Queryable): Promise<string[]> {
+  const rows = await q.query<{ id: string }>(
+    `UPDATE connector_instances i SET status = 'credential_expired', last_error = 'The connector credential has expired', updated_at = now()
+     WHERE i.deleted_at IS NULL AND i.status IN ('active', 'error', 'degraded')
+       AND (SELECT c.expires_at <= now() FROM connector_credentials c
+            WHERE c.instance_id = i.id AND c.status = 'active' AND c.jwe IS NOT NULL
+            ORDER BY coalesce(c.rotated_at, c.created_at) DESC, c.id LIMIT 1)
+     RETURNING i.id`,
+  );
+  return rows.map((r) => r.id);
+}
+
 /** Instances in `status` (for background health checks). */
 export async function instancesIn(q: Queryable, status: InstanceStatus): Promise<InstanceRow[]> {
   return q.query<InstanceRow>(`${INSTANCE} WHERE deleted_at IS NULL AND status = $1 ORDER BY updated_at LIMIT 100`, [status]);

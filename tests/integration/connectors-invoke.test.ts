@@ -201,6 +201,17 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
     expect((await invoke(other.id, 'request', { params: echo })).status).toBe(200);
   });
 
+  it('shows credential_expired once the credential expires, without waiting for a call to fail', async () => {
+    const c = await httpConnector();
+    const soon = new Date(Date.now() + 1_500).toISOString();
+    expect((await call('POST', `/v1/connectors/${c.id}/credentials`, { type: 'bearer_token', secret: { token: TOKEN_1 }, expires_at: soon })).status).toBe(201);
+    expect((await call('GET', `/v1/connectors/${c.id}`)).body.status).toBe('active');
+    const seen = peers.requests.length;
+    await until('the background check marks it', async () => (await call('GET', `/v1/connectors/${c.id}`)).body.status === 'credential_expired', 10_000);
+    expect((await call('GET', `/v1/connectors/${c.id}`)).body.last_error).toMatch(/expired/);
+    expect(peers.requests.length).toBe(seen);
+  });
+
   it('turns an instance credential_expired once its credential has expired, and a rotation brings it back', async () => {
     const c = await httpConnector();
     const past = new Date(Date.now() - 60_000).toISOString();
