@@ -107,7 +107,8 @@ export class EventDelivery {
     const fields: EventFields = {
       event,
       subject: clip(`CyNode: task "${task.name}" ${end.status}`, 300),
-      text: `Task "${task.name}" (${task.id}) ${outcome}`,
+      // Short enough for every chat type's message limit (Discord's 2,000 characters is the least).
+      text: clip(`Task "${task.name}" (${task.id}) ${outcome}`, 1_800),
       task_id: task.id,
       task_name: task.name,
       task_status: end.status,
