@@ -182,6 +182,26 @@ describe.each(DB_KINDS)('events out through connectors on %s', (kind) => {
     expect(peers.requests.slice(seen).filter((r) => r.path.startsWith('/echo/hooks/'))).toEqual([]);
     const history = (await call('GET', `/v1/connectors/${id}/operations`)).body.operations;
     expect(history[0]).toMatchObject({ outcome: 'failure', failure_class: 'disabled', task_id: taskId });
+    await call('DELETE', `/v1/connectors/${id}/subscriptions/${sub.id}`);
+  });
+
+  it('refuses and audits delivery once a rule forbids the subscriber to run the operation', async () => {
+    const id = await webhook();
+    const sub = (await subscribe(id, { events: ['task.failed'], operation: 'request', params: { method: 'POST', path: 'forbidden' } })).body;
+    const rule = await call('POST', '/v1/policy/rules', { name: 'No connector calls for alice', text: `forbid (principal == User::"${alice.id}", action == Action::"connector.invoke", resource);` }, s.adminToken);
+    expect(rule.status, rule.text).toBe(201);
+    try {
+      const taskId = await failingTask(`forbidden-${kind}`);
+      const audit = await until('the refusal audited', async () => ((await deliveries(id)).length > 0 ? deliveries(id) : null));
+      expect(audit).toHaveLength(1);
+      expect(audit[0]).toMatchObject({ outcome: 'failure', actor_id: alice.id, details: { code: 'policy_denied', attempt: 1, retried: false, task_id: taskId, subscription_id: sub.id } });
+      expect(hooksFor('forbidden')).toEqual([]);
+      const decisions = (await call('GET', `/v1/audit/access?subject=${alice.id}&action=connector.invoke&decision=deny&task=${taskId}`, undefined, s.adminToken)).body.decisions;
+      expect(decisions).toHaveLength(1);
+    } finally {
+      expect((await call('DELETE', `/v1/policy/rules/${rule.body.id}`, undefined, s.adminToken)).status).toBe(204);
+      await call('DELETE', `/v1/connectors/${id}/subscriptions/${sub.id}`);
+    }
   });
 
   describe('with a node', () => {
