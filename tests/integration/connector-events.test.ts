@@ -254,15 +254,26 @@ describe.each(DB_KINDS)('events out through connectors on %s', (kind) => {
       await call('DELETE', `/v1/connectors/${out.body.id}/subscriptions/${sub.body.id}`);
     });
 
-    it('tells an admin subscribed to node.lost that a node stopped sending heartbeats', async () => {
+    it('tells an admin subscribed to node.lost that a node stopped sending heartbeats, and the owner of the task it lost for good', async () => {
       const id = await webhook(s.adminToken);
       const sub = await subscribe(id, { events: ['node.lost'], operation: 'request', params: { method: 'POST', path: 'nodes', body: { text: '{{text}}', node: '{{node_name}}' } } }, s.adminToken);
       expect(sub.status, sub.text).toBe(201);
+      const mine = await webhook();
+      expect((await subscribe(mine, { events: ['task.failed'], operation: 'request', params: { method: 'POST', path: 'lost' } })).status).toBe(201);
+      // A job on its last attempt when the node falls silent is failed by the reaper, not requeued.
+      const t = await call('POST', '/v1/tasks', { prompt: 'sleep 20', input_mode: 'commands', task_name: `long-${kind}` });
+      expect(t.status, t.text).toBe(201);
+      await until('the job to run', async () => (await s.cynode.db.query<{ status: string }>('SELECT status FROM jobs WHERE task_id = $1', [t.body.id]))[0]?.status === 'running');
+      await s.cynode.db.query('UPDATE jobs SET max_attempts = attempt WHERE task_id = $1', [t.body.id]);
       clearInterval(heartbeat);
+
       const hit = await until('the node.lost message', async () => hooksFor('nodes').find((r) => r.body.includes(nodeId)), 30_000);
       expect(JSON.parse(hit.body)).toEqual({ node: 'Events box', text: expect.stringContaining('stopped sending heartbeats') });
       const audit = await until('the delivery audit', async () => ((await deliveries(id)).length > 0 ? deliveries(id) : null));
       expect(audit[0]).toMatchObject({ outcome: 'success', details: { event: 'node.lost', node_id: nodeId, attempt: 1 } });
+
+      const lost = await until('the lost task at its owner', async () => hooksFor('lost').find((r) => r.body.includes(t.body.id)), 30_000);
+      expect(JSON.parse(lost.body)).toMatchObject({ event: 'task.failed', task_name: `long-${kind}`, failure_reason: expect.stringContaining('The job was lost') });
     });
   });
 
