@@ -79,6 +79,9 @@ import { ConnectorHealth } from './connectors/health';
 import { RateLimiter } from './connectors/breaker';
 import { connectorPolicyOf } from './connectors/policy';
 import { connectorRoutes } from './connectors/routes';
+import { ConnectorSubscriptionService } from './connectors/subscriptions';
+import { connectorSubscriptionRoutes } from './connectors/subscription-routes';
+import { EventDelivery, type EventInvoker } from './connectors/event-delivery';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 import { ProcessConnectorExecutor } from './connectors/executor/client';
@@ -182,9 +185,23 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const liveStreams = new LiveStreams({ perUser: config.maxStreamsPerUser, perAddress: config.maxStreamsPerAddress, credentialValid: (p) => auth.stillValid(p) });
     const ledger = new Ledger(db);
 
+    // Events out through connectors, run as their subscribers by the operation service (built below).
+    // Closed after the dispatcher stops telling of tasks and before the executor (closers run in reverse).
+    const eventInvoker: { to?: EventInvoker } = {};
+    const events = new EventDelivery(db, deps.authz, { invoke: (a, id, r) => eventInvoker.to!.invoke(a, id, r) });
+    closers.push(() => events.close());
+
     // Tasks: queued in the database; one dispatcher per process leases their jobs to nodes.
     // Inference on nodes (chat and prompt tasks), over keep-alive connections; closed last.
-    const dispatcher = new Dispatcher({ db, nodes: { workerToken: (id) => workerTokenFor(db, vault, id) }, noNodeGraceSeconds: config.noNodeGraceSeconds, client: nodeClient, inference: nodeClient, ledger });
+    const dispatcher = new Dispatcher({
+      db,
+      nodes: { workerToken: (id) => workerTokenFor(db, vault, id) },
+      noNodeGraceSeconds: config.noNodeGraceSeconds,
+      client: nodeClient,
+      inference: nodeClient,
+      ledger,
+      onTaskClosed: (t) => events.taskClosed(t),
+    });
     // Stopped before the database closes (closers run in reverse); the jobs it waits on stay running on their nodes.
     closers.push(() => dispatcher.stop());
     // Access rules: every domain asks this one engine (model use, connectors), and every decision is audited.
@@ -226,7 +243,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       instances: new ConnectorService(db, deps.authz, connectorPolicy, connectorHealth),
       credentials: new ConnectorCredentialService(db, deps.authz, connectorPolicy, connectorExecutor),
       operations: new ConnectorOperationService(db, deps.authz, connectorPolicy, connectorExecutor, connectorHealth, new RateLimiter(config.connectorRatePerMinute)),
+      subscriptions: new ConnectorSubscriptionService(db, deps.authz, connectorPolicy),
     };
+    eventInvoker.to = connectors.operations;
     const gateway = await buildGateway(config, isStarted, deps, {
       auth,
       identity,
@@ -248,6 +267,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     closers.push(() => gateway.close());
     policyLog.to = gateway.log.child({ module: 'policy' });
     connectorLog.to = gateway.log.child({ module: 'connectors' });
+    const eventLog = gateway.log.child({ module: 'connector-events' });
+    events.logTo((obj, msg) => eventLog.error(obj, msg));
     liveStreams.logTo(gateway.log.child({ module: 'streams' }));
     // Before the gateway closes (closers run in reverse): its LAN listeners and their connections end.
     closers.push(() => lanSharing.close());
@@ -285,6 +306,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     await commandRunner.start(gateway.log.child({ module: 'commands' }));
     // A node going stale ends the leases of its jobs: handle that now, not at the next poll.
     nodeLiveness.onStale(() => dispatcher.wake());
+    nodeLiveness.onStale((ids) => events.nodesLost(ids));
     const executorFailed = await executorStarted;
     if (executorFailed) throw executorFailed;
     // Before the embedded node, which joins through the control plane.
@@ -351,7 +373,7 @@ interface GatewayServices {
   transcripts: TranscriptService;
   retention: RetentionService;
   lanSharing: LanSharing;
-  connectors: { instances: ConnectorService; credentials: ConnectorCredentialService; operations: ConnectorOperationService };
+  connectors: { instances: ConnectorService; credentials: ConnectorCredentialService; operations: ConnectorOperationService; subscriptions: ConnectorSubscriptionService };
 }
 
 async function buildGateway(config: ServerConfig, started: () => boolean, deps: RouteDeps, services: GatewayServices): Promise<HttpServer> {
@@ -402,6 +424,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
   transcriptRoutes(app, services.transcripts);
   retentionRoutes(app, retention);
   connectorRoutes(app, services.connectors.instances, services.connectors.credentials, services.connectors.operations);
+  connectorSubscriptionRoutes(app, services.connectors.subscriptions);
   // Purges from this process; closing the gateway (before the database) waits for one in flight.
   const retentionJob = new RetentionJob(retention, config.retentionIntervalSeconds, (err) => app.log.error({ err }, 'retention purge failed; the next one retries'));
   retentionJob.start();

@@ -16,6 +16,7 @@ import {
   renewHolds,
   takeOrphanedJobs,
   type AttemptEntry,
+  type ClosedTask,
   type RunningJob,
 } from './store';
 import { NodeClient, type NodeTarget } from '../nodes/node-client';
@@ -50,6 +51,12 @@ export interface DispatcherOptions {
   inference?: NodeClient;
   /** Where a sandbox job's output lines go as the node streams them; without it they arrive with the result. */
   ledger?: Ledger;
+  /**
+   * Told of each task this process closed as completed or failed (a normal end, no node or no
+   * inference path, a job lost for good), after the transaction committed. It must not block:
+   * the dispatch loop waits for it (events out through connectors deliver in the background).
+   */
+  onTaskClosed?: (closed: ClosedTask) => void;
 }
 
 const RENEW_EVERY_MS = 10_000;
@@ -110,6 +117,7 @@ export class Dispatcher implements JobControl {
   private readonly reaper: Reaper;
   private readonly sandboxJobs: SandboxJobs;
   private readonly promptJobs: PromptJobs;
+  private readonly onTaskClosed: ((closed: ClosedTask) => void) | undefined;
 
   private running = false;
   private loop: Promise<void> | undefined;
@@ -129,8 +137,9 @@ export class Dispatcher implements JobControl {
     this.batchSize = opts.batchSize ?? 32;
     this.graceSeconds = opts.noNodeGraceSeconds;
     this.inference = opts.inference;
+    this.onTaskClosed = opts.onTaskClosed;
     const leased: LeasedJobs = { end: (job, o) => this.end(job, o), lose: (job, detail) => this.lose(job, detail), target: (nodeId) => this.target(nodeId) };
-    this.reaper = new Reaper(this.db, this.id, this.log);
+    this.reaper = new Reaper(this.db, this.id, this.log, (closed) => this.closed(closed));
     this.sandboxJobs = new SandboxJobs(this.db, this.client, leased, this.log, opts.ledger);
     this.promptJobs = new PromptJobs(this.db, leased, this.log, opts.inference);
   }
@@ -243,7 +252,9 @@ export class Dispatcher implements JobControl {
     const started: RunningJob[] = [];
     let progressed = false;
     let full = false;
+    const closed: ClosedTask[] = [];
     await this.db.transaction(async (tx) => {
+      closed.length = 0;
       await lockDispatch(tx);
       const jobs = await claimableJobs(tx, this.batchSize);
       full = jobs.length === this.batchSize;
@@ -260,7 +271,7 @@ export class Dispatcher implements JobControl {
             started.push(await assignJob(tx, { jobId: job.id, nodeId: choice.node.id, timeoutSeconds: timeoutOf(job.payload), holder: this.id }));
             choice.node.running++;
           } else {
-            await failQueuedJob(tx, { jobId: job.id, taskId: job.task_id, code: choice.code, reason: choice.reason });
+            await failQueuedJob(tx, { jobId: job.id, taskId: job.task_id, code: choice.code, reason: choice.reason }, closed);
           }
           progressed = true;
         } else {
@@ -278,13 +289,14 @@ export class Dispatcher implements JobControl {
             const reason =
               `No node could run this job: none has been available for ${Math.floor(job.waited_seconds)} s. A node must be registered, active ` +
               '(sending heartbeats), enabled, have applied its configuration and support sandboxes.';
-            await failQueuedJob(tx, { jobId: job.id, taskId: job.task_id, code: 'no_dispatchable_node', reason });
+            await failQueuedJob(tx, { jobId: job.id, taskId: job.task_id, code: 'no_dispatchable_node', reason }, closed);
             progressed = true;
           }
           // Otherwise every dispatchable node is busy: the job waits, oldest first.
         }
       }
     });
+    this.closed(closed);
     for (const job of started) this.launch(job);
     if (full && progressed) this.wakeup.wake();
   }
@@ -304,10 +316,24 @@ export class Dispatcher implements JobControl {
   private async end(job: RunningJob, o: JobOutcome): Promise<void> {
     const entry: AttemptEntry = { attempt: job.attempt, node_id: job.node_id, outcome: o.outcome, at: new Date().toISOString(), by: this.id, ...(o.detail ? { detail: o.detail.slice(0, 500) } : {}) };
     const result = o.result && (await redactedOutput(o.result));
-    const recorded = await this.db.transaction((tx) =>
-      endRunningJob(tx, { jobId: job.id, leaseId: job.lease_id, status: o.status, result: result as Record<string, unknown> | null, failureCode: o.failureCode, reason: o.reason, entry, lines: o.lines }),
-    );
+    const closed: ClosedTask[] = [];
+    const recorded = await this.db.transaction((tx) => {
+      closed.length = 0;
+      return endRunningJob(tx, { jobId: job.id, leaseId: job.lease_id, status: o.status, result: result as Record<string, unknown> | null, failureCode: o.failureCode, reason: o.reason, entry, lines: o.lines }, closed);
+    });
+    this.closed(closed);
     if (!recorded) this.log.info({ job_id: job.id, lease_id: job.lease_id }, "ignored a result: the job's lease had moved on (requeued, taken over or ended)");
+  }
+
+  /** Tells the listener of tasks closed by a committed transaction; its failures stay its own. */
+  private closed(tasks: ClosedTask[]): void {
+    for (const t of tasks) {
+      try {
+        this.onTaskClosed?.(t);
+      } catch (err) {
+        this.log.error({ task_id: t.taskId, err: message(err) }, 'a task-closed listener failed');
+      }
+    }
   }
 
   private sendStop(jobId: string, taskId: string, nodeId: string | null): void {

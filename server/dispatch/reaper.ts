@@ -1,5 +1,5 @@
 import type { Db, Queryable } from '../db';
-import { LEASE_GRACE_SECONDS, endLostJob, lockLeasedJob, lostJobs, requeueJob, type AttemptEntry, type LostJob, type RunningJob } from './store';
+import { LEASE_GRACE_SECONDS, endLostJob, lockLeasedJob, lostJobs, requeueJob, type AttemptEntry, type ClosedTask, type LostJob, type RunningJob } from './store';
 import type { DispatchLogger } from './job-call';
 
 /**
@@ -14,19 +14,24 @@ export class Reaper {
     /** The dispatcher's identity in `jobs.held_by`, recorded in the attempts log. */
     private readonly holder: string,
     private readonly log: DispatchLogger,
+    /** Told, once the transaction committed, of each task a lost job failed. */
+    private readonly onClosed: (closed: ClosedTask[]) => void = () => {},
   ) {}
 
   /** Jobs on stale or deleted nodes, or with an expired lease: requeue, or fail them. */
   async reap(batchSize: number): Promise<{ ended: string[]; requeued: boolean }> {
     const ended: string[] = [];
     let requeued = false;
+    const closed: ClosedTask[] = [];
     await this.db.transaction(async (tx) => {
+      closed.length = 0;
       for (const job of await lostJobs(tx, batchSize)) {
-        const what = await this.settle(tx, job, job.node_lost ? 'node_lost' : 'lease_expired');
+        const what = await this.settle(tx, job, job.node_lost ? 'node_lost' : 'lease_expired', undefined, closed);
         requeued ||= what === 'requeued';
         ended.push(job.id);
       }
     });
+    this.onClosed(closed);
     return { ended, requeued };
   }
 
@@ -35,14 +40,17 @@ export class Reaper {
    * if the job is still under this lease. True when it went back to the queue.
    */
   async lose(job: RunningJob, detail: string): Promise<boolean> {
+    const closed: ClosedTask[] = [];
     const what = await this.db.transaction(async (tx) => {
+      closed.length = 0;
       const locked = await lockLeasedJob(tx, job.id, job.lease_id);
-      return locked ? this.settle(tx, locked, 'node_lost', detail) : null;
+      return locked ? this.settle(tx, locked, 'node_lost', detail, closed) : null;
     });
+    this.onClosed(closed);
     return what === 'requeued';
   }
 
-  private async settle(tx: Queryable, job: LostJob, outcome: 'node_lost' | 'lease_expired', detail?: string): Promise<'requeued' | 'failed' | 'canceled'> {
+  private async settle(tx: Queryable, job: LostJob, outcome: 'node_lost' | 'lease_expired', detail: string | undefined, closed: ClosedTask[]): Promise<'requeued' | 'failed' | 'canceled'> {
     const entry: AttemptEntry = { attempt: job.attempt, node_id: job.node_id, outcome, at: new Date().toISOString(), by: this.holder, ...(detail ? { detail: detail.slice(0, 500) } : {}) };
     const node = job.node_slug ? `node "${job.node_slug}"` : 'a node that was since removed';
     let what: 'requeued' | 'failed' | 'canceled';
@@ -59,7 +67,7 @@ export class Reaper {
           : detail
             ? `${node} was interrupted while running it (it stopped or restarted)`
             : `${node} stopped sending heartbeats while running it`;
-      await endLostJob(tx, { jobId: job.id, taskId: job.task_id, status: 'failed', code: outcome, reason: `The job was lost: ${why}; it was tried ${job.attempt} time(s), the limit.`, entry });
+      await endLostJob(tx, { jobId: job.id, taskId: job.task_id, status: 'failed', code: outcome, reason: `The job was lost: ${why}; it was tried ${job.attempt} time(s), the limit.`, entry }, closed);
       what = 'failed';
     }
     this.log.warn({ job_id: job.id, task_id: job.task_id, node_id: job.node_id, attempt: job.attempt, outcome, then: what, ...(detail ? { detail } : {}) }, 'job lost its node');

@@ -111,11 +111,20 @@ export async function assignJob(tx: Queryable, a: { jobId: string; nodeId: strin
   return job;
 }
 
+/**
+ * A task this transaction closed as completed or failed, for what happens once it commits
+ * (events out through connectors). Functions that may close a task push onto a given list.
+ */
+export interface ClosedTask {
+  taskId: string;
+  status: 'completed' | 'failed';
+}
+
 /** A job that never ran (queued) fails, and so does its task, with a reason a user can act on. */
-export async function failQueuedJob(tx: Queryable, f: { jobId: string; taskId: string; code: string; reason: string }): Promise<void> {
+export async function failQueuedJob(tx: Queryable, f: { jobId: string; taskId: string; code: string; reason: string }, closed?: ClosedTask[]): Promise<void> {
   const failed = await tx.query(`UPDATE jobs SET status = 'failed', failure_code = $2, ended_at = now(), updated_at = now() WHERE id = $1 AND status = 'queued' RETURNING id`, [f.jobId, f.code]);
   if (failed.length > 0) await recordJobStatus(tx, f.jobId, 'failed', { failure_code: f.code, reason: f.reason }, { error: f.reason });
-  await failTask(tx, f.taskId, f.reason);
+  await failTask(tx, f.taskId, f.reason, closed);
 }
 
 export async function cancelQueuedJob(tx: Queryable, jobId: string): Promise<void> {
@@ -141,7 +150,7 @@ export interface JobEnd {
 }
 
 /** Records how a running job ended, and settles its task; false when the lease no longer matches. */
-export async function endRunningJob(tx: Queryable, e: JobEnd): Promise<boolean> {
+export async function endRunningJob(tx: Queryable, e: JobEnd, closed?: ClosedTask[]): Promise<boolean> {
   const rows = await tx.query<{ task_id: string }>(
     `UPDATE jobs SET status = $3, result = $4, failure_code = $5, ended_at = now(), updated_at = now(),
             held_by = NULL, held_until = NULL, attempts_log = attempts_log || $6::jsonb
@@ -159,24 +168,29 @@ export async function endRunningJob(tx: Queryable, e: JobEnd): Promise<boolean> 
     { exit_code: typeof result?.exit_code === 'number' ? result.exit_code : null, failure_code: e.failureCode, reason: e.reason },
     { error: e.status === 'completed' ? null : e.reason, before: e.lines ?? outputLines(e.jobId, e.result) },
   );
-  if (e.status === 'completed') await completeTaskIfDone(tx, row.task_id);
-  else if (e.status === 'failed') await failTask(tx, row.task_id, e.reason ?? 'the job failed');
+  if (e.status === 'completed') await completeTaskIfDone(tx, row.task_id, closed);
+  else if (e.status === 'failed') await failTask(tx, row.task_id, e.reason ?? 'the job failed', closed);
   else await tx.query(`UPDATE tasks SET status = 'canceled', closed = true, failure_reason = COALESCE(failure_reason, $2), ended_at = now(), updated_at = now() WHERE id = $1 AND NOT closed`, [row.task_id, e.reason]);
   return true;
 }
 
 /** A task completes when every one of its jobs has. */
-async function completeTaskIfDone(tx: Queryable, taskId: string): Promise<void> {
-  await tx.query(
+async function completeTaskIfDone(tx: Queryable, taskId: string, closed?: ClosedTask[]): Promise<void> {
+  const done = await tx.query(
     `UPDATE tasks SET status = 'completed', closed = true, ended_at = now(), updated_at = now()
-     WHERE id = $1 AND NOT closed AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.task_id = $1 AND j.status <> 'completed')`,
+     WHERE id = $1 AND NOT closed AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.task_id = $1 AND j.status <> 'completed') RETURNING id`,
     [taskId],
   );
+  if (done.length > 0) closed?.push({ taskId, status: 'completed' });
 }
 
 /** One failed job fails its task (one job per task today); a closed task (canceled) stays as it is. */
-async function failTask(tx: Queryable, taskId: string, reason: string): Promise<void> {
-  await tx.query(`UPDATE tasks SET status = 'failed', closed = true, failure_reason = $2, ended_at = now(), updated_at = now() WHERE id = $1 AND NOT closed`, [taskId, reason]);
+async function failTask(tx: Queryable, taskId: string, reason: string, closed?: ClosedTask[]): Promise<void> {
+  const failed = await tx.query(
+    `UPDATE tasks SET status = 'failed', closed = true, failure_reason = $2, ended_at = now(), updated_at = now() WHERE id = $1 AND NOT closed RETURNING id`,
+    [taskId, reason],
+  );
+  if (failed.length > 0) closed?.push({ taskId, status: 'failed' });
 }
 
 export interface LostJob {
@@ -234,7 +248,11 @@ export async function requeueJob(tx: Queryable, jobId: string, entry: AttemptEnt
 }
 
 /** Ends a lost job for good: failed (retries used up), or canceled when its task was. */
-export async function endLostJob(tx: Queryable, l: { jobId: string; taskId: string; status: 'failed' | 'canceled'; code: string | null; reason: string; entry: AttemptEntry }): Promise<void> {
+export async function endLostJob(
+  tx: Queryable,
+  l: { jobId: string; taskId: string; status: 'failed' | 'canceled'; code: string | null; reason: string; entry: AttemptEntry },
+  closed?: ClosedTask[],
+): Promise<void> {
   const ended = await tx.query(
     `UPDATE jobs SET status = $2, failure_code = $3, ended_at = now(), updated_at = now(), held_by = NULL, held_until = NULL,
             attempts_log = attempts_log || $4::jsonb
@@ -242,7 +260,7 @@ export async function endLostJob(tx: Queryable, l: { jobId: string; taskId: stri
     [l.jobId, l.status, l.code, JSON.stringify([l.entry])],
   );
   if (ended.length > 0) await recordJobStatus(tx, l.jobId, l.status, { failure_code: l.code, reason: l.reason }, { error: l.status === 'failed' ? l.reason : null });
-  if (l.status === 'failed') await failTask(tx, l.taskId, l.reason);
+  if (l.status === 'failed') await failTask(tx, l.taskId, l.reason, closed);
 }
 
 /**
