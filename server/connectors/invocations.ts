@@ -179,6 +179,8 @@ export class ConnectorOperationService {
       if (e instanceof HttpProblem) {
         const code = typeof e.extensions.code === 'string' ? e.extensions.code : 'validation_error';
         await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: code, message: e.detail, idempotencyKey: null });
+        // A server that does not answer counts towards the breaker like a failed call.
+        if (code === 'transient') await this.health.failed(instance);
       }
       throw e;
     }
