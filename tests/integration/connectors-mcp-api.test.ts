@@ -1,3 +1,7 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DB_KINDS, startTestServer, type ApiResponse, type TestServer } from '../support/harness';
@@ -9,6 +13,8 @@ import { DB_KINDS, startTestServer, type ApiResponse, type TestServer } from '..
 
 const servers = resolve('node_modules/@modelcontextprotocol');
 const everythingJs = join(servers, 'server-everything/dist/index.js');
+const work = mkdtempSync(join(tmpdir(), 'cynode-mcp-api-'));
+const files = join(work, 'files');
 
 const SECRET_A = 'mcp-alpha-secret-4f1c9e2a7b63d0';
 const SECRET_B = 'mcp-bravo-secret-8e2d5a91c07f4b';
@@ -24,10 +30,15 @@ beforeAll(() => {
   process.env.CYNODE_MCP_COMMANDS = JSON.stringify({
     everything: { argv: [process.execPath, everythingJs, 'stdio'], credential_env: 'API_KEY' },
     'everything-args': { argv: [process.execPath, everythingJs], allow_args: true },
+    memory: { argv: [process.execPath, join(servers, 'server-memory/dist/index.js')], env: { MEMORY_FILE_PATH: join(work, 'memory.jsonl') } },
+    files: [process.execPath, join(servers, 'server-filesystem/dist/index.js'), files],
   });
   process.env.CYNODE_TEST_CANARY = SERVER_CANARY;
+  mkdirSync(files, { recursive: true });
+  writeFileSync(join(files, 'notes.txt'), 'inside the allowed directory');
 });
 afterAll(() => {
+  rmSync(work, { recursive: true, force: true });
   for (const [name, value] of [
     ['CYNODE_MCP_COMMANDS', saved.commands],
     ['CYNODE_TEST_CANARY', saved.canary],
@@ -36,6 +47,37 @@ afterAll(() => {
     else process.env[name] = value;
   }
 });
+
+// server-everything over Streamable HTTP on loopback, for the remote variant.
+let remote: ChildProcess;
+let remoteUrl: string;
+beforeAll(async () => {
+  const port = await freePort();
+  remote = spawn(process.execPath, [everythingJs, 'streamableHttp'], { env: { PATH: process.env.PATH, PORT: String(port) }, stdio: ['ignore', 'ignore', 'pipe'] });
+  await new Promise<void>((ready, fail) => {
+    let seen = '';
+    remote.stderr!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (seen.includes('listening')) ready();
+    });
+    remote.once('exit', () => fail(new Error(`server-everything exited: ${seen}`)));
+  });
+  remoteUrl = `http://127.0.0.1:${port}/mcp`;
+});
+afterAll(() => {
+  remote?.kill();
+});
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => done(port));
+    });
+  });
+}
 
 type Content = { content: { type: string; text?: string }[] };
 const textOf = (result: Content): string => result.content.map((c) => c.text ?? '').join('');
@@ -226,6 +268,41 @@ describe.each(DB_KINDS)('mcp connectors through the API on %s', (kind) => {
     const denied = await invoke(a, 'echo', { message: 'x' }, s.adminToken);
     expect(denied.status, denied.text).toBe(403);
     expect(denied.body).toMatchObject({ code: 'policy_denied' });
+  });
+
+  it('runs the other reference servers: server-memory keeps an entity, server-filesystem reads inside its directory only', async () => {
+    const memory = await install('Memory', { transport: 'stdio', command: 'memory' });
+    expect(memory.status, memory.text).toBe(201);
+    const created = await invoke(memory.body.id, 'create_entities', { entities: [{ name: 'CyNode', entityType: 'project', observations: ['orchestrates models'] }] });
+    expect(created.status, created.text).toBe(200);
+    const graph = await invoke(memory.body.id, 'read_graph', {});
+    expect(graph.status, graph.text).toBe(200);
+    expect(graph.body.result.structuredContent).toMatchObject({ entities: [{ name: 'CyNode', observations: ['orchestrates models'] }] });
+
+    const fs = await install('Files', { transport: 'stdio', command: 'files' });
+    const read = await invoke(fs.body.id, 'read_text_file', { path: join(files, 'notes.txt') });
+    expect(read.status, read.text).toBe(200);
+    expect(textOf(read.body.result)).toBe('inside the allowed directory');
+    const outside = await invoke(fs.body.id, 'read_text_file', { path: '/etc/hostname' });
+    expect(outside.status).toBe(502);
+    expect(outside.body).toMatchObject({ code: 'permanent' });
+  });
+
+  it('reaches a Streamable HTTP server once an admin allows its address', async () => {
+    const created = await install('Remote', { transport: 'http', url: remoteUrl });
+    expect(created.status, created.text).toBe(201);
+    // Loopback is refused until allowed: discovery is refused by the egress check.
+    const refused = await call('GET', `/v1/connectors/${created.body.id}/operations/catalog`);
+    expect(refused.status, refused.text).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'policy_denied' });
+    expect((await call('PUT', '/v1/connectors/egress-allow', { entries: ['127.0.0.1'] }, s.adminToken)).status).toBe(200);
+    const listed = await call('GET', `/v1/connectors/${created.body.id}/operations/catalog`);
+    expect(listed.status, listed.text).toBe(200);
+    expect(listed.body.operations.map((o: { name: string }) => o.name)).toContain('echo');
+    const echo = await invoke(created.body.id, 'echo', { message: 'over http' });
+    expect(echo.status, echo.text).toBe(200);
+    expect(textOf(echo.body.result)).toBe('Echo: over http');
+    expect((await call('PUT', '/v1/connectors/egress-allow', { entries: [] }, s.adminToken)).status).toBe(200);
   });
 
   it('never answers a stored secret', () => {
