@@ -3,7 +3,7 @@ import { HttpProblem } from '../http/problem';
 import { decodeCursor, encodeCursor } from '../http/schemas';
 import { redactJson } from '../redaction/redaction';
 import type { Authorizer } from '../rbac/service';
-import { connectorProblem, refOf, visibleInstance, type ConnectorAct } from './access';
+import { connectorProblem, isOwner, refOf, requireManage, visibleInstance, type ConnectorAct } from './access';
 import type { RateLimiter } from './breaker';
 import type { ConnectorExecutor, OperationOutcome, SealedCredential } from './executor-api';
 import { credentialState, type ConnectorHealth } from './health';
@@ -153,10 +153,13 @@ export class ConnectorOperationService {
   /**
    * The instance's operations: declared by its type, or for an `mcp` instance its server's tools
    * as the executor discovers them (a disabled or credential-less instance starts no server: 409).
+   * Discovery starts the server with the instance's credential, so beyond seeing the instance it
+   * takes owning it (or its group) or the policy's `connector.manage`, as enabling it does.
    */
   async catalog(act: ConnectorAct, instanceId: string): Promise<{ operations: OperationSpec[]; discovered: boolean }> {
     const instance = await visibleInstance(this.db, this.authz, act.by, instanceId);
     if (!discovers(instance)) return { operations: declaredOperations(instance), discovered: false };
+    if (!(await isOwner(this.db, act.by, instance))) await requireManage(this.policy, act, instance);
     const refusal = statusRefusal(instance);
     if (refusal) throw connectorProblem(refusal.status, refusal.code, refusal.detail, refusal.headers);
     const credential = await credentialState(this.db, instance);

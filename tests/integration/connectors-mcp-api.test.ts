@@ -181,6 +181,15 @@ describe.each(DB_KINDS)('mcp connectors through the API on %s', (kind) => {
     expect(declared.body).toMatchObject({ discovered: false, operations: [{ name: 'request' }] });
     // Another user's instance does not exist for them.
     expect((await call('GET', `/v1/connectors/${a}/operations/catalog`, undefined, bob.token)).status).toBe(404);
+    // Listing starts the server with the owner's credential: an admin who sees the instance
+    // needs connector.manage for it, as for enabling it.
+    expect((await call('GET', `/v1/connectors/${a}/operations/catalog`, undefined, s.adminToken)).status).toBe(200);
+    const forbid = await call('POST', '/v1/policy/rules', { name: 'no-manage', text: 'forbid (principal, action == Action::"connector.manage", resource is Connector);' }, s.adminToken);
+    expect(forbid.status, forbid.text).toBe(201);
+    const refused = await call('GET', `/v1/connectors/${a}/operations/catalog`, undefined, s.adminToken);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'policy_denied' });
+    expect((await call('DELETE', `/v1/policy/rules/${forbid.body.id}`, undefined, s.adminToken)).status).toBe(204);
   });
 
   it('runs a tool: each server sees its own instance\'s secret only, and none of CyNode\'s environment', async () => {

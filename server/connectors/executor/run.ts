@@ -105,6 +105,11 @@ export async function runOperations(call: HealthCall, open: OpenCredential, sign
   }
 }
 
+/**
+ * Callers of the same instance share one discovery, bounded by the first caller's signal: if that
+ * caller goes away the others fail too (transient), and since failures are not kept the next call
+ * discovers afresh.
+ */
 function discoveredOperations(call: HealthCall, { driver, credential, egress }: Prepared, signal: AbortSignal): Promise<OperationSpec[]> {
   return discovered.get(call, () => driver.discover!({ config: call.config, credential, signal, egress }));
 }
