@@ -369,7 +369,7 @@ export function connectorRoutes(app: HttpServer, connectors: ConnectorService, c
         tags,
         summary: "An instance's operations: its type's, or its MCP server's tools",
         description:
-          'For a type that declares its operations, the same as the catalog. For an mcp instance, the tools its server lists now, learnt by the connector executor with the instance\'s credential and kept there for a minute per configuration and credential version. 409 when the instance is disabled or has no usable credential; 502/503 when the server cannot be started or reached.',
+          'For a type that declares its operations, the same as the catalog. For an mcp instance, the tools its server lists now, learnt by the connector executor with the instance\'s credential and kept there for a minute per configuration and credential version; as that starts the server, it takes owning the instance (or its group) or connector.manage. 409 when the instance is disabled or has no usable credential; 502/503 when the server cannot be started or reached.',
         params: IdParams,
         response: { 200: Type.Object({ discovered: Type.Boolean(), operations: Type.Array(Operation) }), ...errors(400, 401, 403, 404, 409, 502, 503) },
       },

@@ -3664,7 +3664,7 @@ export interface paths {
         };
         /**
          * An instance's operations: its type's, or its MCP server's tools
-         * @description For a type that declares its operations, the same as the catalog. For an mcp instance, the tools its server lists now, learnt by the connector executor with the instance's credential and kept there for a minute per configuration and credential version. 409 when the instance is disabled or has no usable credential; 502/503 when the server cannot be started or reached.
+         * @description For a type that declares its operations, the same as the catalog. For an mcp instance, the tools its server lists now, learnt by the connector executor with the instance's credential and kept there for a minute per configuration and credential version; as that starts the server, it takes owning the instance (or its group) or connector.manage. 409 when the instance is disabled or has no usable credential; 502/503 when the server cannot be started or reached.
          */
         get: {
             parameters: {
