@@ -1,4 +1,4 @@
-import type { CredentialSecret, FailureClass, HealthResult } from './types/contract';
+import type { CredentialSecret, FailureClass, HealthResult, OperationSpec } from './types/contract';
 
 /*
  * The boundary between the gateway and the connector executor, the separate process that alone
@@ -46,11 +46,20 @@ export type OperationOutcome =
 
 export type HealthCall = Omit<OperationCall, 'operation' | 'params'>;
 
+/**
+ * An instance's operations as the executor knows them: a type's declared ones, or for a type
+ * whose operations come from its peer (MCP) what the peer offers, discovered with the instance's
+ * credential. Over IPC the schemas arrive as plain JSON Schema (no TypeBox markers).
+ */
+export type OperationsOutcome = { ok: true; operations: OperationSpec[] } | { ok: false; failure: FailureClass; message: string };
+
 /** The gateway's handle on the executor. */
 export interface ConnectorExecutor {
   /** Encrypts a credential to the executor's public key (JWE, ECDH-ES+A256KW / A256GCM). */
   seal(secret: CredentialSecret, binding: CredentialBinding): Promise<string>;
   invoke(call: OperationCall, signal?: AbortSignal): Promise<OperationOutcome>;
   health(call: HealthCall, signal?: AbortSignal): Promise<HealthResult>;
+  /** The instance's operations; discovered ones are cached in the executor per instance, config and credential version. */
+  operations(call: HealthCall, signal?: AbortSignal): Promise<OperationsOutcome>;
   close(): Promise<void>;
 }

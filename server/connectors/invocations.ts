@@ -1,13 +1,13 @@
-import { Value } from '@sinclair/typebox/value';
 import type { Db } from '../db';
-import { notFound } from '../http/problem';
+import { HttpProblem } from '../http/problem';
 import { decodeCursor, encodeCursor } from '../http/schemas';
 import { redactJson } from '../redaction/redaction';
 import type { Authorizer } from '../rbac/service';
-import { connectorProblem, refOf, visibleInstance, type ConnectorAct } from './access';
+import { connectorProblem, isOwner, refOf, requireManage, visibleInstance, type ConnectorAct } from './access';
 import type { RateLimiter } from './breaker';
-import type { ConnectorExecutor, OperationOutcome } from './executor-api';
+import type { ConnectorExecutor, OperationOutcome, SealedCredential } from './executor-api';
 import { credentialState, type ConnectorHealth } from './health';
+import { checkParams, declaredOperation, declaredOperations, discoveredOperation, discoveredOperations, discovers, STATUS_OF } from './operation-specs';
 import type { ConnectorPolicy } from './policy';
 import {
   finishOperation,
@@ -19,7 +19,6 @@ import {
   type OperationRow,
 } from './store';
 import type { FailureClass, OperationSpec } from './types/contract';
-import { driverFor } from './types/index';
 
 export interface InvokeRequest {
   operation: string;
@@ -38,10 +37,33 @@ export interface InvokeResult {
   replayed: boolean;
 }
 
-/** How each failure class is answered. */
-const STATUS_OF: Record<FailureClass, number> = { transient: 503, permanent: 502, policy_denied: 403, quota_exceeded: 429, validation_error: 400 };
-
 const isSeqCursor = (v: unknown): v is { seq: string } => typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>).seq === 'string';
+
+/** Why an instance in this status takes no call, if it does not. */
+function statusRefusal(instance: InstanceRow): Refusal | null {
+  switch (instance.status) {
+    case 'disabled':
+      return { status: 409, code: 'disabled', detail: 'The connector is disabled' };
+    case 'provisioning':
+      return { status: 409, code: 'provisioning', detail: 'The connector has no credential yet' };
+    case 'credential_expired':
+      return { status: 409, code: 'credential_expired', detail: 'The connector credential has expired; rotate it or add a new one' };
+    case 'degraded':
+      return { status: 503, code: 'degraded', detail: 'The connector failed repeatedly and is held until a health check passes', headers: { 'retry-after': '30' } };
+    default:
+      return null;
+  }
+}
+
+/** What every history row of one call shares. */
+interface OperationBase {
+  requestId: string;
+  subjectId: string;
+  instanceId: string;
+  operation: string;
+  taskId: string | null;
+  decisionAuditId: string | null;
+}
 
 type Refusal = { status: number; code: FailureClass | 'disabled' | 'provisioning' | 'credential_expired' | 'degraded'; detail: string; headers?: Record<string, string> };
 
@@ -62,20 +84,20 @@ export class ConnectorOperationService {
 
   async invoke(act: ConnectorAct, instanceId: string, request: InvokeRequest): Promise<InvokeResult> {
     const instance = await visibleInstance(this.db, this.authz, act.by, instanceId);
-    const op = this.operationOf(instance, request.operation);
-    if (!Value.Check(op.requestSchema, request.params)) {
-      const first = Value.Errors(op.requestSchema, request.params).First();
-      throw connectorProblem(400, 'validation_error', `The parameters are not valid${first?.path ? ` at ${first.path}` : ''}: ${first?.message ?? 'they do not match the schema'}`);
-    }
-    const decision = await this.policy.decide(act.by, { action: 'connector.invoke', connector: refOf(instance), operation: op.name, task: request.taskId }, act.ctx);
-    const base = { requestId: act.ctx.requestId, subjectId: act.by.userId, instanceId, operation: op.name, taskId: request.taskId ?? null, decisionAuditId: decision.auditId };
+    // A declared operation is checked at once. A discovered one (an MCP server's tool) is learnt
+    // only for a call the policy allows, since learning it starts the server with the credential.
+    let op: OperationSpec | undefined = discovers(instance) ? undefined : declaredOperation(instance, request.operation);
+    if (op) checkParams(instance, op, request.params);
+    const name = op?.name ?? request.operation;
+    const decision = await this.policy.decide(act.by, { action: 'connector.invoke', connector: refOf(instance), operation: name, task: request.taskId }, act.ctx);
+    const base = { requestId: act.ctx.requestId, subjectId: act.by.userId, instanceId, operation: name, taskId: request.taskId ?? null, decisionAuditId: decision.auditId };
     if (!decision.allowed) {
       await insertOperation(this.db, { ...base, decision: 'deny', outcome: 'failure', failureClass: 'policy_denied', message: 'No policy rule allows this call', idempotencyKey: null });
       throw connectorProblem(403, 'policy_denied', 'You are not allowed to run this operation');
     }
 
     if (request.idempotencyKey) {
-      const earlier = await operationByKey(this.db, instanceId, op.name, request.idempotencyKey);
+      const earlier = await operationByKey(this.db, instanceId, name, request.idempotencyKey);
       if (earlier) return this.replay(earlier);
     }
 
@@ -91,6 +113,7 @@ export class ConnectorOperationService {
       await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: credential.kind === 'expired' ? 'credential_expired' : 'no_credential', message: detail, idempotencyKey: null });
       throw connectorProblem(409, credential.kind === 'expired' ? 'credential_expired' : 'no_credential', detail);
     }
+    op ??= await this.discovered(instance, credential.sealed, base, request.params);
 
     const rowId = await insertOperation(this.db, {
       ...base,
@@ -102,7 +125,7 @@ export class ConnectorOperationService {
     });
     if (!rowId) {
       // The same key arrived twice at once: the other call's row is the answer.
-      const earlier = await operationByKey(this.db, instanceId, op.name, request.idempotencyKey!);
+      const earlier = await operationByKey(this.db, instanceId, name, request.idempotencyKey!);
       if (earlier) return this.replay(earlier);
       throw connectorProblem(409, 'validation_error', 'A call with this idempotency key is in progress');
     }
@@ -127,24 +150,49 @@ export class ConnectorOperationService {
     return { operations, ...(rows.length > f.limit && last ? { nextCursor: encodeCursor({ seq: last.seq }) } : {}) };
   }
 
-  private operationOf(instance: InstanceRow, name: string): OperationSpec {
-    const op = driverFor(instance.type)?.spec.operations.find((o) => o.name === name);
-    if (!op) throw notFound('Operation');
-    return op;
+  /**
+   * The instance's operations: declared by its type, or for an `mcp` instance its server's tools
+   * as the executor discovers them (a disabled or credential-less instance starts no server: 409).
+   * Discovery starts the server with the instance's credential, so beyond seeing the instance it
+   * takes owning it (or its group) or the policy's `connector.manage`, as enabling it does.
+   */
+  async catalog(act: ConnectorAct, instanceId: string): Promise<{ operations: OperationSpec[]; discovered: boolean }> {
+    const instance = await visibleInstance(this.db, this.authz, act.by, instanceId);
+    if (!discovers(instance)) return { operations: declaredOperations(instance), discovered: false };
+    if (!(await isOwner(this.db, act.by, instance))) await requireManage(this.policy, act, instance);
+    const refusal = statusRefusal(instance);
+    if (refusal) throw connectorProblem(refusal.status, refusal.code, refusal.detail, refusal.headers);
+    const credential = await credentialState(this.db, instance);
+    if (credential.kind !== 'ready') {
+      throw connectorProblem(409, credential.kind === 'expired' ? 'credential_expired' : 'no_credential', credential.kind === 'expired' ? 'The connector credential has expired' : 'The connector has no active credential');
+    }
+    return { operations: await discoveredOperations(this.executor, this.health, instance, credential.sealed, act.ctx.requestId), discovered: true };
+  }
+
+  /**
+   * A discovered operation for an allowed call, its parameters checked against the peer's schema.
+   * The call is recorded when it goes no further (unknown tool, bad parameters, peer unreachable).
+   */
+  private async discovered(instance: InstanceRow, credential: SealedCredential | null, base: OperationBase, params: Record<string, unknown>): Promise<OperationSpec> {
+    try {
+      const op = discoveredOperation(await discoveredOperations(this.executor, this.health, instance, credential, base.requestId), base.operation);
+      checkParams(instance, op, params);
+      return op;
+    } catch (e) {
+      if (e instanceof HttpProblem) {
+        const code = typeof e.extensions.code === 'string' ? e.extensions.code : 'validation_error';
+        await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: code, message: e.detail, idempotencyKey: null });
+        // A server that does not answer counts towards the breaker like a failed call.
+        if (code === 'transient') await this.health.failed(instance);
+      }
+      throw e;
+    }
   }
 
   /** Why the instance takes no call now, if it does not. */
   private async refusal(instance: InstanceRow): Promise<Refusal | null> {
-    switch (instance.status) {
-      case 'disabled':
-        return { status: 409, code: 'disabled', detail: 'The connector is disabled' };
-      case 'provisioning':
-        return { status: 409, code: 'provisioning', detail: 'The connector has no credential yet' };
-      case 'credential_expired':
-        return { status: 409, code: 'credential_expired', detail: 'The connector credential has expired; rotate it or add a new one' };
-      case 'degraded':
-        return { status: 503, code: 'degraded', detail: 'The connector failed repeatedly and is held until a health check passes', headers: { 'retry-after': '30' } };
-    }
+    const refused = statusRefusal(instance);
+    if (refused) return refused;
     const taken = this.limiter.take(instance.id);
     if (!taken.ok) return { status: 429, code: 'quota_exceeded', detail: 'Too many calls to this connector; try again later', headers: { 'retry-after': String(taken.retryAfterSeconds) } };
     return null;

@@ -6,7 +6,7 @@ import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontex
 import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { pinnedLookup, type EgressGuard, type ResolvedTarget } from './egress';
-import type { ApprovedCommands } from './mcp-commands';
+import type { ApprovedCommand, ApprovedCommands } from './mcp-commands';
 import { ConnectorError, isConnectorError, type CredentialSecret } from './types/contract';
 import { credentialHeaders, failureForStatus, networkFailure } from './web-request';
 
@@ -63,11 +63,7 @@ export async function withMcpSession<T>(ctx: SessionContext, use: (client: Clien
 async function transportFor(ctx: SessionContext): Promise<Transport> {
   const { target } = ctx;
   if (target.transport === 'stdio') {
-    const command = ctx.commands.get(target.command);
-    if (!command) throw new ConnectorError('validation_error', `The MCP command "${target.command}" is not on the administrator's approved list`);
-    if (target.args.length > 0 && !command.allowArgs) {
-      throw new ConnectorError('validation_error', `The MCP command "${target.command}" takes no arguments from a connector`);
-    }
+    const command = approvedCommand(ctx.commands, target);
     const env: Record<string, string> = { ...command.env };
     const secret = credentialValue(ctx.credential);
     if (secret !== undefined) {
@@ -86,6 +82,16 @@ async function transportFor(ctx: SessionContext): Promise<Transport> {
     fetch: guardedFetch(target.url, resolved),
     requestInit: { headers: credentialHeaders(ctx.credential, { apiKeyHeader: target.apiKeyHeader }) },
   });
+}
+
+/** The approved command a stdio target names, if the administrator's list has it and allows its arguments. */
+export function approvedCommand(commands: ApprovedCommands, target: Extract<McpTarget, { transport: 'stdio' }>): ApprovedCommand {
+  const command = commands.get(target.command);
+  if (!command) throw new ConnectorError('validation_error', `The MCP command "${target.command}" is not on the administrator's approved list`);
+  if (target.args.length > 0 && !command.allowArgs) {
+    throw new ConnectorError('validation_error', `The MCP command "${target.command}" takes no arguments from a connector`);
+  }
+  return command;
 }
 
 /** What a stdio server receives in its credential variable. */

@@ -8,7 +8,7 @@ import type { ConnectorCredentialService } from './credentials';
 import type { ConnectorOperationService } from './invocations';
 import type { ConnectorService } from './service';
 import type { CredentialRow, InstanceRow, OperationRow } from './store';
-import type { ConnectorTypeSpec } from './types/contract';
+import type { ConnectorTypeSpec, OperationSpec } from './types/contract';
 
 const Name = Type.String({ minLength: 1, maxLength: 200 });
 const JsonObject = Type.Record(Type.String(), Type.Unknown());
@@ -34,6 +34,7 @@ const ConnectorType = Type.Object({
   config_schema: Type.Unknown({ description: 'JSON Schema of an instance configuration (never a secret)' }),
   credential_types: Type.Array(Type.String()),
   credential_required: Type.Boolean(),
+  operations_discovered: Type.Boolean({ description: "True when the operations are each instance's own, learnt from its peer (an MCP server's tools): GET /v1/connectors/{id}/operations/catalog" }),
   operations: Type.Array(Operation),
 });
 
@@ -90,24 +91,27 @@ const HistoryRow = Type.Object({
 
 const EgressAllow = Type.Object({ entries: Type.Array(Type.String()), updated_at: Timestamp, updated_by: Nullable(Type.String()) });
 
-const typeView = (s: ConnectorTypeSpec) => ({
+const operationView = (o: OperationSpec) => ({
+  name: o.name,
+  title: o.title,
+  description: o.description,
+  request_schema: o.requestSchema,
+  result_schema: o.resultSchema,
+  execution: o.execution,
+  timeout_ms: o.timeoutMs,
+  idempotent: o.idempotent,
+  retry: { attempts: o.retry.attempts, backoff_ms: o.retry.backoffMs },
+});
+
+const typeView = (s: ConnectorTypeSpec & { discovers: boolean }) => ({
   type: s.type,
   title: s.title,
   description: s.description,
   config_schema: s.configSchema,
   credential_types: s.credentialTypes,
   credential_required: s.credentialRequired,
-  operations: s.operations.map((o) => ({
-    name: o.name,
-    title: o.title,
-    description: o.description,
-    request_schema: o.requestSchema,
-    result_schema: o.resultSchema,
-    execution: o.execution,
-    timeout_ms: o.timeoutMs,
-    idempotent: o.idempotent,
-    retry: { attempts: o.retry.attempts, backoff_ms: o.retry.backoffMs },
-  })),
+  operations_discovered: s.discovers,
+  operations: s.operations.map(operationView),
 });
 
 const connectorView = (i: InstanceRow) => ({
@@ -355,6 +359,24 @@ export function connectorRoutes(app: HttpServer, connectors: ConnectorService, c
       const b = request.body;
       const r = await operations.invoke(act(request), request.params.id, { operation: request.params.op, params: b.params, taskId: b.task_id, idempotencyKey: b.idempotency_key });
       return { operation_id: r.operationId, result: r.result, attempts: r.attempts, duration_ms: r.durationMs, provider_status: r.providerStatus, replayed: r.replayed };
+    },
+  );
+
+  app.get(
+    '/v1/connectors/:id/operations/catalog',
+    {
+      schema: {
+        tags,
+        summary: "An instance's operations: its type's, or its MCP server's tools",
+        description:
+          'For a type that declares its operations, the same as the catalog. For an mcp instance, the tools its server lists now, learnt by the connector executor with the instance\'s credential and kept there for a minute per configuration and credential version; as that starts the server, it takes owning the instance (or its group) or connector.manage. 409 when the instance is disabled or has no usable credential; 502/503 when the server cannot be started or reached.',
+        params: IdParams,
+        response: { 200: Type.Object({ discovered: Type.Boolean(), operations: Type.Array(Operation) }), ...errors(400, 401, 403, 404, 409, 502, 503) },
+      },
+    },
+    async (request) => {
+      const c = await operations.catalog(act(request), request.params.id);
+      return { discovered: c.discovered, operations: c.operations.map(operationView) };
     },
   );
 

@@ -48,6 +48,8 @@ function specOf(type: string): ConnectorTypeSpec {
 async function checkConfig(spec: ConnectorTypeSpec, config: Record<string, unknown>): Promise<void> {
   try {
     checkAgainst(spec.configSchema, config, 'The configuration');
+    // What the schema cannot say, such as an MCP command being on the administrator's list.
+    driverFor(spec.type)?.checkConfig?.(config);
   } catch (e) {
     if (isConnectorError(e)) throw connectorProblem(400, 'validation_error', e.message);
     throw e;
@@ -65,8 +67,9 @@ export class ConnectorService {
     private readonly health: ConnectorHealth,
   ) {}
 
-  catalog(): ConnectorTypeSpec[] {
-    return catalog();
+  /** The types; `discovers` marks those whose operations each instance learns from its peer (mcp). */
+  catalog(): (ConnectorTypeSpec & { discovers: boolean })[] {
+    return catalog().map((spec) => ({ ...spec, discovers: driverFor(spec.type)?.discover !== undefined }));
   }
 
   async install(act: ConnectorAct, input: InstallRequest): Promise<InstanceRow> {

@@ -6,7 +6,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Db, Queryable } from '../../db';
 import type { MasterKey } from '../../vault/master-key';
 import type { CredentialSecret, HealthResult } from '../types/contract';
-import type { ConnectorExecutor, CredentialBinding, HealthCall, OperationCall, OperationOutcome, SealedCredential } from '../executor-api';
+import type { ConnectorExecutor, CredentialBinding, HealthCall, OperationCall, OperationOutcome, OperationsOutcome, SealedCredential } from '../executor-api';
 import { currentPublicKey, insertExecutorKey, listExecutorKeys, replaceSealedPrivateKey, retireExecutorKeysExcept } from './key-store';
 import { EXECUTOR_VAULT_PURPOSE, kidOfJwe, type AnswerOf, type ExecutorAnswer, type ExecutorRequest } from './protocol';
 import { sealCredentialTo } from './seal';
@@ -100,6 +100,15 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
     try {
       await this.holdKeyOf(call.credential);
       return await this.call({ kind: 'health', call }, call.timeoutMs + CALL_SLACK_MS, signal);
+    } catch (e) {
+      return { ok: false, failure: 'transient', message: messageOf(e) };
+    }
+  }
+
+  async operations(call: HealthCall, signal?: AbortSignal): Promise<OperationsOutcome> {
+    try {
+      await this.holdKeyOf(call.credential);
+      return await this.call({ kind: 'operations', call }, call.timeoutMs + CALL_SLACK_MS, signal);
     } catch (e) {
       return { ok: false, failure: 'transient', message: messageOf(e) };
     }
@@ -287,14 +296,18 @@ function messageOf(e: unknown): string {
   return e instanceof ExecutorGone ? e.message : 'The connector executor could not run the call';
 }
 
+/** The server's settings the executor itself reads: where connectors may go and which MCP servers they may start. */
+const EXECUTOR_SETTINGS = new Set(['CYNODE_CONNECTOR_ALLOW', 'CYNODE_MCP_COMMANDS']);
+
 /**
  * The executor's environment: the server's, without the secrets it was configured with (the
- * master key, database URL, passwords): the executor needs none of them.
+ * master key, database URL, passwords): the executor needs none of them. It keeps its own
+ * settings; an MCP server it starts gets none of them (mcp-session.ts gives it an explicit env).
  */
 export function executorEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
-    if (/^(CYNODE_|DATABASE_URL$|PG)/.test(name) && name !== 'CYNODE_CONNECTOR_ALLOW') continue;
+    if (/^(CYNODE_|DATABASE_URL$|PG)/.test(name) && !EXECUTOR_SETTINGS.has(name)) continue;
     out[name] = value;
   }
   // In the Electron app, fork runs the Electron binary: as plain Node.

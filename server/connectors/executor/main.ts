@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import type { HealthCall, OperationCall } from '../executor-api';
 import { KeyRing } from './private-keys';
 import type { ExecutorAnswer, ExecutorKeyRecord, ExecutorRequest } from './protocol';
-import { runHealth, runOperation } from './run';
+import { runHealth, runOperation, runOperations } from './run';
 
 /*
  * The connector executor process (docs/decisions/0004-vault-format.md), forked by the gateway
@@ -65,6 +65,8 @@ async function handle(request: ExecutorRequest): Promise<unknown> {
       return track(request.id, (signal) => invoke(request.call, signal));
     case 'health':
       return track(request.id, (signal) => health(request.call, signal));
+    case 'operations':
+      return track(request.id, (signal) => operations(request.call, signal));
     case 'cancel':
       running.get(request.target)?.abort();
       return null;
@@ -102,6 +104,14 @@ async function health(call: HealthCall, signal: AbortSignal) {
   const result = await runHealth(call, (c) => keys().open(c), signal);
   log(result.ok ? 'debug' : 'info', 'connector health checked', { requestId: call.requestId, instanceId: call.instanceId, type: call.type, ok: result.ok, failure: result.ok ? undefined : result.failure });
   return result;
+}
+
+async function operations(call: HealthCall, signal: AbortSignal) {
+  const outcome = await runOperations(call, (c) => keys().open(c), signal);
+  const fields = { requestId: call.requestId, instanceId: call.instanceId, type: call.type };
+  if (outcome.ok) log('debug', 'connector operations listed', { ...fields, operations: outcome.operations.length });
+  else log('info', 'connector operations could not be listed', { ...fields, failure: outcome.failure });
+  return outcome;
 }
 
 process.on('message', (request: ExecutorRequest) => {

@@ -1,5 +1,5 @@
 import type { HealthResult } from '../types/contract';
-import type { CredentialBinding, HealthCall, OperationCall, OperationOutcome, SealedCredential } from '../executor-api';
+import type { CredentialBinding, HealthCall, OperationCall, OperationOutcome, OperationsOutcome, SealedCredential } from '../executor-api';
 
 /*
  * The messages between the gateway (client.ts) and the executor process (main.ts), over the IPC
@@ -24,6 +24,8 @@ export type ExecutorRequest =
   | { id: number; kind: 'generate' }
   | { id: number; kind: 'invoke'; call: OperationCall }
   | { id: number; kind: 'health'; call: HealthCall }
+  /** The instance's operations (an MCP server's tools), from the executor's cache or discovered. */
+  | { id: number; kind: 'operations'; call: HealthCall }
   /** The gateway gave up on call `target` (its caller went away). */
   | { id: number; kind: 'cancel'; target: number }
   /** Opens each credential and seals it again to key `kid`, inside the executor. */
@@ -37,7 +39,9 @@ export type AnswerOf<K extends ExecutorRequest['kind']> = K extends 'invoke'
   ? OperationOutcome
   : K extends 'health'
     ? HealthResult
-    : K extends 'generate'
+    : K extends 'operations'
+      ? OperationsOutcome
+      : K extends 'generate'
       ? ExecutorKeyRecord
       : K extends 'rewrap'
         ? string[]

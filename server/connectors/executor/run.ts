@@ -9,8 +9,10 @@ import {
   type CredentialSecret,
   type FailureClass,
   type HealthResult,
+  type OperationSpec,
 } from '../types/contract';
-import type { HealthCall, OperationCall, OperationOutcome, SealedCredential } from '../executor-api';
+import type { HealthCall, OperationCall, OperationOutcome, OperationsOutcome, SealedCredential } from '../executor-api';
+import { OperationCache } from './operation-cache';
 
 /*
  * One operation or health check inside the executor: the credential is opened for this call only
@@ -23,6 +25,9 @@ export const MAX_RESULT_BYTES = 1024 * 1024;
 const MAX_BACKOFF_MS = 10_000;
 
 export type OpenCredential = (credential: SealedCredential) => Promise<CredentialSecret>;
+
+/** This executor's discovered operations (an MCP server's tools), per instance. */
+const discovered = new OperationCache();
 
 interface Prepared {
   driver: ConnectorDriver;
@@ -54,7 +59,7 @@ export async function runOperation(call: OperationCall, open: OpenCredential, si
   let attempts = 0;
   try {
     const { driver, credential, egress } = await prepare(call, open, env);
-    const operation = operationOf(driver, call.operation);
+    const operation = driver.discover ? await discoveredOperation(call, { driver, credential, egress }, signal) : operationOf(driver, call.operation);
     const timeoutMs = Math.max(1, Math.min(call.timeoutMs, operation.timeoutMs));
     for (;;) {
       attempts++;
@@ -83,6 +88,37 @@ export async function runHealth(call: HealthCall, open: OpenCredential, signal: 
     const { failure, message } = failureOf(e);
     return { ok: false, failure, message };
   }
+}
+
+/**
+ * The instance's operations: declared by its type, or discovered from its peer (kept in the
+ * cache while the instance's configuration and credential stay the same).
+ */
+export async function runOperations(call: HealthCall, open: OpenCredential, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<OperationsOutcome> {
+  try {
+    const prepared = await prepare(call, open, env);
+    if (!prepared.driver.discover) return { ok: true, operations: prepared.driver.spec.operations };
+    return { ok: true, operations: await discoveredOperations(call, prepared, signal) };
+  } catch (e) {
+    const { failure, message } = failureOf(e);
+    return { ok: false, failure, message };
+  }
+}
+
+/**
+ * Callers of the same instance share one discovery, bounded by the first caller's signal: if that
+ * caller goes away the others fail too (transient), and since failures are not kept the next call
+ * discovers afresh.
+ */
+function discoveredOperations(call: HealthCall, { driver, credential, egress }: Prepared, signal: AbortSignal): Promise<OperationSpec[]> {
+  return discovered.get(call, () => driver.discover!({ config: call.config, credential, signal, egress }));
+}
+
+/** A discovered operation by name; the gateway has already answered 404 for a name its peer does not offer. */
+async function discoveredOperation(call: OperationCall, prepared: Prepared, signal: AbortSignal): Promise<OperationSpec> {
+  const op = (await discoveredOperations(call, prepared, signal)).find((o) => o.name === call.operation);
+  if (!op) throw new ConnectorError('validation_error', `${prepared.driver.spec.title} offers no operation ${call.operation}`);
+  return op;
 }
 
 /** A result the gateway may receive: it matches the declared schema and is not too large. */

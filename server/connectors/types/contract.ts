@@ -120,6 +120,13 @@ export interface ConnectorDriver {
   health(ctx: HealthContext): Promise<HealthResult>;
   /** For types whose operations come from the peer (MCP): what it offers now. */
   discover?(ctx: HealthContext): Promise<OperationSpec[]>;
+  /**
+   * Checks a discovered operation's parameters against its schema, which is the peer's plain
+   * JSON Schema rather than a declared one; throws a validation_error naming the problem.
+   */
+  checkParams?(operation: OperationSpec, params: Record<string, unknown>): void;
+  /** Checks of a configuration beyond its schema (an MCP command on the approved list); throws a validation_error. */
+  checkConfig?(config: Record<string, unknown>): void;
 }
 
 /** The same transient-only retry rules for every declared operation. */

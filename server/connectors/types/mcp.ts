@@ -3,7 +3,7 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import { approvedCommandsFromEnvironment, COMMAND_NAME, type ApprovedCommands } from '../mcp-commands';
-import { withMcpSession, type McpTarget, type SessionContext } from '../mcp-session';
+import { approvedCommand, withMcpSession, type McpTarget, type SessionContext } from '../mcp-session';
 import { ConnectorError, NO_RETRY, probe, READ_RETRY, type ConnectorDriver, type HealthContext, type OperationSpec } from './contract';
 
 /**
@@ -135,17 +135,18 @@ function checkParams(schema: unknown, params: Record<string, unknown>): void {
   if (!outcome.valid) throw new ConnectorError('validation_error', `The parameters are not valid: ${outcome.errorMessage.slice(0, 500)}`);
 }
 
+/** The approved list; fail closed: an unreadable list approves nothing. */
+function approvedList(commands: () => ApprovedCommands): ApprovedCommands {
+  try {
+    return commands();
+  } catch {
+    throw new ConnectorError('permanent', 'The approved MCP command list (CYNODE_MCP_COMMANDS) cannot be read; ask an administrator');
+  }
+}
+
 function sessionOf(ctx: HealthContext, commands: () => ApprovedCommands, timeoutMs: number): SessionContext {
   const target = targetOf(ctx.config);
-  let approved: ApprovedCommands = new Map();
-  if (target.transport === 'stdio') {
-    try {
-      approved = commands();
-    } catch {
-      // Fail closed: an unreadable list approves nothing.
-      throw new ConnectorError('permanent', 'The approved MCP command list (CYNODE_MCP_COMMANDS) cannot be read; ask an administrator');
-    }
-  }
+  const approved: ApprovedCommands = target.transport === 'stdio' ? approvedList(commands) : new Map();
   return {
     target,
     credential: ctx.credential,
@@ -168,6 +169,21 @@ export function mcpDriverWith(commands: () => ApprovedCommands): ConnectorDriver
       credentialRequired: false,
       // The operations are the server's tools: see discover.
       operations: [],
+    },
+
+    checkConfig(config) {
+      const target = targetOf(config);
+      if (target.transport !== 'stdio') return;
+      try {
+        approvedCommand(approvedList(commands), target);
+      } catch (e) {
+        // At install and update the list's state is the installer's problem to report: a 400.
+        throw new ConnectorError('validation_error', (e as Error).message);
+      }
+    },
+
+    checkParams(operation, params) {
+      checkParams(operation.requestSchema, params);
     },
 
     async discover(ctx) {
