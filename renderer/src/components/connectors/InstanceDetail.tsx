@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { api, enc } from '../../api/client';
 import type { Connector, ConnectorType } from '../../api/types';
+import { useSession } from '../../store/session';
 import { useUi } from '../../store/ui';
 import { ActionButton, ErrorNote, Loadable, PageHeader, StatusBadge, Time, useLoad } from '../common';
 import { Link } from '../Layout';
@@ -15,6 +16,7 @@ export function InstanceDetail({ id, catalog }: { id: string; catalog: Connector
   const [tick, setTick] = useState(0);
   const navigate = useUi((s) => s.navigate);
   const toast = useUi((s) => s.toast);
+  const me = useSession((s) => s.me);
   const ran = () => {
     setTick((t) => t + 1);
     instance.reload();
@@ -61,7 +63,7 @@ export function InstanceDetail({ id, catalog }: { id: string; catalog: Connector
                   <StatusBadge status={c.status} />
                 </dd>
                 <dt>Owner</dt>
-                <dd>{c.owner.type === 'group' ? `group ${c.owner.id.slice(0, 8)}` : 'you'}</dd>
+                <dd>{c.owner.type === 'group' ? `group ${c.owner.id.slice(0, 8)}` : c.owner.id === me?.id ? 'you' : `user ${c.owner.id.slice(0, 8)}`}</dd>
                 <dt>Updated</dt>
                 <dd>
                   <Time iso={c.updated_at} />
