@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
-import { ADMIN_PASSWORD, apiCall, apiLogin, screenshot, signIn, startConsoleEnv, type ConsoleEnv } from './harness';
+import { ADMIN_PASSWORD, SIZES, apiCall, apiLogin, screenshot, signIn, startConsoleEnv, type ConsoleEnv } from './harness';
 
 // The Connectors and Policy pages against a real `cynode serve` (its connector executor and
 // policy engine) and Debian's Chromium; the web API behind the http connector is a local
@@ -110,6 +110,34 @@ describe('connectors and policy in the console', () => {
     await expect.poll(() => run.getByRole('alert', { name: 'Problem' }).textContent()).toMatch(/headers: not valid JSON/);
   });
 
+  it('rotates the credential (the peer gets the new secret) and revokes it (the next call is refused)', async () => {
+    const NEW_SECRET = 'console-e2e-rotated-Hn3rT6yU1oP9';
+    await page.getByRole('button', { name: 'Rotate', exact: true }).click();
+    const rotate = page.getByRole('form', { name: 'Rotate credential' });
+    await rotate.getByLabel('Token').fill(NEW_SECRET);
+    await rotate.getByRole('button', { name: 'Rotate' }).click();
+    const table = page.getByRole('table', { name: 'Credentials' });
+    await expect.poll(() => table.textContent(), { timeout: 10_000 }).toMatch(/bearer_token.*v2.*active/);
+    expect(await page.content()).not.toContain(NEW_SECRET);
+
+    const run = page.getByRole('form', { name: 'Run request' });
+    await run.getByRole('textbox', { name: /^headers/ }).fill('');
+    await run.getByRole('textbox', { name: /^path/ }).fill('/after-rotate');
+    await run.getByRole('button', { name: 'Run' }).click();
+    await expect.poll(() => run.getByRole('status', { name: 'Result' }).textContent(), { timeout: 15_000 }).toContain('/after-rotate');
+    expect(seen.find((r) => r.url.startsWith('/after-rotate'))?.headers.authorization).toBe(`Bearer ${NEW_SECRET}`);
+
+    page.once('dialog', (d) => void d.accept());
+    await table.getByRole('button', { name: 'Revoke' }).click();
+    await expect.poll(() => table.textContent(), { timeout: 10_000 }).toMatch(/revoked/);
+    const before = seen.length;
+    await run.getByRole('textbox', { name: /^path/ }).fill('/after-revoke');
+    await run.getByRole('button', { name: 'Run' }).click();
+    await run.getByRole('alert', { name: 'Problem' }).waitFor({ timeout: 15_000 });
+    expect(seen.length).toBe(before);
+    await expect.poll(() => page.getByRole('table', { name: 'History' }).textContent(), { timeout: 10_000 }).toMatch(/failure/);
+  });
+
   it('disables and enables the instance from its page', async () => {
     await page.getByRole('button', { name: 'Disable', exact: true }).first().click();
     await expect.poll(async () => (await apiCall(env.base, adminToken, 'GET', `/v1${connectorPath}`)).status, { timeout: 10_000 }).toBe('disabled');
@@ -119,7 +147,7 @@ describe('connectors and policy in the console', () => {
 
   it('admin: an invalid rule shows its problem while typing, a valid one is saved, and explain names the deciding rule', async () => {
     await page.getByRole('link', { name: 'Policy' }).click();
-    await page.getByRole('table', { name: 'Rules' }).waitFor();
+    await page.getByRole('list', { name: 'Rules' }).waitFor();
     await page.getByRole('button', { name: 'New rule' }).click();
     const form = page.getByRole('form', { name: 'New rule' });
     await form.getByLabel('Name', { exact: true }).fill('Keep the small model from bob');
@@ -135,7 +163,7 @@ describe('connectors and policy in the console', () => {
     await form.locator('[data-testid=rule-check] .badge', { hasText: 'valid' }).waitFor({ timeout: 10_000 });
     expect(await problems.count()).toBe(0);
     await form.getByRole('button', { name: 'Create rule' }).click();
-    await expect.poll(() => page.getByRole('table', { name: 'Rules' }).textContent(), { timeout: 10_000 }).toContain('Keep the small model from bob');
+    await expect.poll(() => page.getByRole('list', { name: 'Rules' }).textContent(), { timeout: 10_000 }).toContain('Keep the small model from bob');
     const rule = (await apiCall(env.base, adminToken, 'GET', '/v1/policy/rules?limit=200')).rules.find((r: { name: string }) => r.name === 'Keep the small model from bob');
     expect(rule).toBeDefined();
 
@@ -161,6 +189,32 @@ describe('connectors and policy in the console', () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it('renders the connector and policy pages at a wide and a narrow size without sideways overflow', async () => {
+    const pages: Array<[string, string, string]> = [
+      ['connectors', '/connectors', 'Connectors'],
+      ['connector', connectorPath, 'Stand-in API'],
+      ['policy-rules', '/policy/rules', 'Access policy'],
+      ['policy-explain', '/policy/explain', 'Access policy'],
+      ['policy-access', '/policy/access', 'Access policy'],
+    ];
+    for (const size of SIZES) {
+      await page.setViewportSize({ width: size.width, height: size.height });
+      for (const [name, path, heading] of pages) {
+        await page.goto(`${env.base}${path}`);
+        await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: 10_000 });
+        await page.locator('.loading').first().waitFor({ state: 'detached', timeout: 10_000 }).catch(() => {});
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        expect(overflow, `${name} at ${size.name} overflows by ${overflow}px`).toBeLessThanOrEqual(1);
+        // Nor is any button pushed out of sight (a table clips what does not fit).
+        const clipped = await page.evaluate(() => [...document.querySelectorAll('main button')].filter((b) => b.getBoundingClientRect().right > window.innerWidth + 1).map((b) => b.textContent));
+        expect(clipped, `${name} at ${size.name}`).toEqual([]);
+        await screenshot(page, `${name}-${size.name}`);
+      }
+    }
+    await page.setViewportSize({ width: 1280, height: 800 });
+    expect(pageErrors).toEqual([]);
+  });
+
   it('a non-admin sees Connectors but not Policy, and the Policy address tells them it is for admins', async () => {
     const bobCtx = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
     try {
@@ -174,7 +228,7 @@ describe('connectors and policy in the console', () => {
       await bob.getByText('No connectors yet').waitFor({ timeout: 10_000 });
       await bob.goto(`${env.base}/policy`);
       await bob.getByText('Admins only').waitFor({ timeout: 10_000 });
-      expect(await bob.getByRole('table', { name: 'Rules' }).count()).toBe(0);
+      expect(await bob.getByRole('list', { name: 'Rules' }).count()).toBe(0);
     } finally {
       await bobCtx.close();
     }

@@ -35,50 +35,38 @@ export function RulesList() {
           list.length === 0 ? (
             <Empty title="No rules">Nothing is allowed: every model and connector call is denied.</Empty>
           ) : (
-            <table className="table" aria-label="Rules">
-              <thead>
-                <tr>
-                  <th>Rule</th>
-                  <th>State</th>
-                  <th className="hide-narrow">Changed</th>
-                  <th />
-                </tr>
-              </thead>
-              <tbody>
-                {list.map((r) => (
-                  <tr key={r.id}>
-                    <td>
-                      <button type="button" className="btn ghost left small" onClick={() => setOpen(open === r.id ? null : r.id)} aria-expanded={open === r.id}>
-                        <strong>{r.name}</strong>
-                      </button>
-                      <div className="muted small">
-                        <code>{r.id}</code>
-                        {r.is_default && ' · shipped with CyNode'} · v{r.version}
-                      </div>
-                      {r.description && <div className="small">{r.description}</div>}
-                      {open === r.id && <pre className="rule-text small">{r.text}</pre>}
-                    </td>
-                    <td>
-                      <StatusBadge status={r.enabled ? 'active' : 'disabled'} />
-                    </td>
-                    <td className="hide-narrow">
-                      <Time iso={r.updated_at} />
-                    </td>
-                    <td className="actions">
-                      <button type="button" className="btn small ghost" onClick={() => setEditing(r)}>
-                        Edit
-                      </button>
-                      <ActionButton className="btn small ghost" onAction={() => api.patch(`/v1/policy/rules/${enc(r.id)}`, { enabled: !r.enabled, version: r.version }).then(rules.reload)}>
-                        {r.enabled ? 'Disable' : 'Enable'}
-                      </ActionButton>
-                      <ActionButton className="btn small danger ghost" confirm={`Delete the rule “${r.name}”? What no remaining rule allows is denied.`} onAction={() => api.del(`/v1/policy/rules/${enc(r.id)}`).then(rules.reload)}>
-                        Delete
-                      </ActionButton>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <ul className="list rules" aria-label="Rules">
+              {list.map((r) => (
+                <li key={r.id} className="card">
+                  <div className="row wrap">
+                    <button type="button" className="btn ghost left grow" onClick={() => setOpen(open === r.id ? null : r.id)} aria-expanded={open === r.id}>
+                      <strong>{r.name}</strong>
+                    </button>
+                    <StatusBadge status={r.enabled ? 'active' : 'disabled'} />
+                    <span className="muted small hide-narrow">
+                      changed <Time iso={r.updated_at} />
+                    </span>
+                  </div>
+                  <div className="muted small rule-meta">
+                    <code>{r.id}</code>
+                    {r.is_default && ' · shipped with CyNode'} · v{r.version}
+                  </div>
+                  {r.description && <div className="small">{r.description}</div>}
+                  {open === r.id && <pre className="rule-text small">{r.text}</pre>}
+                  <div className="row wrap actions">
+                    <button type="button" className="btn small ghost" onClick={() => setEditing(r)}>
+                      Edit
+                    </button>
+                    <ActionButton className="btn small ghost" onAction={() => api.patch(`/v1/policy/rules/${enc(r.id)}`, { enabled: !r.enabled, version: r.version }).then(rules.reload)}>
+                      {r.enabled ? 'Disable' : 'Enable'}
+                    </ActionButton>
+                    <ActionButton className="btn small danger ghost" confirm={`Delete the rule “${r.name}”? What no remaining rule allows is denied.`} onAction={() => api.del(`/v1/policy/rules/${enc(r.id)}`).then(rules.reload)}>
+                      Delete
+                    </ActionButton>
+                  </div>
+                </li>
+              ))}
+            </ul>
           )
         }
       </Loadable>
