@@ -2,26 +2,8 @@ import { useState } from 'react';
 import { api, enc } from '../../api/client';
 import type { Connector, ConnectorCredential, CredentialKind } from '../../api/types';
 import { useUi } from '../../store/ui';
+import { SECRET_FIELDS } from './credential-fields';
 import { ActionButton, Empty, ErrorNote, Loadable, StatusBadge, Time, useFormSubmit, useLoad } from '../common';
-
-/**
- * The secret fields of each credential kind, as the gateway's credential schemas ask for them
- * (server/connectors/types/contract.ts; README "Connectors"). The catalog names the kinds a type
- * accepts but not their shape, so the shapes are here; `satisfies` keeps the list complete.
- */
-const SECRET_FIELDS = {
-  bearer_token: [{ name: 'token', label: 'Token', secret: true }],
-  basic: [
-    { name: 'username', label: 'User name', secret: false },
-    { name: 'password', label: 'Password', secret: true },
-  ],
-  custom_header: [
-    { name: 'name', label: 'Header name', secret: false },
-    { name: 'value', label: 'Header value', secret: true },
-  ],
-  api_key: [{ name: 'key', label: 'API key', secret: true }],
-  password: [{ name: 'password', label: 'Password', secret: true }],
-} satisfies Record<CredentialKind, Array<{ name: string; label: string; secret: boolean }>>;
 
 function isKind(k: string): k is CredentialKind {
   return k in SECRET_FIELDS;
