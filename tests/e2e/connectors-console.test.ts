@@ -138,6 +138,21 @@ describe('connectors and policy in the console', () => {
     await expect.poll(() => page.getByRole('table', { name: 'History' }).textContent(), { timeout: 10_000 }).toMatch(/failure/);
   });
 
+  it('changes the configuration through the same schema form; a bad one shows the problem and keeps the old', async () => {
+    await page.getByRole('button', { name: 'Edit', exact: true }).click();
+    const edit = page.getByRole('form', { name: 'Edit connector' });
+    expect(await edit.getByRole('textbox', { name: /^base url/ }).inputValue()).toBe(peerUrl);
+    await edit.getByRole('spinbutton', { name: /^max response bytes/ }).fill('4096');
+    await edit.getByRole('textbox', { name: /^base url/ }).fill('gopher://old.example');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => edit.getByRole('alert').textContent(), { timeout: 10_000 }).toMatch(/not valid.*base_url/i);
+    expect((await apiCall(env.base, adminToken, 'GET', `/v1${connectorPath}`)).config.base_url).toBe(peerUrl);
+    await edit.getByRole('textbox', { name: /^base url/ }).fill(peerUrl);
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.waitFor({ state: 'detached', timeout: 10_000 });
+    expect((await apiCall(env.base, adminToken, 'GET', `/v1${connectorPath}`)).config).toMatchObject({ base_url: peerUrl, max_response_bytes: 4096 });
+  });
+
   it('disables and enables the instance from its page', async () => {
     await page.getByRole('button', { name: 'Disable', exact: true }).first().click();
     await expect.poll(async () => (await apiCall(env.base, adminToken, 'GET', `/v1${connectorPath}`)).status, { timeout: 10_000 }).toBe('disabled');
@@ -182,6 +197,15 @@ describe('connectors and policy in the console', () => {
     await expect.poll(() => decision.textContent(), { timeout: 10_000 }).toMatch(/allow/);
     expect(await decision.textContent()).not.toContain(rule.id);
     await screenshot(page, 'policy-explain-wide');
+    // A connector resource: bob may not invoke the admin's instance (no rule allows it), the admin may.
+    await explain.getByRole('combobox', { name: /^Action/ }).selectOption('connector.invoke');
+    await explain.getByRole('combobox', { name: /^One of your connectors/ }).selectOption({ label: 'Stand-in API (http)' });
+    await explain.getByRole('combobox', { name: 'Operation', exact: true }).fill('request');
+    await explain.getByRole('button', { name: 'Explain' }).click();
+    await expect.poll(() => decision.textContent(), { timeout: 10_000 }).toMatch(/deny.*no rule/);
+    await explain.getByRole('combobox', { name: /^User/ }).selectOption({ label: 'admin' });
+    await explain.getByRole('button', { name: 'Explain' }).click();
+    await expect.poll(() => decision.textContent(), { timeout: 10_000 }).toMatch(/allow.*for admin/);
 
     // The access audit lists the connector call made above.
     await page.getByRole('link', { name: 'Access audit' }).click();

@@ -2,7 +2,7 @@ import { Value } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
 import { describe, expect, it } from 'vitest';
 import { SECRET_FIELDS } from '../../renderer/src/components/connectors/credential-fields';
-import { FieldError, asSchema, choicesOf, hasFields, initialValues, kindOf, valuesToObject } from '../../renderer/src/components/connectors/schema-form';
+import { FieldError, asSchema, choicesOf, hasFields, initialValues, kindOf, valuesFromObject, valuesToObject } from '../../renderer/src/components/connectors/schema-form';
 import { credentialSchemas } from '../../server/connectors/types/contract';
 import { catalog, driverFor } from '../../server/connectors/types';
 
@@ -46,6 +46,15 @@ describe('console forms from connector schemas', () => {
     const params = valuesToObject(schema, { ...initialValues(schema), method: 'POST', path: '/items', query: '{"page": 2}', headers: '', body: '"plain text"' });
     expect(params).toEqual({ method: 'POST', path: '/items', query: { page: 2 }, body: 'plain text' });
     expect(Value.Check(request.requestSchema as TSchema, params)).toBe(true);
+  });
+
+  it('shows an existing configuration or params in the form and gives them back unchanged', () => {
+    const config = { base_url: 'https://api.example.com/v1', api_key_header: 'X-Key', max_response_bytes: 4096 };
+    const cs = wire(http.configSchema);
+    expect(valuesToObject(cs, valuesFromObject(cs, config))).toEqual(config);
+    const params = { method: 'PUT', path: 'a/b', query: { q: ['x', 'y'] }, headers: { 'X-Trace': '1' }, body: { nested: [1, { two: true }] } };
+    const ps = wire(request.requestSchema);
+    expect(valuesToObject(ps, valuesFromObject(ps, params))).toEqual(params);
   });
 
   it('names the field that is not a number or not JSON, before anything is sent', () => {

@@ -6,6 +6,7 @@ import { useUi } from '../../store/ui';
 import { ActionButton, ErrorNote, Loadable, PageHeader, StatusBadge, Time, useLoad } from '../common';
 import { Link } from '../Layout';
 import { Credentials } from './Credentials';
+import { EditForm } from './EditForm';
 import { History } from './History';
 import { RunOperation } from './RunOperation';
 
@@ -14,6 +15,7 @@ export function InstanceDetail({ id, catalog }: { id: string; catalog: Connector
   const path = `/v1/connectors/${enc(id)}`;
   const instance = useLoad((signal) => api.get<Connector>(path, signal), [path], 10_000);
   const [tick, setTick] = useState(0);
+  const [editing, setEditing] = useState(false);
   const navigate = useUi((s) => s.navigate);
   const toast = useUi((s) => s.toast);
   const me = useSession((s) => s.me);
@@ -32,6 +34,9 @@ export function InstanceDetail({ id, catalog }: { id: string; catalog: Connector
                 <Link to="/connectors" className="btn ghost small">
                   ← Connectors
                 </Link>
+                <button type="button" className="btn small" onClick={() => setEditing(!editing)} aria-expanded={editing}>
+                  Edit
+                </button>
                 {c.status === 'disabled' ? (
                   <ActionButton className="btn small" onAction={() => api.post<Connector>(`${path}/enable`).then(instance.setData)}>
                     Enable
@@ -73,6 +78,18 @@ export function InstanceDetail({ id, catalog }: { id: string; catalog: Connector
                   <code className="small">{JSON.stringify(c.config)}</code>
                 </dd>
               </dl>
+              {editing && (
+                <EditForm
+                  connector={c}
+                  type={type}
+                  onCancel={() => setEditing(false)}
+                  onSaved={(next) => {
+                    instance.setData(next);
+                    setEditing(false);
+                    toast('Connector saved');
+                  }}
+                />
+              )}
               {c.last_error && <ErrorNote error={`Last error: ${c.last_error}`} />}
               <section className="section" aria-label="Credentials section">
                 <h2>Credentials</h2>

@@ -113,3 +113,18 @@ export function valuesToObject(schema: JsonSchema, values: FormValues, prefix = 
 export function hasFields(schema: JsonSchema): boolean {
   return kindOf(schema) === 'object';
 }
+
+/** Form values showing an existing object (an instance's configuration, to change it). */
+export function valuesFromObject(schema: JsonSchema, obj: Record<string, unknown>, prefix = ''): FormValues {
+  const out: FormValues = {};
+  for (const [name, field] of Object.entries(schema.properties ?? {})) {
+    const path = prefix + name;
+    const kind = kindOf(field);
+    const v = obj[name];
+    if (kind === 'object') Object.assign(out, valuesFromObject(field, typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {}, `${path}.`));
+    else if (kind === 'boolean') out[path] = v === true;
+    else if (kind === 'json') out[path] = v === undefined ? '' : JSON.stringify(v, null, 2);
+    else out[path] = v === undefined || v === null ? '' : String(v);
+  }
+  return out;
+}
