@@ -84,7 +84,7 @@ export function RuleEditor({ rule, onSaved, onCancel }: { rule?: PolicyRule; onS
       </label>
       <label>
         Rule (one Cedar policy)
-        <textarea className="mono rule-text" rows={8} value={text} onChange={(e) => setText(e.target.value)} spellCheck={false} aria-invalid={problems ? true : undefined} />
+        <textarea className="mono rule-text" rows={8} value={text} onChange={(e) => (setText(e.target.value), setRefused(null))} spellCheck={false} aria-invalid={problems ? true : undefined} />
       </label>
       <div className="rule-check" aria-live="polite" data-testid="rule-check">
         {check.state === 'checking' && <span className="muted small">Checking…</span>}
