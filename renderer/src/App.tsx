@@ -11,6 +11,8 @@ const TasksPage = lazy(() => import('./pages/Tasks').then((m) => ({ default: m.T
 const RunsPage = lazy(() => import('./pages/Runs').then((m) => ({ default: m.RunsPage })));
 const NodesPage = lazy(() => import('./pages/Nodes').then((m) => ({ default: m.NodesPage })));
 const AdminPage = lazy(() => import('./pages/Admin').then((m) => ({ default: m.AdminPage })));
+const ConnectorsPage = lazy(() => import('./pages/Connectors').then((m) => ({ default: m.ConnectorsPage })));
+const PolicyPage = lazy(() => import('./pages/Policy').then((m) => ({ default: m.PolicyPage })));
 const SettingsPage = lazy(() => import('./pages/Settings').then((m) => ({ default: m.SettingsPage })));
 
 function Page({ path }: { path: string }) {
@@ -25,6 +27,10 @@ function Page({ path }: { path: string }) {
       return <RunsPage runId={sub} />;
     case 'nodes':
       return <NodesPage />;
+    case 'connectors':
+      return <ConnectorsPage connectorId={sub} />;
+    case 'policy':
+      return <PolicyPage tab={sub} />;
     case 'admin':
       return <AdminPage tab={sub} />;
     case 'settings':

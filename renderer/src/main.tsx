@@ -10,6 +10,7 @@ import './styles/sign-in.css';
 import './styles/chat.css';
 import './styles/nodes.css';
 import './styles/runs.css';
+import './styles/connectors.css';
 import './styles/narrow.css';
 import './styles/settings.css';
 

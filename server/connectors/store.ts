@@ -85,7 +85,9 @@ export async function findInstance(q: Queryable, id: string, opts: { lock?: bool
  * when `all`), ordered by creation, after `after` when given.
  */
 export async function listInstances(q: Queryable, f: { userId: string; all: boolean; after?: { at: string; id: string }; limit: number }): Promise<InstanceRow[]> {
-  const params: unknown[] = [f.userId];
+  // $1 only when the query uses it: PostgreSQL refuses a parameter it cannot type (an admin's
+  // listing, which names no user, answered 500).
+  const params: unknown[] = f.all ? [] : [f.userId];
   const where = ['deleted_at IS NULL'];
   if (!f.all) where.push(`(owner_user_id = $1 OR owner_group_id IN (${ACTIVE_GROUPS_OF_USER}))`);
   if (f.after) {

@@ -105,6 +105,16 @@ describe.each(DB_KINDS)('connectors API on %s', (kind) => {
     expect((await as('GET', `/v1/connectors/${UNKNOWN}`)).status).toBe(404);
     // The admin sees every instance.
     expect((await call('GET', `/v1/connectors/${mine.id}`, undefined, s.adminToken)).status).toBe(200);
+    // …and lists them all, page by page (the console's list; it once answered 500 for admins).
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await call('GET', `/v1/connectors?limit=1${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, undefined, s.adminToken);
+      expect(page.status, page.text).toBe(200);
+      seen.push(...page.body.connectors.map((c: any) => c.id));
+      cursor = page.body.next_cursor;
+    } while (cursor);
+    expect(seen).toContain(mine.id);
   });
 
   it('shares a group-owned instance with the active members of its group, and only them', async () => {

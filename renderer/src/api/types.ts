@@ -119,3 +119,20 @@ declare global {
     cynode?: CynodeDesktopApi;
   }
 }
+
+export type ConnectorType = Item<Get<'/v1/connectors/catalog'>['types']>;
+export type ConnectorOperation = Item<ConnectorType['operations']>;
+export type Connector = Get<'/v1/connectors/{id}'>;
+export type ConnectorStatus = Connector['status'];
+export type ConnectorCredential = Item<Get<'/v1/connectors/{id}/credentials'>['credentials']>;
+export type CredentialKind = ConnectorCredential['type'];
+export type ConnectorHistoryRow = Item<Get<'/v1/connectors/{id}/operations'>['operations']>;
+export type OperationOutcome = Post<'/v1/connectors/{id}/operations/{op}'>;
+
+export type PolicyRule = Get<'/v1/policy/rules/{id}'>;
+export type RuleCheck = Post<'/v1/policy/rules/validate'>;
+export type Explanation = Post<'/v1/policy/explain'>;
+type ExplainBody = paths['/v1/policy/explain']['post']['requestBody']['content']['application/json'];
+export type PolicyActionName = ExplainBody['action'];
+export type ExplainResource = ExplainBody['resource'];
+export type AccessDecision = Item<Get<'/v1/audit/access'>['decisions']>;

@@ -51,6 +51,8 @@ export function Layout({ children }: { children: ReactNode }) {
     { path: '/tasks', label: 'Tasks', icon: 'tasks', show: true },
     { path: '/runs', label: 'Runs', icon: 'runs', show: true },
     { path: '/nodes', label: 'Nodes', icon: 'nodes', show: canOperate(me) },
+    { path: '/connectors', label: 'Connectors', icon: 'plug', show: true },
+    { path: '/policy', label: 'Policy', icon: 'lock', show: me?.roles.includes('admin') ?? false },
     { path: '/admin', label: 'Admin', icon: 'admin', show: true },
     { path: '/settings', label: 'Settings', icon: 'settings', show: true },
   ];
