@@ -1,4 +1,5 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrowserContext, Page } from 'playwright-core';
@@ -27,7 +28,9 @@ describe('connectors and policy in the console', () => {
     });
     await new Promise<void>((r) => peer.listen(0, '127.0.0.1', r));
     peerUrl = `http://127.0.0.1:${(peer.address() as AddressInfo).port}`;
-    env = await startConsoleEnv({ sandbox: false });
+    // An approved MCP server (the reference server-everything from npm) for the tools test.
+    const everything = resolve('node_modules/@modelcontextprotocol/server-everything/dist/index.js');
+    env = await startConsoleEnv({ sandbox: false, env: { CYNODE_MCP_COMMANDS: JSON.stringify({ everything: { argv: [process.execPath, everything, 'stdio'], credential_env: 'API_KEY' } }) } });
     adminToken = await apiLogin(env.base, 'admin', ADMIN_PASSWORD);
     // The stand-in is on loopback, which connectors may reach only once an admin allows it.
     await apiCall(env.base, adminToken, 'PUT', '/v1/connectors/egress-allow', { entries: ['127.0.0.1'] });
@@ -158,6 +161,21 @@ describe('connectors and policy in the console', () => {
     await expect.poll(async () => (await apiCall(env.base, adminToken, 'GET', `/v1${connectorPath}`)).status, { timeout: 10_000 }).toBe('disabled');
     await page.getByRole('button', { name: 'Enable', exact: true }).click();
     await expect.poll(async () => (await apiCall(env.base, adminToken, 'GET', `/v1${connectorPath}`)).status, { timeout: 10_000 }).not.toBe('disabled');
+  });
+
+  it("lists an MCP server's tools in the run form and runs one from the form built from its input schema", async () => {
+    const mcp = await apiCall(env.base, adminToken, 'POST', '/v1/connectors', { type: 'mcp', name: 'Everything', config: { transport: 'stdio', command: 'everything' } });
+    await apiCall(env.base, adminToken, 'POST', `/v1/connectors/${mcp.id}/credentials`, { type: 'api_key', secret: { key: 'mcp-console-key-5d1e' } });
+    await page.goto(`${env.base}/connectors/${mcp.id}`);
+    await page.getByRole('heading', { name: 'Everything' }).waitFor();
+    const picker = page.getByRole('combobox', { name: 'Operation' });
+    await expect.poll(() => picker.locator('option').allTextContents(), { timeout: 30_000 }).toEqual(expect.arrayContaining([expect.stringContaining('(echo)'), expect.stringContaining('(get-sum)')]));
+    await picker.selectOption('echo');
+    const run = page.getByRole('form', { name: 'Run echo' });
+    await run.getByRole('textbox', { name: /^message/ }).fill('hello from the console');
+    await run.getByRole('button', { name: 'Run' }).click();
+    await expect.poll(() => run.getByRole('status', { name: 'Result' }).textContent(), { timeout: 30_000 }).toContain('hello from the console');
+    expect(await page.content()).not.toContain('mcp-console-key-5d1e');
   });
 
   it('admin: an invalid rule shows its problem while typing, a valid one is saved, and explain names the deciding rule', async () => {

@@ -28,14 +28,14 @@ export interface ConsoleEnv {
  * A real `cynode serve` (the built CLI) with its embedded node on the Docker engine and the
  * Ollama fixture as its inference, ready (a node serves a model), and a headless Chromium.
  */
-export async function startConsoleEnv(opts: { tokenDelayMs?: number; sandbox?: boolean } = {}): Promise<ConsoleEnv> {
+export async function startConsoleEnv(opts: { tokenDelayMs?: number; sandbox?: boolean; env?: Record<string, string> } = {}): Promise<ConsoleEnv> {
   if (opts.sandbox !== false) await ensureSandboxImage();
   const ollama = await startOllamaFixture({ models: ['llama3:8b', 'qwen2.5:0.5b'], behaviour: { tokenDelayMs: opts.tokenDelayMs ?? 0 } });
   const dir = await mkdtemp(join(tmpdir(), 'cynode-console-'));
   let served: Served | undefined;
   let browser: Browser | undefined;
   try {
-    served = await serve({ CYNODE_DATA_DIR: dir, CYNODE_ADMIN_PASSWORD: ADMIN_PASSWORD, OLLAMA_HOST: ollama.url, CYNODE_SANDBOX_IMAGE: SANDBOX_IMAGE, CYNODE_NODE_HEARTBEAT_SECONDS: '2' });
+    served = await serve({ CYNODE_DATA_DIR: dir, CYNODE_ADMIN_PASSWORD: ADMIN_PASSWORD, OLLAMA_HOST: ollama.url, CYNODE_SANDBOX_IMAGE: SANDBOX_IMAGE, CYNODE_NODE_HEARTBEAT_SECONDS: '2', ...opts.env });
     const base = served.gatewayUrl;
     await until('the embedded node to serve inference', async () => (await fetch(`${base}/readyz`)).ok, 60_000, 200);
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });

@@ -98,7 +98,7 @@ export function InstanceDetail({ id, catalog }: { id: string; catalog: Connector
               <section className="section" aria-label="Run an operation">
                 <h2>Run an operation</h2>
                 <div className="card">
-                  <RunOperation connector={c} operations={type?.operations ?? []} onRan={ran} />
+                  <RunOperation connector={c} operations={type?.operations ?? []} discovered={type?.operations_discovered ?? false} onRan={ran} />
                 </div>
               </section>
               <section className="section" aria-label="History section">

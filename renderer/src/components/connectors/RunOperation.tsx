@@ -1,4 +1,4 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { ApiError, api, enc, errorText } from '../../api/client';
 import type { Connector, ConnectorOperation, OperationOutcome } from '../../api/types';
 import { SchemaFields } from './SchemaFields';
@@ -89,23 +89,61 @@ function freeOperation(name: string): ConnectorOperation {
   return { name, title: name, description: '', request_schema: {}, result_schema: {}, execution: 'sync', timeout_ms: 0, idempotent: false, retry: { attempts: 1, backoff_ms: 0 } };
 }
 
+type Discovery = { state: 'loading' } | { state: 'loaded'; operations: ConnectorOperation[] } | { state: 'failed'; text: string };
+
+/**
+ * The tools an instance's server lists now (`GET /v1/connectors/{id}/operations/catalog`), for
+ * types whose operations are discovered. Asking starts the server with the instance's credential,
+ * so it is asked once per visit, and a failure leaves a typed name as the way on.
+ */
+function useDiscovered(connector: Connector, discovered: boolean): Discovery | null {
+  const [found, setFound] = useState<Discovery | null>(null);
+  useEffect(() => {
+    if (!discovered || connector.status === 'disabled') return;
+    const controller = new AbortController();
+    setFound({ state: 'loading' });
+    api
+      .get<{ discovered: boolean; operations: ConnectorOperation[] }>(`/v1/connectors/${enc(connector.id)}/operations/catalog`, controller.signal)
+      .then((r) => setFound({ state: 'loaded', operations: r.operations }))
+      .catch((err: unknown) => {
+        if (!controller.signal.aborted) setFound({ state: 'failed', text: errorText(err) });
+      });
+    return () => controller.abort();
+  }, [connector.id, connector.status, discovered]);
+  return found;
+}
+
 /** Pick one of the instance's operations and run it. */
-export function RunOperation({ connector, operations, onRan }: { connector: Connector; operations: ConnectorOperation[]; onRan(): void }) {
+export function RunOperation({ connector, operations, discovered = false, onRan }: { connector: Connector; operations: ConnectorOperation[]; discovered?: boolean; onRan(): void }) {
+  const found = useDiscovered(connector, discovered);
+  if (found?.state === 'loaded' && found.operations.length > 0) return <OperationPicker connector={connector} operations={found.operations} onRan={onRan} />;
+  if (operations.length > 0) return <OperationPicker connector={connector} operations={operations} onRan={onRan} />;
+  return (
+    <>
+      {found?.state === 'loading' && <p className="muted small">Asking the server for its tools…</p>}
+      {found?.state === 'failed' && <p className="muted small">The server's tools could not be listed ({found.text}); type a tool's name.</p>}
+      <TypedOperation connector={connector} onRan={onRan} />
+    </>
+  );
+}
+
+/** A typed operation name with JSON params, which the gateway checks: when no list is known. */
+function TypedOperation({ connector, onRan }: { connector: Connector; onRan(): void }) {
+  const [name, setName] = useState('');
+  return (
+    <>
+      <label>
+        Operation name
+        <input value={name} onChange={(e) => setName(e.target.value.trim())} autoComplete="off" spellCheck={false} />
+      </label>
+      {name && <OperationForm key={name} connector={connector} op={freeOperation(name)} onRan={onRan} />}
+    </>
+  );
+}
+
+function OperationPicker({ connector, operations, onRan }: { connector: Connector; operations: ConnectorOperation[]; onRan(): void }) {
   const [name, setName] = useState(operations[0]?.name ?? '');
   const op = operations.find((o) => o.name === name);
-  if (operations.length === 0) {
-    // Types whose operations the server discovers (an MCP server's tools) list none in the
-    // catalog: the name is typed and the params given as JSON, which the gateway checks.
-    return (
-      <>
-        <label>
-          Operation name
-          <input value={name} onChange={(e) => setName(e.target.value.trim())} autoComplete="off" spellCheck={false} />
-        </label>
-        {name && <OperationForm key={name} connector={connector} op={freeOperation(name)} onRan={onRan} />}
-      </>
-    );
-  }
   return (
     <>
       <label>
