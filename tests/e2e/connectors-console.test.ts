@@ -32,8 +32,6 @@ describe('connectors and policy in the console', () => {
     const everything = resolve('node_modules/@modelcontextprotocol/server-everything/dist/index.js');
     env = await startConsoleEnv({ sandbox: false, env: { CYNODE_MCP_COMMANDS: JSON.stringify({ everything: { argv: [process.execPath, everything, 'stdio'], credential_env: 'API_KEY' } }) } });
     adminToken = await apiLogin(env.base, 'admin', ADMIN_PASSWORD);
-    // The stand-in is on loopback, which connectors may reach only once an admin allows it.
-    await apiCall(env.base, adminToken, 'PUT', '/v1/connectors/egress-allow', { entries: ['127.0.0.1'] });
     bobId = (await apiCall(env.base, adminToken, 'POST', '/v1/users', { handle: 'bob', password: 'bob-password-1' })).id;
     ctx = await env.browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await ctx.newPage();
@@ -82,6 +80,21 @@ describe('connectors and policy in the console', () => {
     const creds = await apiCall(env.base, adminToken, 'GET', `/v1${connectorPath}/credentials`);
     expect(JSON.stringify(creds)).not.toContain(SECRET);
     await screenshot(page, 'connector-detail-wide');
+  });
+
+  it('lets an admin allow the loopback stand-in on the Connectors page; an entry it cannot read shows the problem', async () => {
+    // The stand-in is on loopback, which connectors may reach only once an admin allows it.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Connectors' }).click();
+    const form = page.getByRole('form', { name: 'Egress allow list' });
+    await form.getByRole('textbox', { name: 'Allowed destinations' }).fill('127.0.0.1\nnot a host!');
+    await form.getByRole('button', { name: 'Save allow list' }).click();
+    await expect.poll(() => form.getByRole('alert', { name: 'Problem' }).textContent(), { timeout: 10_000 }).toContain('not a host!');
+    expect((await apiCall(env.base, adminToken, 'GET', '/v1/connectors/egress-allow')).entries).toEqual([]);
+    await form.getByRole('textbox', { name: 'Allowed destinations' }).fill('127.0.0.1\n');
+    await form.getByRole('button', { name: 'Save allow list' }).click();
+    await expect.poll(async () => (await apiCall(env.base, adminToken, 'GET', '/v1/connectors/egress-allow')).entries, { timeout: 10_000 }).toEqual(['127.0.0.1']);
+    await page.goto(`${env.base}${connectorPath}`);
+    await page.getByRole('heading', { name: 'Stand-in API' }).waitFor();
   });
 
   it('runs `request` by hand from its params form, shows the result, and lists it in the history', async () => {
@@ -268,6 +281,7 @@ describe('connectors and policy in the console', () => {
       // Bob does not see admin's instance.
       await nav.getByRole('link', { name: 'Connectors' }).click();
       await bob.getByText('No connectors yet').waitFor({ timeout: 10_000 });
+      expect(await bob.getByRole('form', { name: 'Egress allow list' }).count()).toBe(0);
       await bob.goto(`${env.base}/policy`);
       await bob.getByText('Admins only').waitFor({ timeout: 10_000 });
       expect(await bob.getByRole('list', { name: 'Rules' }).count()).toBe(0);

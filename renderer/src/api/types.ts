@@ -124,6 +124,7 @@ export type ConnectorType = Item<Get<'/v1/connectors/catalog'>['types']>;
 export type ConnectorOperation = Item<ConnectorType['operations']>;
 export type Connector = Get<'/v1/connectors/{id}'>;
 export type ConnectorStatus = Connector['status'];
+export type EgressAllow = Get<'/v1/connectors/egress-allow'>;
 export type ConnectorCredential = Item<Get<'/v1/connectors/{id}/credentials'>['credentials']>;
 export type CredentialKind = ConnectorCredential['type'];
 export type ConnectorHistoryRow = Item<Get<'/v1/connectors/{id}/operations'>['operations']>;

@@ -2,10 +2,12 @@ import { useState } from 'react';
 import { api, enc } from '../api/client';
 import type { Connector, ConnectorType } from '../api/types';
 import { Catalog } from '../components/connectors/Catalog';
+import { EgressAllow } from '../components/connectors/EgressAllow';
 import { InstallForm } from '../components/connectors/InstallForm';
 import { InstanceDetail } from '../components/connectors/InstanceDetail';
 import { InstanceList } from '../components/connectors/InstanceList';
 import { Loadable, PageHeader, useLoad } from '../components/common';
+import { useSession } from '../store/session';
 import { useUi } from '../store/ui';
 
 /** `/connectors`: my instances and the catalog to install from; `/connectors/{id}`: one instance. */
@@ -15,6 +17,7 @@ export function ConnectorsPage({ connectorId }: { connectorId?: string }) {
   const [installing, setInstalling] = useState<ConnectorType | null>(null);
   const navigate = useUi((s) => s.navigate);
   const toast = useUi((s) => s.toast);
+  const admin = useSession((s) => s.isAdmin());
   if (connectorId) {
     return (
       <Loadable state={catalog} label="Loading the catalog">
@@ -49,6 +52,12 @@ export function ConnectorsPage({ connectorId }: { connectorId?: string }) {
           </Loadable>
         )}
       </section>
+      {admin && (
+        <section className="section">
+          <h2>Local destinations (admins)</h2>
+          <EgressAllow />
+        </section>
+      )}
     </div>
   );
 }
