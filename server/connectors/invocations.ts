@@ -1,8 +1,9 @@
 import type { Db } from '../db';
-import { HttpProblem } from '../http/problem';
+import { HttpProblem, notFound } from '../http/problem';
 import { decodeCursor, encodeCursor } from '../http/schemas';
 import { redactJson } from '../redaction/redaction';
 import type { Authorizer } from '../rbac/service';
+import { findVisibleTask } from '../tasks/queries';
 import { connectorProblem, isOwner, refOf, requireManage, visibleInstance, type ConnectorAct } from './access';
 import type { RateLimiter } from './breaker';
 import type { ConnectorExecutor, OperationOutcome, SealedCredential } from './executor-api';
@@ -84,6 +85,8 @@ export class ConnectorOperationService {
 
   async invoke(act: ConnectorAct, instanceId: string, request: InvokeRequest): Promise<InvokeResult> {
     const instance = await visibleInstance(this.db, this.authz, act.by, instanceId);
+    // The task a call is made for goes into the decision and the history: it must be one the caller may see.
+    if (request.taskId !== undefined && !(await findVisibleTask(this.db, act.by.userId, request.taskId))) throw notFound('Task');
     // A declared operation is checked at once. A discovered one (an MCP server's tool) is learnt
     // only for a call the policy allows, since learning it starts the server with the credential.
     let op: OperationSpec | undefined = discovers(instance) ? undefined : declaredOperation(instance, request.operation);

@@ -137,6 +137,25 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
     expect(peers.requests.at(-1)!.headers.authorization).toBe(`Bearer ${TOKEN_1}`);
   });
 
+  it('records the task a call is made for, in the history and the access decision, and only for a task the caller may see', async () => {
+    const c = await httpConnector();
+    await addBearer(c.id, TOKEN_1);
+    const task = (who: { token: string }) => call('POST', '/v1/tasks', { prompt: 'echo for the connector', input_mode: 'commands' }, who.token).then((r) => r.body.id as string);
+    const mine = await task(alice);
+    const theirs = await task(bob);
+    const seen = peers.requests.length;
+    const refused = await invoke(c.id, 'request', { params: echo, task_id: theirs });
+    expect(refused.status).toBe(404);
+    expect(refused.body.detail).toBe('Task not found');
+    expect(peers.requests.length).toBe(seen);
+    const ran = await invoke(c.id, 'request', { params: echo, task_id: mine });
+    expect(ran.status, ran.text).toBe(200);
+    const [row] = (await call('GET', `/v1/connectors/${c.id}/operations`)).body.operations;
+    expect(row).toMatchObject({ task_id: mine, outcome: 'success' });
+    const decisions = (await call('GET', `/v1/audit/access?action=connector.invoke&subject=${alice.id}&limit=5`, undefined, s.adminToken)).body.decisions;
+    expect(decisions[0]).toMatchObject({ decision: 'allow', task_id: mine });
+  });
+
   it('lets the members of the owning group run a group-owned instance', async () => {
     const group = (await call('POST', '/v1/groups', { slug: 'team', display_name: 'Team' }, s.adminToken)).body;
     expect((await call('POST', `/v1/groups/${group.id}/members`, { user_id: bob.id }, s.adminToken)).status).toBe(201);
@@ -233,7 +252,7 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
   it('records each call in the history and each management action in the audit, without a secret', async () => {
     const c = await httpConnector();
     const credential = await addBearer(c.id, TOKEN_1);
-    const taskId = '11111111-1111-4111-8111-111111111111';
+    const taskId = (await call('POST', '/v1/tasks', { prompt: 'echo history', input_mode: 'commands' })).body.id as string;
     expect((await invoke(c.id, 'request', { params: echo, task_id: taskId, idempotency_key: 'hist-1' })).status).toBe(200);
     await call('POST', `/v1/connectors/${c.id}/credentials/${credential.id}/rotate`, { secret: { token: TOKEN_2 } });
     await call('POST', `/v1/connectors/${c.id}/credentials/${credential.id}/revoke`);
