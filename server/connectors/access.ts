@@ -41,7 +41,11 @@ export async function isOwner(q: Queryable, by: Principal, i: InstanceRow): Prom
  * instance one may not see is indistinguishable from one that does not exist.
  */
 export async function visibleInstance(q: Queryable, authz: Authorizer, by: Principal, id: string): Promise<InstanceRow> {
-  const instance = await findInstance(q, id);
+  return visibleOrNotFound(q, authz, by, await findInstance(q, id));
+}
+
+/** visibleInstance for an instance read already (or null when there is none). */
+export async function visibleOrNotFound(q: Queryable, authz: Authorizer, by: Principal, instance: InstanceRow | null): Promise<InstanceRow> {
   if (!instance) throw notFound('Connector');
   if (await isOwner(q, by, instance)) return instance;
   if (await authz.can(by, ADMIN_ACTION)) return instance;

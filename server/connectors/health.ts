@@ -19,10 +19,25 @@ export type CredentialState = { kind: 'ready'; sealed: SealedCredential | null }
  */
 export async function credentialState(q: Queryable, instance: InstanceRow, now = new Date()): Promise<CredentialState> {
   const credential = await usableCredential(q, instance.id);
+  return credentialStateOf(instance, credential, async () => hasCredentials(q, instance.id), now);
+}
+
+/** credentialState from what was read already (store.instanceForCall reads it with the instance). */
+export async function credentialStateOf(
+  instance: InstanceRow,
+  credential: { id: string; version: number; expires_at: Date | null; jwe: string } | null,
+  hadCredentials: () => Promise<boolean> | boolean,
+  now = new Date(),
+): Promise<CredentialState> {
   if (credential && credential.expires_at && credential.expires_at <= now) return { kind: 'expired' };
   if (credential) return { kind: 'ready', sealed: { instanceId: instance.id, credentialId: credential.id, version: credential.version, jwe: credential.jwe } };
   const optional = driverFor(instance.type)?.spec.credentialRequired === false;
-  return optional && !(await hasCredentials(q, instance.id)) ? { kind: 'ready', sealed: null } : { kind: 'missing' };
+  return optional && !(await hadCredentials()) ? { kind: 'ready', sealed: null } : { kind: 'missing' };
+}
+
+/** The parts of an executor call that say where and as whom (no operation), with the egress allow list already read. */
+export function healthCall(instance: InstanceRow, credential: SealedCredential | null, requestId: string, timeoutMs: number, egressAllow: string[]): HealthCall {
+  return { requestId, instanceId: instance.id, type: instance.type, config: instance.config, credential, timeoutMs, egressAllow };
 }
 
 /**
@@ -46,7 +61,7 @@ export class ConnectorHealth {
   /** The parts of an executor call that say where and as whom (no operation). */
   async callBase(instance: InstanceRow, credential: SealedCredential | null, requestId: string, timeoutMs: number): Promise<HealthCall> {
     const egress = await readEgressAllow(this.db);
-    return { requestId, instanceId: instance.id, type: instance.type, config: instance.config, credential, timeoutMs, egressAllow: egress.entries };
+    return healthCall(instance, credential, requestId, timeoutMs, egress.entries);
   }
 
   /** Runs the executor's probe with the instance's current credential. */

@@ -4,15 +4,16 @@ import { decodeCursor, encodeCursor } from '../http/schemas';
 import { redactJson } from '../redaction/redaction';
 import type { Authorizer } from '../rbac/service';
 import { findVisibleTask } from '../tasks/queries';
-import { connectorProblem, isOwner, refOf, requireManage, visibleInstance, type ConnectorAct } from './access';
+import { connectorProblem, isOwner, refOf, requireManage, visibleInstance, visibleOrNotFound, type ConnectorAct } from './access';
 import type { RateLimiter } from './breaker';
 import type { ConnectorExecutor, OperationOutcome, SealedCredential } from './executor-api';
-import { credentialState, type ConnectorHealth } from './health';
+import { credentialState, credentialStateOf, healthCall, type ConnectorHealth } from './health';
 import { checkParams, declaredOperation, declaredOperations, discoveredOperation, discoveredOperations, discovers, STATUS_OF } from './operation-specs';
 import type { ConnectorPolicy } from './policy';
 import {
   finishOperation,
   insertOperation,
+  instanceForCall,
   listOperations,
   moveInstanceStatus,
   operationByKey,
@@ -84,7 +85,10 @@ export class ConnectorOperationService {
   ) {}
 
   async invoke(act: ConnectorAct, instanceId: string, request: InvokeRequest): Promise<InvokeResult> {
-    const instance = await visibleInstance(this.db, this.authz, act.by, instanceId);
+    // The instance, its credential and the egress allow list in one read (docs/decisions/0006-connector-call-overhead.md).
+    const found = await instanceForCall(this.db, instanceId);
+    const instance = await visibleOrNotFound(this.db, this.authz, act.by, found?.instance ?? null);
+    const { credential: stored, hadCredentials, egressAllow } = found!;
     // The task a call is made for goes into the decision and the history: it must be one the caller may see.
     if (request.taskId !== undefined && !(await findVisibleTask(this.db, act.by.userId, request.taskId))) throw notFound('Task');
     // A declared operation is checked at once. A discovered one (an MCP server's tool) is learnt
@@ -109,7 +113,7 @@ export class ConnectorOperationService {
       await insertOperation(this.db, { ...base, decision: 'allow', outcome: 'failure', failureClass: refusal.code, message: refusal.detail, idempotencyKey: null });
       throw connectorProblem(refusal.status, refusal.code, refusal.detail, refusal.headers);
     }
-    const credential = await credentialState(this.db, instance);
+    const credential = await credentialStateOf(instance, stored, () => hadCredentials);
     if (credential.kind !== 'ready') {
       if (credential.kind === 'expired') await moveInstanceStatus(this.db, instanceId, ['active', 'error', 'degraded'], 'credential_expired', 'The connector credential has expired');
       const detail = credential.kind === 'expired' ? 'The connector credential has expired; rotate it or add a new one' : 'The connector has no active credential';
@@ -133,7 +137,7 @@ export class ConnectorOperationService {
       throw connectorProblem(409, 'validation_error', 'A call with this idempotency key is in progress');
     }
 
-    const call = { ...(await this.health.callBase(instance, credential.sealed, act.ctx.requestId, op.timeoutMs)), operation: op.name, params: request.params };
+    const call = { ...healthCall(instance, credential.sealed, act.ctx.requestId, op.timeoutMs, egressAllow), operation: op.name, params: request.params };
     let outcome: OperationOutcome;
     try {
       // The executor enforces the operation's cap per attempt; this bounds retries and backoff too.
@@ -208,8 +212,11 @@ export class ConnectorOperationService {
   private async settle(instance: InstanceRow, rowId: string, outcome: OperationOutcome, keepResult: boolean): Promise<InvokeResult> {
     const providerStatus = outcome.providerStatus ?? null;
     if (outcome.ok) {
-      const { value } = await redactJson(outcome.result, { remember: false });
-      await finishOperation(this.db, rowId, { outcome: 'success', failureClass: null, message: null, durationMs: outcome.durationMs, providerStatus, attempts: outcome.attempts, result: keepResult ? value : undefined });
+      const redacting = redactJson(outcome.result, { remember: false });
+      const finish = (result: unknown) =>
+        finishOperation(this.db, rowId, { outcome: 'success', failureClass: null, message: null, durationMs: outcome.durationMs, providerStatus, attempts: outcome.attempts, result });
+      // Only a kept result needs the redaction first; otherwise the row is finished while the answer is redacted.
+      const { value } = keepResult ? await redacting.then(async (r) => (await finish(r.value), r)) : (await Promise.all([redacting, finish(undefined)]))[0];
       this.health.succeeded(instance.id);
       if (instance.status === 'error') await moveInstanceStatus(this.db, instance.id, ['error'], 'active', null);
       return { operationId: rowId, result: value, attempts: outcome.attempts, durationMs: outcome.durationMs, providerStatus, replayed: false };

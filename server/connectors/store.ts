@@ -208,6 +208,46 @@ export async function usableCredential(
   return rows[0] ?? null;
 }
 
+/** What an invocation reads before it calls: the instance, the credential it would use, and the egress allow list. */
+export interface InstanceForCall {
+  instance: InstanceRow;
+  /** The newest active credential with its ciphertext (as usableCredential), or null. */
+  credential: { id: string; version: number; expires_at: Date | null; jwe: string } | null;
+  /** Whether the instance ever had a credential (as hasCredentials). */
+  hadCredentials: boolean;
+  egressAllow: string[];
+}
+
+/**
+ * findInstance, usableCredential, hasCredentials and readEgressAllow in one statement: an
+ * invocation needs all four, and each round trip to the database was a share of every call's
+ * overhead (docs/decisions/0006-connector-call-overhead.md).
+ */
+export async function instanceForCall(q: Queryable, id: string): Promise<InstanceForCall | null> {
+  const rows = await q.query<InstanceRow & { c_id: string | null; c_version: number | null; c_expires_at: Date | null; c_jwe: string | null; had_credentials: boolean; egress_allow: string[] | null }>(
+    `SELECT i.id, i.type, i.name, i.owner_user_id, i.owner_group_id, i.project_id, i.config, i.status, i.last_error, i.created_by, i.created_at, i.updated_at,
+       c.id AS c_id, c.version AS c_version, c.expires_at AS c_expires_at, c.jwe AS c_jwe,
+       EXISTS (SELECT 1 FROM connector_credentials h WHERE h.instance_id = i.id) AS had_credentials,
+       (SELECT egress_allow FROM connector_settings WHERE id) AS egress_allow
+     FROM connector_instances i
+     LEFT JOIN LATERAL (
+       SELECT id, version, expires_at, jwe FROM connector_credentials
+       WHERE instance_id = i.id AND status = 'active' AND jwe IS NOT NULL ORDER BY coalesce(rotated_at, created_at) DESC, id LIMIT 1
+     ) c ON true
+     WHERE i.id = $1 AND i.deleted_at IS NULL`,
+    [id],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const { c_id, c_version, c_expires_at, c_jwe, had_credentials, egress_allow, ...instance } = row;
+  return {
+    instance,
+    credential: c_id !== null && c_jwe !== null ? { id: c_id, version: c_version!, expires_at: c_expires_at, jwe: c_jwe } : null,
+    hadCredentials: had_credentials,
+    egressAllow: egress_allow ?? [],
+  };
+}
+
 export async function hasCredentials(q: Queryable, instanceId: string): Promise<boolean> {
   const rows = await q.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM connector_credentials WHERE instance_id = $1) AS ok', [instanceId]);
   return rows[0]?.ok === true;

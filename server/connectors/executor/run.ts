@@ -35,9 +35,16 @@ interface Prepared {
   egress: EgressGuard;
 }
 
+/** The drivers, loaded at the first call and kept: a dynamic import costs a module resolution every time. */
+let drivers: Promise<typeof import('../types/index')> | undefined;
+
 async function prepare(call: HealthCall, open: OpenCredential, env: NodeJS.ProcessEnv): Promise<Prepared> {
   // Loaded at the first call, not at start: the executor starts with every server, and most never run a connector.
-  const { driverFor } = await import('../types/index');
+  drivers ??= import('../types/index').catch((e: unknown) => {
+    drivers = undefined;
+    throw e;
+  });
+  const { driverFor } = await drivers;
   const driver = driverFor(call.type);
   if (!driver) throw new ConnectorError('validation_error', `There is no connector type ${call.type}`);
   checkAgainst(driver.spec.configSchema, call.config, 'The configuration');
