@@ -57,7 +57,13 @@ export type OperationsOutcome = { ok: true; operations: OperationSpec[] } | { ok
 export interface ConnectorExecutor {
   /** Encrypts a credential to the executor's public key (JWE, ECDH-ES+A256KW / A256GCM). */
   seal(secret: CredentialSecret, binding: CredentialBinding): Promise<string>;
-  invoke(call: OperationCall, signal?: AbortSignal): Promise<OperationOutcome>;
+  /**
+   * With a `gate`, the executor prepares the call at once (checks the config, opens the
+   * credential) but contacts the peer only once the gate resolves; if it rejects, the call ends
+   * cancelled before anything is sent. The gateway overlaps its history write with this
+   * preparation (docs/decisions/0006-connector-call-overhead.md).
+   */
+  invoke(call: OperationCall, signal?: AbortSignal, gate?: Promise<unknown>): Promise<OperationOutcome>;
   health(call: HealthCall, signal?: AbortSignal): Promise<HealthResult>;
   /** The instance's operations; discovered ones are cached in the executor per instance, config and credential version. */
   operations(call: HealthCall, signal?: AbortSignal): Promise<OperationsOutcome>;

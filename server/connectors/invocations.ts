@@ -122,7 +122,7 @@ export class ConnectorOperationService {
     }
     op ??= await this.discovered(instance, credential.sealed, base, request.params);
 
-    const rowId = await insertOperation(this.db, {
+    const pending = insertOperation(this.db, {
       ...base,
       decision: 'allow',
       outcome: 'pending',
@@ -130,21 +130,25 @@ export class ConnectorOperationService {
       credentialId: credential.sealed?.credentialId ?? null,
       credentialVersion: credential.sealed?.version ?? null,
     });
+    // The executor prepares the call (opens the credential) while the history row is written, and
+    // reaches the peer only once it is: no call goes out without its row.
+    const written = pending.then((id) => {
+      if (!id) throw new Error('no history row');
+    });
+    written.catch(() => {});
+    const call = { ...healthCall(instance, credential.sealed, act.ctx.requestId, op.timeoutMs, egressAllow), operation: op.name, params: request.params };
+    // The executor enforces the operation's cap per attempt; this bounds retries and backoff too.
+    const running = this.executor
+      .invoke(call, AbortSignal.timeout(op.timeoutMs * Math.max(1, op.retry.attempts) + 5_000), written)
+      .catch((): OperationOutcome => ({ ok: false, failure: 'transient', message: 'The connector executor did not answer', attempts: 0, durationMs: 0 }));
+    const rowId = await pending;
     if (!rowId) {
-      // The same key arrived twice at once: the other call's row is the answer.
+      // The same key arrived twice at once: the other call's row is the answer (this one was cancelled before it went out).
       const earlier = await operationByKey(this.db, instanceId, name, request.idempotencyKey!);
       if (earlier) return this.replay(earlier);
       throw connectorProblem(409, 'validation_error', 'A call with this idempotency key is in progress');
     }
-
-    const call = { ...healthCall(instance, credential.sealed, act.ctx.requestId, op.timeoutMs, egressAllow), operation: op.name, params: request.params };
-    let outcome: OperationOutcome;
-    try {
-      // The executor enforces the operation's cap per attempt; this bounds retries and backoff too.
-      outcome = await this.executor.invoke(call, AbortSignal.timeout(op.timeoutMs * Math.max(1, op.retry.attempts) + 5_000));
-    } catch {
-      outcome = { ok: false, failure: 'transient', message: 'The connector executor did not answer', attempts: 0, durationMs: 0 };
-    }
+    const outcome = await running;
     return this.settle(instance, rowId, outcome, request.idempotencyKey !== undefined);
   }
 

@@ -57,6 +57,26 @@ describe.each(DB_KINDS)('connector executor (%s)', (kind) => {
     expect(JSON.stringify(outcome)).not.toContain(TOKEN);
   });
 
+  it('reaches the peer of a gated call only once its gate opens, and never when the gate fails', async () => {
+    // The gateway writes the call's history row while the executor prepares: the peer must not
+    // see the request before that row exists, nor at all when it could not be written.
+    const executor = server.cynode.connectorExecutor;
+    const jwe = await executor.seal({ type: 'bearer_token', token: TOKEN }, binding);
+    const before = peers.requests.length;
+    let open!: () => void;
+    const outcome = executor.invoke(callWith(jwe), undefined, new Promise<void>((resolve) => (open = resolve)));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(peers.requests.length).toBe(before);
+    open();
+    expect(await outcome).toMatchObject({ ok: true, attempts: 1 });
+    expect(peers.requests.length).toBe(before + 1);
+
+    const failed = Promise.reject(new Error('the history row could not be written'));
+    failed.catch(() => {});
+    expect(await executor.invoke(callWith(jwe), undefined, failed)).toMatchObject({ ok: false, failure: 'transient', attempts: 0 });
+    expect(peers.requests.length).toBe(before + 1);
+  });
+
   it('does not open a credential copied to another binding', async () => {
     const executor = server.cynode.connectorExecutor;
     const jwe = await executor.seal({ type: 'bearer_token', token: TOKEN }, binding);

@@ -86,11 +86,11 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
     return sealCredentialTo(current.kid, current.publicJwk, secret, binding);
   }
 
-  async invoke(call: OperationCall, signal?: AbortSignal): Promise<OperationOutcome> {
+  async invoke(call: OperationCall, signal?: AbortSignal, gate?: Promise<unknown>): Promise<OperationOutcome> {
     const started = Date.now();
     try {
       await this.holdKeyOf(call.credential);
-      return await this.call({ kind: 'invoke', call }, call.timeoutMs * MAX_ATTEMPTS + CALL_SLACK_MS, signal);
+      return await this.call({ kind: 'invoke', call, ...(gate ? { gated: true } : {}) }, call.timeoutMs * MAX_ATTEMPTS + CALL_SLACK_MS, signal, gate);
     } catch (e) {
       return { ok: false, failure: 'transient', message: messageOf(e), attempts: 0, durationMs: Date.now() - started };
     }
@@ -245,12 +245,13 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
     for (const k of keys) this.held.add(k.kid);
   }
 
-  private async call<K extends ExecutorRequestBody['kind']>(body: Extract<ExecutorRequestBody, { kind: K }>, timeoutMs: number, signal?: AbortSignal): Promise<AnswerOf<K>> {
+  private async call<K extends ExecutorRequestBody['kind']>(body: Extract<ExecutorRequestBody, { kind: K }>, timeoutMs: number, signal?: AbortSignal, gate?: Promise<unknown>): Promise<AnswerOf<K>> {
     const child = await this.process();
-    return this.send(child, body, timeoutMs, signal) as Promise<AnswerOf<K>>;
+    return this.send(child, body, timeoutMs, signal, gate) as Promise<AnswerOf<K>>;
   }
 
-  private send(child: ChildProcess, body: ExecutorRequestBody, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
+  /** With a `gate`, a `go` follows the request once it resolves, a `cancel` if it rejects. */
+  private send(child: ChildProcess, body: ExecutorRequestBody, timeoutMs: number, signal?: AbortSignal, gate?: Promise<unknown>): Promise<unknown> {
     if (signal?.aborted) return Promise.reject(new ExecutorGone('The operation was cancelled'));
     const id = ++this.lastId;
     return new Promise<unknown>((resolve, reject) => {
@@ -271,6 +272,9 @@ export class ProcessConnectorExecutor implements ConnectorExecutor {
       child.send({ ...body, id } as ExecutorRequest, (err) => {
         if (err) this.pending.get(id)?.reject(new ExecutorGone('The connector executor is not running'));
       });
+      gate?.then(() => {
+        if (child.connected) child.send({ id: ++this.lastId, kind: 'go', target: id } satisfies ExecutorRequest);
+      }, onAbort);
     });
   }
 

@@ -28,6 +28,8 @@ let ring: KeyRing | undefined;
 let records: ExecutorKeyRecord[] = [];
 /** Calls in flight, by request id, so that a cancel can abort them. */
 const running = new Map<number, AbortController>();
+/** Gated calls waiting for their `go`, by request id. */
+const gates = new Map<number, () => void>();
 
 function send(answer: ExecutorAnswer): void {
   // A gateway that has gone away cannot be answered: the executor ends with it (with a
@@ -61,8 +63,14 @@ async function handle(request: ExecutorRequest): Promise<unknown> {
       log('info', 'connector executor key pair generated', { kid: record.kid });
       return record;
     }
-    case 'invoke':
-      return track(request.id, (signal) => invoke(request.call, signal));
+    case 'invoke': {
+      // Registered before anything awaits, so that a `go` right behind this message finds it.
+      const gate = request.gated ? new Promise<void>((resolve) => gates.set(request.id, resolve)) : undefined;
+      return track(request.id, (signal) => invoke(request.call, signal, gate)).finally(() => gates.delete(request.id));
+    }
+    case 'go':
+      gates.get(request.target)?.();
+      return null;
     case 'health':
       return track(request.id, (signal) => health(request.call, signal));
     case 'operations':
@@ -92,8 +100,8 @@ async function track<T>(id: number, run: (signal: AbortSignal) => Promise<T>): P
   }
 }
 
-async function invoke(call: OperationCall, signal: AbortSignal) {
-  const outcome = await runOperation(call, (c) => keys().open(c), signal);
+async function invoke(call: OperationCall, signal: AbortSignal, gate?: Promise<void>) {
+  const outcome = await runOperation(call, (c) => keys().open(c), signal, process.env, gate);
   const fields = { requestId: call.requestId, instanceId: call.instanceId, type: call.type, operation: call.operation, attempts: outcome.attempts, durationMs: outcome.durationMs };
   if (outcome.ok) log('info', 'connector operation succeeded', fields);
   else log('warn', 'connector operation failed', { ...fields, failure: outcome.failure, providerStatus: outcome.providerStatus });

@@ -22,7 +22,10 @@ export type ExecutorRequest =
   | { id: number; kind: 'keys'; keys: ExecutorKeyRecord[] }
   /** A new key pair; the gateway stores it. */
   | { id: number; kind: 'generate' }
-  | { id: number; kind: 'invoke'; call: OperationCall }
+  /** `gated`: prepare, but reach the peer only after a `go` for this id (a `cancel` ends it). */
+  | { id: number; kind: 'invoke'; call: OperationCall; gated?: boolean }
+  /** Call `target`, sent gated, may reach its peer now. */
+  | { id: number; kind: 'go'; target: number }
   | { id: number; kind: 'health'; call: HealthCall }
   /** The instance's operations (an MCP server's tools), from the executor's cache or discovered. */
   | { id: number; kind: 'operations'; call: HealthCall }

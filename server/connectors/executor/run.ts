@@ -61,12 +61,14 @@ async function prepare(call: HealthCall, open: OpenCredential, env: NodeJS.Proce
   return { driver, credential, egress };
 }
 
-export async function runOperation(call: OperationCall, open: OpenCredential, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env): Promise<OperationOutcome> {
+/** `gate`: the call is prepared, and the peer contacted only once it resolves (a cancel ends the wait). */
+export async function runOperation(call: OperationCall, open: OpenCredential, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env, gate?: Promise<void>): Promise<OperationOutcome> {
   const started = Date.now();
   let attempts = 0;
   try {
     const { driver, credential, egress } = await prepare(call, open, env);
     const operation = driver.discover ? await discoveredOperation(call, { driver, credential, egress }, signal) : operationOf(driver, call.operation);
+    if (gate) await untilOpen(gate, signal);
     const timeoutMs = Math.max(1, Math.min(call.timeoutMs, operation.timeoutMs));
     for (;;) {
       attempts++;
@@ -163,6 +165,15 @@ async function withTimeout<T>(timeoutMs: number, outer: AbortSignal, run: (signa
     clearTimeout(timer);
     outer.removeEventListener('abort', onAbort);
   }
+}
+
+function untilOpen(gate: Promise<void>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(cancelled());
+    const onAbort = () => reject(cancelled());
+    signal.addEventListener('abort', onAbort, { once: true });
+    void gate.then(() => (signal.removeEventListener('abort', onAbort), resolve()));
+  });
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
