@@ -36,7 +36,7 @@ interface Prepared {
 }
 
 /** The drivers, loaded at the first call and kept: a dynamic import costs a module resolution every time. */
-let drivers: Promise<typeof import('../types/index')> | undefined;
+let drivers: Promise<{ driverFor: (type: string) => ConnectorDriver | undefined }> | undefined;
 
 async function prepare(call: HealthCall, open: OpenCredential, env: NodeJS.ProcessEnv): Promise<Prepared> {
   // Loaded at the first call, not at start: the executor starts with every server, and most never run a connector.
