@@ -71,7 +71,7 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
 
     const first = await invoke(c.id, 'request', { params: echo });
     expect(first.status, first.text).toBe(200);
-    expect(first.body).toMatchObject({ result: { status: 200 }, attempts: 1, replayed: false, operation_id: expect.any(String) });
+    expect(first.body).toMatchObject({ result: { status: 200 }, provider_status: 200, attempts: 1, replayed: false, operation_id: expect.any(String) });
     expect(peers.requests.at(-1)!.headers.authorization).toBe(`Bearer ${TOKEN_1}`);
 
     const rotated = await call('POST', `/v1/connectors/${c.id}/credentials/${credential.id}/rotate`, { secret: { token: TOKEN_2 } });
@@ -267,6 +267,7 @@ describe.each(DB_KINDS)('connector operations through the API on %s', (kind) => 
       decision_audit_id: expect.any(String),
       outcome: 'success',
       duration_ms: expect.any(Number),
+      provider_status: 200,
       attempts: 1,
       retries: 0,
       task_id: taskId,

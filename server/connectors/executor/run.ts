@@ -65,6 +65,8 @@ async function prepare(call: HealthCall, open: OpenCredential, env: NodeJS.Proce
 export async function runOperation(call: OperationCall, open: OpenCredential, signal: AbortSignal, env: NodeJS.ProcessEnv = process.env, gate?: Promise<void>): Promise<OperationOutcome> {
   const started = Date.now();
   let attempts = 0;
+  // The last status the peer answered with (HTTP drivers report it), kept for the history row.
+  let providerStatus: number | undefined;
   try {
     const { driver, credential, egress } = await prepare(call, open, env);
     const operation = driver.discover ? await discoveredOperation(call, { driver, credential, egress }, signal) : operationOf(driver, call.operation);
@@ -74,10 +76,10 @@ export async function runOperation(call: OperationCall, open: OpenCredential, si
       attempts++;
       try {
         const result = await withTimeout(timeoutMs, signal, (attemptSignal) =>
-          driver.invoke({ config: call.config, credential, operation, params: call.params, signal: attemptSignal, egress }),
+          driver.invoke({ config: call.config, credential, operation, params: call.params, signal: attemptSignal, egress, providerStatus: (status) => (providerStatus = status) }),
         );
         checkResult(operation.resultSchema, result);
-        return { ok: true, result, attempts, durationMs: Date.now() - started };
+        return { ok: true, result, attempts, durationMs: Date.now() - started, ...(providerStatus !== undefined ? { providerStatus } : {}) };
       } catch (e) {
         if (!mayRetry(operation, e, attempts) || signal.aborted) throw e;
         const hinted = isConnectorError(e) ? e.retryAfterMs : undefined;

@@ -109,6 +109,8 @@ export interface HealthContext {
 export interface InvokeContext extends HealthContext {
   operation: OperationSpec;
   params: Record<string, unknown>;
+  /** Drivers that talk HTTP tell the peer's status here, so a success's history row has it too. */
+  providerStatus?: (status: number) => void;
 }
 
 export type HealthResult = { ok: true } | { ok: false; failure: FailureClass; message: string };

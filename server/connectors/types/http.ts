@@ -132,6 +132,7 @@ export const httpDriver: ConnectorDriver = {
       timeoutMs: ctx.operation.timeoutMs,
       maxResponseBytes: (ctx.config.max_response_bytes as number | undefined) ?? DEFAULT_MAX_RESPONSE_BYTES,
     });
+    ctx.providerStatus?.(res.status);
     const failure = failureForStatus(res.status, res.headers);
     if (failure) throw failure;
     return { status: res.status, headers: resultHeaders(res.headers), ...decodeBody(res.headers, res.body, res.truncated), truncated: res.truncated };

@@ -1,6 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { baseUrlOf, credentialHeaders, failureForStatus, isJson, sendWebRequest, urlWithin } from '../web-request';
-import { ConnectorError, type HealthContext } from './contract';
+import { ConnectorError, type HealthContext, type InvokeContext } from './contract';
 
 /**
  * What the messaging and forge types share: a JSON API below a base URL, with the credential in
@@ -40,7 +40,7 @@ export function baseUrlConfig(defaultBaseUrl: string | undefined) {
 const MAX_ANSWER_BYTES = 1024 * 1024;
 
 /** Calls the service and answers its parsed JSON, or throws a classed ConnectorError. */
-export async function callJsonApi(api: JsonApi, ctx: HealthContext, call: JsonApiCall): Promise<unknown> {
+export async function callJsonApi(api: JsonApi, ctx: HealthContext & Pick<InvokeContext, 'providerStatus'>, call: JsonApiCall): Promise<unknown> {
   const base = baseUrlOf(ctx.config.base_url ?? api.defaultBaseUrl);
   const headers: Record<string, string> = {
     accept: 'application/json',
@@ -64,6 +64,7 @@ export async function callJsonApi(api: JsonApi, ctx: HealthContext, call: JsonAp
     maxResponseBytes: MAX_ANSWER_BYTES,
     service: api.service,
   });
+  ctx.providerStatus?.(res.status);
   const failure = failureForStatus(res.status, res.headers, api.service);
   if (failure) throw failure;
   if (res.status >= 300) throw new ConnectorError('permanent', `${api.service} answered with a redirect (HTTP ${res.status})`, { providerStatus: res.status });
