@@ -38,6 +38,8 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
   // backoff; what was notified in between is lost, which is why listeners also poll or let their
   // copies expire. A broken connection must never take the process down.
   let listener: pg.PoolClient | undefined;
+  // Releases the listening connection exactly once: its error handler and close() both reach it.
+  let dropListener: (() => void) | undefined;
   let connecting: Promise<pg.PoolClient> | undefined;
   let closed = false;
   const handlers = new Map<string, Set<(payload: string) => void>>();
@@ -53,6 +55,7 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
         if (listener === client) listener = undefined;
         client.release(true);
       };
+      dropListener = drop;
       client.on('notification', (msg) => {
         for (const h of handlers.get(msg.channel) ?? []) h(msg.payload ?? '');
       });
@@ -123,7 +126,7 @@ export async function openPostgres(url: string, opts: { max?: number } = {}): Pr
     },
     async close() {
       closed = true;
-      listener?.release();
+      dropListener?.();
       listener = undefined;
       await pool.end();
     },

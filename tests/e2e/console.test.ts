@@ -79,13 +79,16 @@ describe('console in Chromium', () => {
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
     const question = 'Please say **one two three four five six seven eight nine ten**';
+    // Slow enough (about 2.5 s in all) that a loaded machine still renders the stream growing.
+    env.ollama.setBehaviour({ tokenDelayMs: 150 });
     await box.fill(question);
     await box.press('Enter');
     // While it streams, the stop button is offered.
-    await page.getByRole('button', { name: 'Stop' }).waitFor({ timeout: 10_000 });
+    await page.getByRole('button', { name: 'Stop' }).waitFor({ timeout: 20_000 });
     const answer = page.locator('.msg.assistant').last();
     await expect.poll(() => answer.textContent(), { timeout: 20_000 }).toContain('Echo: Please say one two three four five six seven eight nine ten');
     await page.getByRole('button', { name: 'Send' }).waitFor({ timeout: 10_000 });
+    env.ollama.setBehaviour({ tokenDelayMs: 60 });
     // Markdown: the bold survived as <strong>, not as asterisks.
     expect(await answer.locator('strong').first().textContent()).toContain('one two three');
     const seen = (await page.evaluate(() => (window as any).__answers)) as string[];
