@@ -9302,6 +9302,10 @@ export interface paths {
                                 run_logs_days: number | null;
                                 transcripts_days: number | null;
                             };
+                            tool_call_audit?: {
+                                days: number;
+                                rows: number;
+                            };
                             transcript_segments: number;
                             transcripts: {
                                 days: number;
