@@ -213,6 +213,22 @@ describe.each(DB_KINDS)('the MCP server at /mcp on %s', (kind) => {
       expect((await post({ authorization: `Bearer ${adminKey}`, origin: s.cynode.gatewayUrl })).status).toBe(200);
     });
 
+    it('answers malformed requests with 4xx, never 5xx', async () => {
+      const send = (body: string, headers: Record<string, string> = {}) =>
+        fetch(`${s.cynode.gatewayUrl}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${adminKey}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...headers }, body });
+      for (const body of ['{}', '[]', '{"jsonrpc":"2.0"}', 'not json', '"text"', '[1,2]']) {
+        const res = await send(body);
+        expect(res.status, body).toBeGreaterThanOrEqual(400);
+        expect(res.status, body).toBeLessThan(500);
+      }
+      // A tools/call with missing params is a JSON-RPC error, not a crash.
+      const call = await send(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { arguments: {} } }));
+      expect(call.status).toBeLessThan(500);
+      expect(await call.json()).toMatchObject({ jsonrpc: '2.0', id: 7, error: { code: expect.any(Number) } });
+      expect((await send(JSON.stringify(initialize), { 'content-type': 'text/plain' })).status).toBe(415);
+      expect((await send(JSON.stringify(initialize), { accept: 'text/html' })).status).toBe(406);
+    });
+
     it('answers GET and DELETE with 405', async () => {
       for (const method of ['GET', 'DELETE']) {
         const res = await fetch(`${s.cynode.gatewayUrl}/mcp`, { method, headers: { authorization: `Bearer ${adminKey}`, accept: 'text/event-stream' } });
