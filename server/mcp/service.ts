@@ -158,14 +158,19 @@ export class McpService {
     const controller = new AbortController();
     const ms = this.options.toolTimeoutMs ?? 60_000;
     let timer: NodeJS.Timeout | undefined;
+    let timedOut = false;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        controller.abort();
+        timedOut = true;
         reject(new ToolTimeout());
+        controller.abort();
       }, ms);
     });
     try {
       return await Promise.race([tool.run(args, { caller, ctx, signal: controller.signal }), timeout]);
+    } catch (err) {
+      // A tool that gives up when aborted fails with its own error; the cause is still the time limit.
+      throw timedOut ? new ToolTimeout() : err;
     } finally {
       clearTimeout(timer);
     }
