@@ -52,7 +52,7 @@ describe.each(DB_KINDS)('the MCP server at /mcp on %s', (kind) => {
     const client = await connect(adminKey);
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
-    for (const name of ['task.create', 'task.get', 'task.list', 'task.cancel', 'task.result', 'run.get', 'run.events', 'run.logs', 'session.list', 'session.get', 'project.list', 'project.get', 'node.list', 'node.get', 'model.list', 'model.get', 'process.list', 'process.get', 'connector.catalog.list', 'connector.instance.list', 'connector.op.invoke']) {
+    for (const name of ['task.create', 'task.get', 'task.list', 'task.cancel', 'task.result', 'run.list', 'run.get', 'run.events', 'run.logs', 'session.list', 'session.get', 'project.list', 'project.get', 'node.list', 'node.get', 'model.list', 'model.get', 'process.list', 'process.get', 'process.start', 'process.stop', 'connector.catalog.list', 'connector.instance.list', 'connector.op.invoke']) {
       expect(byName.has(name), name).toBe(true);
     }
     expect(byName.get('task.get')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false, idempotentHint: true });
@@ -170,6 +170,32 @@ describe.each(DB_KINDS)('the MCP server at /mcp on %s', (kind) => {
     const res = await auditOf('limit=5', bob.token);
     expect(res.status).toBe(403);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('starts, reads and stops a background process in a task sandbox, then cancels the task', async () => {
+    const client = await connect(adminKey);
+    const task = (await call(client, 'task.create', { prompt: 'sleep 60', input_mode: 'commands' })).structuredContent as { task_id: string };
+    const run = await until('the task run to be running', async () => {
+      const page = (await call(client, 'run.list', { task_id: task.task_id })).structuredContent as { runs: Array<{ id: string; status: string }> };
+      return page.runs[0]?.status === 'running' ? page.runs[0] : undefined;
+    });
+    const started = await call(client, 'process.start', { run_id: run.id, command: ['sh', '-c', 'echo from-mcp; sleep 60'] });
+    expect(started.isError ?? false, JSON.stringify(started)).toBe(false);
+    const { process_id } = started.structuredContent as { process_id: string };
+    const get = async () => (await call(client, 'process.get', { run_id: run.id, process_id })).structuredContent as { status: string; stdout: string };
+    const live = await until('the process output', async () => {
+      const p = await get();
+      return p.stdout.includes('from-mcp') ? p : undefined;
+    });
+    expect(live.status).toBe('running');
+    const listed = (await call(client, 'process.list', { run_id: run.id })).structuredContent as { processes: Array<{ process_id: string }> };
+    expect(listed.processes.map((p) => p.process_id)).toContain(process_id);
+
+    expect((await call(client, 'process.stop', { run_id: run.id, process_id })).structuredContent).toMatchObject({ process_id });
+    await until('the process to be terminated', async () => (await get()).status === 'terminated');
+    expect((await call(client, 'task.cancel', { task_id: task.task_id })).structuredContent).toEqual({ task_id: task.task_id, task_name: expect.any(String), canceled: true });
+    const events = (await call(client, 'run.events', { run_id: run.id, after: 0, limit: 500 })).structuredContent as { items: Array<{ kind: string }> };
+    expect(events.items.map((e) => e.kind)).toContain('process');
   });
 
   describe('HTTP guards', () => {

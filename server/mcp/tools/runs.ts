@@ -1,15 +1,34 @@
 import { Type } from '@sinclair/typebox';
 import type { RunService } from '../../runs/service';
-import { runView } from '../../runs/routes';
+import { afterIdOf, runView, runsPage } from '../../runs/routes';
 import { eventView } from '../../runs/stream';
 import { isTerminal } from '../../runs/status';
 import { defineTool, UUID_PATTERN, type ToolDef } from '../catalog';
 
 const RunId = Type.String({ pattern: UUID_PATTERN, description: 'Run id (task.get and run listings name them)' });
 
-/** Runs, as GET /v1/runs/{id}, its events and its logs: reading only. */
+/** Runs, as GET /v1/runs, one run, its events and its logs: reading only. */
 export function runTools(runs: RunService): ToolDef[] {
   return [
+    defineTool({
+      name: 'run.list',
+      title: 'List runs',
+      description: "The runs you may see, newest first: a task's (`task_id`), a session's (`session_id`), or all; page on with `cursor` (`next_cursor`).",
+      input: Type.Object(
+        {
+          task_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+          session_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          cursor: Type.Optional(Type.String({ maxLength: 512 })),
+        },
+        { additionalProperties: false },
+      ),
+      readOnly: true,
+      destructive: false,
+      idempotent: true,
+      openWorld: false,
+      run: async (args, { caller }) => runsPage(await runs.list(caller.principal, { taskId: args.task_id, sessionId: args.session_id, afterId: afterIdOf(args.cursor), limit: args.limit ?? 50 })),
+    }),
     defineTool({
       name: 'run.get',
       title: 'Get a run',
