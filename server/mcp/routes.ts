@@ -7,7 +7,18 @@ import { serveMcp } from './protocol';
 import type { McpService } from './service';
 import type { ToolCallEntry } from './store';
 
-const JsonRpc = Type.Object({}, { additionalProperties: true, description: 'A JSON-RPC 2.0 message of the Model Context Protocol' });
+/** Checked here, so a body that is no JSON-RPC message at all gets a problem document like any other route's. */
+const JsonRpc = Strict(
+  {
+    jsonrpc: Type.Literal('2.0'),
+    id: Type.Optional(Type.Union([Type.String({ maxLength: 200 }), Type.Number(), Type.Null()])),
+    method: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    params: Type.Optional(Type.Unknown()),
+    result: Type.Optional(Type.Unknown()),
+    error: Type.Optional(Type.Unknown()),
+  },
+  { description: 'A JSON-RPC 2.0 message of the Model Context Protocol' },
+);
 
 const ToolCall = Type.Object({
   id: Type.String(),

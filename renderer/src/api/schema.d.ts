@@ -69,9 +69,21 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        [key: string]: unknown;
+                        error?: unknown;
+                        id?: string | number | null;
+                        /** @enum {string} */
+                        jsonrpc: "2.0";
+                        method?: string;
+                        params?: unknown;
+                        result?: unknown;
                     } | {
-                        [key: string]: unknown;
+                        error?: unknown;
+                        id?: string | number | null;
+                        /** @enum {string} */
+                        jsonrpc: "2.0";
+                        method?: string;
+                        params?: unknown;
+                        result?: unknown;
                     }[];
                 };
             };
