@@ -213,8 +213,12 @@ describe.each(DB_KINDS)('the MCP server at /mcp on %s', (kind) => {
     });
 
     it('answers the initialize handshake for a valid key', async () => {
-      const res = await post({ authorization: `Bearer ${adminKey}` });
+      const res = await post({ authorization: `Bearer ${adminKey}`, 'x-request-id': 'mcp-handshake-1' });
       expect(res.status).toBe(200);
+      // The gateway's headers reach an answer the MCP transport wrote.
+      expect(res.headers.get('x-request-id')).toBe('mcp-handshake-1');
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('content-type')).toContain('application/json');
       expect(await res.json()).toMatchObject({ jsonrpc: '2.0', id: 1, result: { serverInfo: { name: 'cynode' }, capabilities: { tools: {} } } });
     });
 
