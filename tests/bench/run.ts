@@ -7,7 +7,7 @@ import { consoleBench } from './console';
 import { ledgerBench } from './ledger';
 import { sandboxBench } from './sandbox';
 
-const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, chat: chatBench, ledger: ledgerBench, console: consoleBench, policy: async () => (await import('./policy')).policyBench(), connectors: async () => (await import('./connectors')).connectorsBench(), tools: async () => (await import('./tools')).toolsBench() };
+const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, chat: chatBench, ledger: ledgerBench, console: consoleBench, policy: async () => (await import('./policy')).policyBench(), connectors: async () => (await import('./connectors')).connectorsBench() };
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !suites[w]);

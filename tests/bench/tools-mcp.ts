@@ -24,7 +24,7 @@ async function timed(one: () => Promise<unknown>): Promise<number> {
   return performance.now() - t0;
 }
 
-export default async function toolsMcpBench(): Promise<void> {
+export async function toolsMcpBench(): Promise<void> {
   // Through Vite's module runner: the server's sources use import.meta.glob (migrations), which tsx does not know.
   const stack = fileURLToPath(new URL('./mcp-stack.ts', import.meta.url));
   const { identityServices, startCynode, loadConfig, TaskService } = (await runnerImport<typeof Stack>(stack, { configFile: false, logLevel: 'silent' })).module;
