@@ -32,12 +32,23 @@ export class ModelCapabilities {
   /** The candidates whose model has every capability needed; 400 when none has, 502 when none could say. */
   async able(candidates: InferenceNode[], model: string, needs: Capability[], signal: AbortSignal): Promise<InferenceNode[]> {
     if (needs.length === 0) return candidates;
-    const answers = await Promise.all(candidates.map((n) => this.of(n, model, signal).catch(() => null)));
+    let failure: unknown;
+    const answers = await Promise.all(
+      candidates.map((n) =>
+        this.of(n, model, signal).catch((err: unknown) => {
+          failure ??= err;
+          return null;
+        }),
+      ),
+    );
     const able = candidates.filter((_, i) => answers[i] !== null && needs.every((c) => answers[i]!.includes(c)));
     if (able.length > 0) return able;
     const said = answers.filter((a): a is string[] => a !== null);
     if (said.length === 0) {
-      throw new HttpProblem(502, `Could not learn what the model "${model.slice(0, 200)}" can do from its node; try again later`, { code: 'cynodeai_inference_failed' });
+      const problem = new HttpProblem(502, `Could not learn what the model "${model.slice(0, 200)}" can do from its node; try again later`, { code: 'cynodeai_inference_failed' });
+      // What the node said is for the admin's log (the routes log `cause`), not for the caller.
+      problem.cause = failure;
+      throw problem;
     }
     throw capabilityProblem(model, needs.find((c) => !said.some((a) => a.includes(c)))!);
   }

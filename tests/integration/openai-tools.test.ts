@@ -25,6 +25,8 @@ const TOOLS_MODEL = 'llama3.1:8b';
 const VISION_MODEL = 'llava:7b';
 const PLAIN_MODEL = 'phi3:mini';
 const EMBED_MODEL = 'nomic-embed-text';
+/** Listed by the node, unknown to its Ollama: /api/show fails for it. */
+const GHOST_MODEL = 'ghost:1b';
 
 const GITHUB_TOKEN = 'ghp_8Zk2Lq9Xw4Vb7Nc1Rt5Ym3Hs6Jd0Fg2Pa4Eo';
 const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
@@ -71,7 +73,7 @@ describe.each(DB_KINDS)('OpenAI tool calling, JSON mode, images, embeddings on %
       ollamaUrl: () => ollama.url,
     });
     nodeId = randomUUID();
-    const models = [TOOLS_MODEL, VISION_MODEL, PLAIN_MODEL, EMBED_MODEL];
+    const models = [TOOLS_MODEL, VISION_MODEL, PLAIN_MODEL, EMBED_MODEL, GHOST_MODEL];
     await db.query(
       `INSERT INTO nodes (id, node_slug, status, admin_state, worker_api_target_url, worker_api_token_ciphertext, config_version, config_ack_version,
                           config_ack_status, config_ack_at, capability, max_concurrency, last_seen_at, labels)
@@ -285,5 +287,27 @@ describe.each(DB_KINDS)('OpenAI tool calling, JSON mode, images, embeddings on %
     const bad = await s.api.call('/v1/embeddings', { token: s.adminToken, body: { model: EMBED_MODEL, input: [1, 2, 3] } });
     expect(bad.status).toBe(400);
     expect(bad.body.error).toMatchObject({ code: 'invalid_request', message: expect.stringContaining('input') });
+  });
+
+  it('fails closed when the node cannot say what a model can do: 502, and no generation', async () => {
+    const chats = ollama.requestsTo('/api/chat').length;
+    const err = await client.chat.completions.create({ model: GHOST_MODEL, messages: [{ role: 'user', content: 'x' }], tools: [weather] }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 502, code: 'cynodeai_inference_failed', message: expect.stringContaining(GHOST_MODEL) });
+    expect(ollama.requestsTo('/api/chat').length).toBe(chats);
+  });
+
+  it('applies the model.use rules to embeddings as to chat: a model kept from the caller is a 404 and reaches no node', async () => {
+    const outsider = await s.createUser(`embed-outsider-${kind}`);
+    const rule = await s.api.call('/v1/policy/rules', {
+      token: s.adminToken,
+      body: { name: `No embeddings for ${kind}`, text: `forbid (principal == User::"${outsider.id}", action == Action::"model.use", resource == Model::"${EMBED_MODEL}");` },
+    });
+    expect(rule.status, rule.text).toBe(201);
+    const embeds = ollama.requestsTo('/api/embed').length;
+    const viaOutsider = new OpenAI({ baseURL: `${s.cynode.gatewayUrl}/v1`, apiKey: outsider.token, maxRetries: 0 });
+    const refused = await viaOutsider.embeddings.create({ model: EMBED_MODEL, input: 'x' }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({ status: 404, code: 'model_not_found' });
+    expect(ollama.requestsTo('/api/embed').length).toBe(embeds);
+    expect((await client.embeddings.create({ model: EMBED_MODEL, input: 'x' })).data).toHaveLength(1);
   });
 });
