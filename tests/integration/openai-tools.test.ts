@@ -310,4 +310,24 @@ describe.each(DB_KINDS)('OpenAI tool calling, JSON mode, images, embeddings on %
     expect(ollama.requestsTo('/api/embed').length).toBe(embeds);
     expect((await client.embeddings.create({ model: EMBED_MODEL, input: 'x' })).data).toHaveLength(1);
   });
+
+  it('refuses malformed tools and tool messages with a 400 naming the field, before any node is asked', async () => {
+    const chats = ollama.requestsTo('/api/chat').length;
+    const user = { role: 'user', content: 'x' };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ tools: [{ type: 'function', function: { name: 'has space' } }] }, 'tools[0].function.name'],
+      [{ tools: [{ type: 'retrieval' }] }, 'tools[0]'],
+      [{ tools: { get_weather: {} } }, 'tools must be an array'],
+      [{ tools: [weather], tool_choice: 'sometimes' }, 'tool_choice'],
+      [{ messages: [user, { role: 'tool', content: 'result' }] }, 'messages[1].tool_call_id'],
+      [{ messages: [user, { role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{not json' } }] }] }, 'messages[1].tool_calls[0].function.arguments'],
+      [{ messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: 'data:text/plain;base64,aGk=' } }] }] }, 'messages[0].content[0].image_url.url'],
+    ];
+    for (const [extra, field] of cases) {
+      const res = await s.api.call('/v1/chat/completions', { token: s.adminToken, body: { model: TOOLS_MODEL, messages: [user], ...extra } });
+      expect(res.status, field).toBe(400);
+      expect(res.body.error, field).toMatchObject({ code: 'invalid_request', message: expect.stringContaining(field) });
+    }
+    expect(ollama.requestsTo('/api/chat').length).toBe(chats);
+  });
 });
