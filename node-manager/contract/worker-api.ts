@@ -111,13 +111,17 @@ export const OUTPUT_CAP_BYTES = 256 * 1024;
 /**
  * Inference on a node: the orchestrator reaches the node's Ollama only
  * through the Worker API, with the node's bearer token. Bodies and answers are Ollama's own
- * (`/api/chat`, `/api/pull`, `/api/delete`, `/api/tags`), passed through unchanged and streamed
+ * (`/api/chat`, `/api/embed`, `/api/show`, `/api/pull`, `/api/delete`, `/api/tags`), passed through unchanged and streamed
  * as NDJSON, so a chunk reaches the orchestrator as soon as Ollama produces it. Closing the
  * request aborts the generation on the node.
  */
 export const INFERENCE_PATHS = {
   /** POST: an Ollama chat request; answer as Ollama gives it (NDJSON when `stream`). */
   chat: '/v1/worker/inference/chat',
+  /** POST: an Ollama embed request (`{model, input}`); answer as Ollama gives it. */
+  embed: '/v1/worker/inference/embed',
+  /** POST `{model}`: what Ollama knows of a model (/api/show), among it its `capabilities`. */
+  show: '/v1/worker/inference/show',
   /** POST `{model}`: pull a model; NDJSON progress as Ollama gives it. */
   pull: '/v1/worker/inference/pull',
   /** POST `{model}`: delete a model (200, or 404 when the node does not have it). */

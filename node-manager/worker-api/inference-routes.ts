@@ -18,6 +18,7 @@ const ModelName = Type.String({ minLength: 1, maxLength: 500 });
 const Open = { additionalProperties: true } as const;
 
 const ChatBody = Type.Object({ model: ModelName, messages: Type.Array(Type.Object({}, Open), { maxItems: 10_000 }) }, { ...Open, description: "An Ollama /api/chat request; Ollama's fields pass through" });
+const EmbedBody = Type.Object({ model: ModelName, input: Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 10_000 })]) }, { ...Open, description: "An Ollama /api/embed request; Ollama's fields pass through" });
 const ModelBody = Type.Object({ model: ModelName }, { ...Open, description: 'An Ollama model request; other fields pass through' });
 const Passthrough = Type.Unknown({ description: "Ollama's answer as it gave it (NDJSON when streaming)" });
 
@@ -87,6 +88,12 @@ export function inferenceRoutes(app: HttpServer, o: InferenceRoutesOptions): Inf
 
   app.post(INFERENCE_PATHS.chat, { schema: schema("Chat with the node's Ollama (/api/chat), streamed as Ollama streams", ChatBody) }, (request, reply) =>
     forward(request, reply, 'POST', '/api/chat', request.body),
+  );
+  app.post(INFERENCE_PATHS.embed, { schema: schema("Embeddings from the node's Ollama (/api/embed)", EmbedBody) }, (request, reply) =>
+    forward(request, reply, 'POST', '/api/embed', request.body),
+  );
+  app.post(INFERENCE_PATHS.show, { schema: schema("What the node's Ollama knows of a model (/api/show), its capabilities among it", ModelBody) }, (request, reply) =>
+    forward(request, reply, 'POST', '/api/show', request.body),
   );
   app.post(INFERENCE_PATHS.pull, { schema: schema('Pull a model into the node\'s Ollama; NDJSON progress as Ollama gives it', ModelBody) }, (request, reply) =>
     forward(request, reply, 'POST', '/api/pull', request.body),

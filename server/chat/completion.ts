@@ -4,6 +4,7 @@ import { HttpProblem } from '../http/problem';
 import type { ChatAuditEntry } from './store';
 import type { ChatService, Generated, Redacted } from './service';
 import { parseChatRequest } from './request';
+import { ToolCallMinter, type OpenAiToolCall } from './tool-calls';
 
 /** pino's shape (the request's logger fits). */
 export interface CompletionLogger {
@@ -17,6 +18,7 @@ export interface CompletionStream {
   /** The response has started: a failure now goes out as an event, not as a status. */
   readonly opened: boolean;
   token(t: string): void;
+  toolCalls(calls: OpenAiToolCall[]): void;
   finish(reason: string, usage?: Record<string, number>): void;
   error(problem: HttpProblem): void;
   stop(): void;
@@ -44,7 +46,7 @@ export interface ChatCompletionBody {
   object: 'chat.completion';
   created: number;
   model: string;
-  choices: Array<{ index: number; message: { role: 'assistant'; content: string }; finish_reason: 'stop' | 'length' }>;
+  choices: Array<{ index: number; message: { role: 'assistant'; content: string | null; tool_calls?: Array<Omit<OpenAiToolCall, 'index'>> }; finish_reason: 'stop' | 'length' | 'tool_calls' }>;
   usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
 }
 
@@ -114,12 +116,14 @@ export class ChatCompletions {
       const named = call.threadId;
       const stored = named === undefined ? chat.persistUserMessage(principal, redacted, project, undefined) : Promise.resolve(await chat.persistUserMessage(principal, redacted, project, named));
       let threadId: string | undefined;
-      const held: string[] = [];
+      // What arrives before the user message is stored waits, in order: tokens and tool calls.
+      const held: Array<() => void> = [];
+      const release = (send: () => void) => (threadId === undefined ? held.push(send) : send());
       persistDone = stored.then(
         (id) => {
           threadId = id;
           audit.threadId = id;
-          for (const t of held.splice(0)) sse?.token(t);
+          for (const send of held.splice(0)) send();
         },
         (e: unknown) => {
           persistError = e;
@@ -128,7 +132,8 @@ export class ChatCompletions {
       );
       let candidates;
       try {
-        candidates = await routing;
+        // A feature the model lacks (tools, images) is a 400, not a silent downgrade.
+        candidates = await chat.able(await routing, req.model, req.needs, signal);
       } catch (err) {
         // Routing failed (503, 404): the user message is still stored first, as the pipeline says.
         await persistDone;
@@ -142,16 +147,18 @@ export class ChatCompletions {
       const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
       const created = Math.floor(Date.now() / 1000);
       if (req.stream) sse = call.openStream({ id, created, model: req.model });
+      const minter = new ToolCallMinter(req.singleToolCall === true);
+      const calls: OpenAiToolCall[] = [];
       let g: Generated;
       try {
         g = await chat.generate(candidates, redacted.request, {
           signal,
-          onToken: sse
-            ? (t) => {
-                if (threadId === undefined) held.push(t);
-                else sse!.token(t);
-              }
-            : undefined,
+          onToken: sse ? (t) => release(() => sse!.token(t)) : undefined,
+          onToolCalls: (raw) => {
+            const minted = minter.mint(raw);
+            calls.push(...minted);
+            if (sse && minted.length > 0) release(() => sse!.toolCalls(minted));
+          },
           onAttempt: (n) => {
             audit.nodeId = n.id;
             audit.attempts++;
@@ -164,11 +171,11 @@ export class ChatCompletions {
       if (persistError) throw persistError;
       // The audit row goes with the answer: one write, before the client hears the end.
       audit.durationMs = performance.now() - started;
-      await chat.persistAnswer(threadId!, redacted.model, g, { ...audit, outcome: 'success' });
+      await chat.persistAnswer(threadId!, redacted.model, g, { ...audit, outcome: 'success' }, calls);
       audit.outcome = 'success';
       audited = true;
       const usage = { prompt_tokens: g.outcome.promptTokens, completion_tokens: g.outcome.completionTokens, total_tokens: g.outcome.promptTokens + g.outcome.completionTokens };
-      const finishReason = g.outcome.doneReason === 'length' ? 'length' : 'stop';
+      const finishReason = calls.length > 0 ? 'tool_calls' : g.outcome.doneReason === 'length' ? 'length' : 'stop';
       if (sse) {
         sse.finish(finishReason, req.includeUsage ? usage : undefined);
         return { streamed: true };
@@ -180,7 +187,14 @@ export class ChatCompletions {
           object: 'chat.completion',
           created,
           model: req.model,
-          choices: [{ index: 0, message: { role: 'assistant', content: g.outcome.content }, finish_reason: finishReason }],
+          choices: [
+            {
+              index: 0,
+              // As OpenAI: an answer that is only tool calls has no content.
+              message: calls.length > 0 ? { role: 'assistant', content: g.outcome.content === '' ? null : g.outcome.content, tool_calls: calls.map(({ index: _i, ...c }) => c) } : { role: 'assistant', content: g.outcome.content },
+              finish_reason: finishReason,
+            },
+          ],
           usage,
         },
       };

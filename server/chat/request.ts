@@ -1,4 +1,5 @@
 import { HttpProblem } from '../http/problem';
+import { parseContent, parseResponseFormat, parseSentToolCalls, parseTools, type Capability, type ChatMessage, type OllamaTool } from './openai-features';
 
 export const ROLES = ['system', 'user', 'assistant', 'tool'] as const;
 export type Role = (typeof ROLES)[number];
@@ -9,10 +10,18 @@ export const PM_MODEL = 'cynodeai.pm';
 /** A completion request as the pipeline uses it: checked, with OpenAI's options in Ollama's names. */
 export interface ChatRequest {
   model: string;
-  messages: Array<{ role: Role; content: string }>;
+  messages: ChatMessage[];
   stream: boolean;
   includeUsage: boolean;
   options: Record<string, unknown>;
+  /** Function tools for the node (tool_choice applied). */
+  tools?: OllamaTool[];
+  /** `parallel_tool_calls: false`. */
+  singleToolCall?: boolean;
+  /** Ollama's `format`: `"json"` or a JSON schema. */
+  format?: unknown;
+  /** What the model must be able to do for this request (checked against /api/show). */
+  needs?: Capability[];
 }
 
 /**
@@ -28,11 +37,28 @@ export function parseChatRequest(body: unknown): ChatRequest {
   // No model means the project manager agent.
   const model = typeof b.model === 'string' && b.model.trim() !== '' ? b.model : PM_MODEL;
   if (!Array.isArray(b.messages) || b.messages.length === 0) throw bad('messages must be a non-empty array');
-  const messages = b.messages.map((m: unknown, i) => {
+  const names = new Map<string, string>();
+  const messages = b.messages.map((m: unknown, i): ChatMessage => {
     if (typeof m !== 'object' || m === null) throw bad(`messages[${i}] must be an object`);
-    const { role, content } = m as { role?: unknown; content?: unknown };
+    const { role, content, tool_calls: calls, tool_call_id: callId } = m as { role?: unknown; content?: unknown; tool_calls?: unknown; tool_call_id?: unknown };
     if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) throw bad(`messages[${i}].role must be one of ${ROLES.join(', ')}`);
-    return { role: role as Role, content: contentText(content, i, bad) };
+    const { text, images } = parseContent(content, i, bad);
+    const msg: ChatMessage = { role: role as Role, content: text };
+    if (images.length > 0) msg.images = images;
+    if (role === 'assistant') {
+      const toolCalls = parseSentToolCalls(calls, i, bad);
+      if (toolCalls && toolCalls.length > 0) {
+        msg.toolCalls = toolCalls;
+        for (const c of toolCalls) if (c.id !== '') names.set(c.id, c.name);
+      }
+    }
+    if (role === 'tool') {
+      if (typeof callId !== 'string') throw bad(`messages[${i}].tool_call_id must be the id of the call this message answers`);
+      msg.toolCallId = callId;
+      const name = names.get(callId);
+      if (name !== undefined) msg.toolName = name;
+    }
+    return msg;
   });
   if (!messages.some((m) => m.role === 'user')) throw bad('messages must contain at least one user message');
   if (b.stream !== undefined && b.stream !== null && typeof b.stream !== 'boolean') throw bad('stream must be a boolean');
@@ -53,18 +79,20 @@ export function parseChatRequest(body: unknown): ChatRequest {
   num('presence_penalty', 'presence_penalty');
   if (typeof b.stop === 'string') options.stop = [b.stop];
   else if (Array.isArray(b.stop) && b.stop.every((s) => typeof s === 'string')) options.stop = b.stop;
-  return { model, messages, stream: b.stream === true, includeUsage: typeof so === 'object' && so !== null && so.include_usage === true, options };
-}
-
-/** A string, or OpenAI content parts of which the text parts are joined (images are not supported). */
-function contentText(content: unknown, i: number, bad: (m: string) => HttpProblem): string {
-  if (typeof content === 'string') return content;
-  if (content === null || content === undefined) return '';
-  if (Array.isArray(content)) {
-    return content
-      .map((p: unknown) => (typeof p === 'object' && p !== null && (p as { type?: unknown }).type === 'text' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
-      .filter((t) => t !== '')
-      .join('\n');
-  }
-  throw bad(`messages[${i}].content must be a string or an array of content parts`);
+  const { tools, single } = parseTools(b, bad);
+  const format = parseResponseFormat(b, bad);
+  const needs: Capability[] = [];
+  if (tools) needs.push('tools');
+  if (messages.some((m) => m.images)) needs.push('vision');
+  return {
+    model,
+    messages,
+    stream: b.stream === true,
+    includeUsage: typeof so === 'object' && so !== null && so.include_usage === true,
+    options,
+    ...(tools ? { tools } : {}),
+    ...(single ? { singleToolCall: true } : {}),
+    ...(format !== undefined ? { format } : {}),
+    ...(needs.length > 0 ? { needs } : {}),
+  };
 }

@@ -8,7 +8,8 @@ import type { MessageRow, ThreadRow } from './store';
 import type { ChatService } from './service';
 import type { ChatCompletions } from './completion';
 import { SseWriter } from './sse';
-import { ChatCompletion, ChatCompletionRequest, ModelList, objectBodyOnly } from './openai-schemas';
+import { ChatCompletion, ChatCompletionRequest, EmbeddingList, EmbeddingRequest, ModelList, objectBodyOnly } from './openai-schemas';
+import { embeddings } from './embeddings';
 
 export interface ChatRouteOptions {
   /** `: keepalive` comments this often while a stream waits for its first token. */
@@ -114,6 +115,39 @@ export function chatRoutes(app: HttpServer, chat: ChatService, completions: Chat
           reply.hijack();
           return reply;
         }
+        throw err;
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+    },
+  );
+
+  app.post(
+    '/v1/embeddings',
+    {
+      config: { errorFormat: 'openai' },
+      schema: {
+        tags: ['chat'],
+        summary: 'OpenAI-compatible embeddings, through the Ollama of a node serving the model',
+        description:
+          'Body as OpenAI\'s (`model`, `input` as a string or strings, `encoding_format` float or base64, `dimensions`). The input is redacted like a chat message before it reaches a node. ' +
+          'Errors in OpenAI\'s shape: invalid_request (400), model_capability (400: the model lacks the embedding capability), model_not_found (404), cynodeai_inference_failed (502), cynodeai_inference_unavailable (503).',
+        body: EmbeddingRequest,
+        response: { 200: EmbeddingList },
+      },
+      validatorCompiler: objectBodyOnly,
+    },
+    async (request, reply) => {
+      const gone = new AbortController();
+      // 'close' before the answer was sent: the client went away; the node stops too.
+      const onClose = () => {
+        if (!reply.raw.writableFinished) gone.abort();
+      };
+      reply.raw.once('close', onClose);
+      try {
+        return await embeddings(chat, request.principal!, request.body, requestContext(request), gone.signal);
+      } catch (err) {
+        if (err instanceof HttpProblem && err.cause !== undefined) request.log.warn({ err: String((err.cause as Error)?.message ?? err.cause) }, 'embedding failed on the node');
         throw err;
       } finally {
         reply.raw.off('close', onClose);

@@ -11,7 +11,7 @@ import type { Authorizer } from '../rbac/service';
 import type { PolicyService } from '../policy/service';
 import type { ProjectRow } from '../projects/store';
 import { redactAll, type SecretKind } from '../redaction/redaction';
-import { NodeCallError, type ChatOutcome, type NodeClient, type NodeTarget } from '../nodes/node-client';
+import { NodeCallError, type ChatOutcome, type EmbedOutcome, type NodeClient, type NodeTarget, type OllamaToolCall } from '../nodes/node-client';
 import {
   ACTIVE_THREAD_HOURS,
   appendAnswers,
@@ -33,6 +33,9 @@ import {
 } from './store';
 import { inferenceNodes, type InferenceNode } from '../nodes/queries';
 import { PM_MODEL, type ChatRequest } from './request';
+import { ModelCapabilities } from './capabilities';
+import { replaceLeaves, stringLeaves, type Capability } from './openai-features';
+import { toOllamaMessages, type OpenAiToolCall } from './tool-calls';
 
 export interface ChatSettings {
   /** Whole-completion cap; then 504 cynodeai_completion_timeout. */
@@ -159,28 +162,50 @@ export class ChatService {
 
   /** Step 4 of the pipeline: every message redacted before anything is stored or sent. */
   async redact(request: ChatRequest): Promise<Redacted> {
-    const [r, model] = await Promise.all([redactAll(request.messages.map((m) => m.content)), redactAll([request.model])]);
-    return { request: { ...request, messages: request.messages.map((m, i) => ({ role: m.role, content: r.texts[i]! })) }, kinds: r.kinds, count: r.count, model: model.texts[0]! };
+    // Tool calls sent back are text too: each string in their arguments is redacted like content.
+    const texts = request.messages.flatMap((m) => [m.content, ...(m.toolCalls ? stringLeaves(m.toolCalls.map((c) => c.arguments)) : [])]);
+    const [r, model] = await Promise.all([redactAll(texts), redactAll([request.model])]);
+    let at = 0;
+    const next = () => r.texts[at++]!;
+    const messages = request.messages.map((m) => {
+      const content = next();
+      return m.toolCalls ? { ...m, content, toolCalls: m.toolCalls.map((c) => ({ ...c, arguments: replaceLeaves(c.arguments, next) as Record<string, unknown> })) } : { ...m, content };
+    });
+    return { request: { ...request, messages }, kinds: r.kinds, count: r.count, model: model.texts[0]! };
   }
 
   /**
-   * Step 5: the newest user message (redacted) in the thread named by X-Cynode-Thread-Id (the
-   * caller's own, in this project; else 404) or in the active thread of (user, project).
-   * Returns the thread id.
+   * Step 5: the newest user message (redacted), or the tool results the request ends with, in
+   * the thread named by X-Cynode-Thread-Id (the caller's own, in this project; else 404) or in
+   * the active thread of (user, project). Returns the thread id.
    */
   async persistUserMessage(principal: Principal, r: Redacted, project: ProjectRow, threadId: string | undefined): Promise<string> {
-    const newestUser = [...r.request.messages].reverse().find((m) => m.role === 'user')!;
-    const metadata = r.count > 0 ? { redaction_kinds: r.kinds } : null;
+    // A turn that sends tool results back is stored as those results (role tool), not as a repeat of the question.
+    const all = r.request.messages;
+    let first = all.length;
+    while (first > 0 && all[first - 1]!.role === 'tool') first--;
+    if (first < all.length) {
+      const [head, ...rest] = all.slice(first);
+      const id = await this.persistTurn(principal, r, project, threadId, 'tool', head!.content, { tool_call_id: head!.toolCallId, ...(head!.toolName ? { tool_name: head!.toolName } : {}) });
+      for (const m of rest) await this.append({ threadId: id, role: 'tool', content: m.content, metadata: { tool_call_id: m.toolCallId, ...(m.toolName ? { tool_name: m.toolName } : {}) } });
+      return id;
+    }
+    const newestUser = [...all].reverse().find((m) => m.role === 'user')!;
+    return this.persistTurn(principal, r, project, threadId, 'user', newestUser.content, {});
+  }
+
+  private async persistTurn(principal: Principal, r: Redacted, project: ProjectRow, threadId: string | undefined, role: 'user' | 'tool', content: string, extra: Record<string, unknown>): Promise<string> {
+    const metadata = r.count > 0 || Object.keys(extra).length > 0 ? { ...extra, ...(r.count > 0 ? { redaction_kinds: r.kinds } : {}) } : null;
     const pair = `${principal.userId}|${project.id}`;
     if (threadId === undefined) {
       const active = this.activeThreads.get(pair);
       // Not stored when that thread has been idle too long (rotation): then the database chooses.
-      if (active && (await this.append({ threadId: active, role: 'user', content: newestUser.content, metadata, activeWithinHours: ACTIVE_THREAD_HOURS }))) return active;
-      const chosen = await appendToActiveThread(this.db, { userId: principal.userId, projectId: project.id, content: newestUser.content, metadata });
+      if (active && (await this.append({ threadId: active, role, content, metadata, activeWithinHours: ACTIVE_THREAD_HOURS }))) return active;
+      const chosen = await appendToActiveThread(this.db, { userId: principal.userId, projectId: project.id, role, content, metadata });
       return this.markActive(pair, chosen);
     }
     const named = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(threadId) ? await findOwnThread(this.db, principal.userId, threadId) : null;
-    if (!named || named.project_id !== project.id || !(await this.append({ threadId: named.id, role: 'user', content: newestUser.content, metadata }))) {
+    if (!named || named.project_id !== project.id || !(await this.append({ threadId: named.id, role, content, metadata }))) {
       throw chatError(404, 'thread_not_found', 'Thread not found');
     }
     // The thread used last is the active one.
@@ -217,7 +242,19 @@ export class ChatService {
    * Calls a node with the model, retrying transient failures (before any content was passed on)
    * on the next best node, with backoff. `signal` ends it at once (client gone, or timeout).
    */
-  async generate(candidates: InferenceNode[], body: { model: string; messages: Array<{ role: string; content: string }>; options: Record<string, unknown> }, opts: { signal: AbortSignal; onToken?: (t: string) => void; onAttempt?: (node: InferenceNode) => void }): Promise<Generated> {
+  async generate(
+    candidates: InferenceNode[],
+    body: Pick<ChatRequest, 'model' | 'messages' | 'options' | 'tools' | 'format'>,
+    opts: { signal: AbortSignal; onToken?: (t: string) => void; onToolCalls?: (calls: OllamaToolCall[]) => void; onAttempt?: (node: InferenceNode) => void },
+  ): Promise<Generated> {
+    const request = {
+      model: body.model,
+      messages: toOllamaMessages(body.messages),
+      stream: true,
+      ...(Object.keys(body.options).length > 0 ? { options: body.options } : {}),
+      ...(body.tools ? { tools: body.tools } : {}),
+      ...(body.format !== undefined ? { format: body.format } : {}),
+    };
     const signal = AbortSignal.any([opts.signal, this.closing.signal]);
     const failed = new Set<string>();
     let delay = this.settings.backoffMs;
@@ -231,7 +268,7 @@ export class ChatService {
         const target = await this.target(node);
         this.busy.set(node.id, (this.busy.get(node.id) ?? 0) + 1);
         try {
-          const outcome = await this.client.chat(target, { model: body.model, messages: body.messages, stream: true, ...(Object.keys(body.options).length > 0 ? { options: body.options } : {}) }, { signal, onToken: opts.onToken });
+          const outcome = await this.client.chat(target, request, { signal, onToken: opts.onToken, onToolCalls: opts.onToolCalls });
           this.warmed.set(`${node.id}|${body.model}`, true);
           return { outcome, node, attempts: attempt };
         } finally {
@@ -254,6 +291,28 @@ export class ChatService {
     const problem = chatError(502, 'cynodeai_inference_failed', 'Inference failed on the node serving this model; try again later (an admin finds the details in the server log)');
     problem.cause = last ?? new Error('the node gave no answer');
     throw problem;
+  }
+
+  private capabilitiesOf?: ModelCapabilities;
+  private get capabilities(): ModelCapabilities {
+    return (this.capabilitiesOf ??= new ModelCapabilities(this.client, (n) => this.target(n)));
+  }
+
+  /** Of the candidates, those whose model can do what the request needs (/api/show, cached); else 400 (502 when no node could say). */
+  able(candidates: InferenceNode[], model: string, needs: Capability[] | undefined, signal: AbortSignal): Promise<InferenceNode[]> {
+    return this.capabilities.able(candidates, model, needs ?? [], signal);
+  }
+
+  /** Embeddings of each input from the best of the candidates; a failure is a 502 whose cause the route logs. */
+  async embed(candidates: InferenceNode[], body: { model: string; input: string[]; dimensions?: number }, signal: AbortSignal): Promise<EmbedOutcome> {
+    const node = this.best(candidates);
+    try {
+      return await this.client.embed(await this.target(node), body, AbortSignal.any([signal, this.closing.signal, AbortSignal.timeout(this.settings.timeoutSeconds * 1000)]));
+    } catch (err) {
+      const problem = chatError(502, 'cynodeai_inference_failed', 'Embedding failed on the node serving this model; try again later (an admin finds the details in the server log)');
+      problem.cause = err;
+      throw problem;
+    }
   }
 
   /** The node a call goes to first: the desktop's own, else the least loaded. */
@@ -311,8 +370,10 @@ export class ChatService {
    * Step 7: the assistant's answer, once complete, in the same thread, written together with the
    * completion's audit row (`served`). When this throws, neither was stored.
    */
-  async persistAnswer(threadId: string, model: string, g: Generated, served: ChatAuditEntry): Promise<void> {
-    if (!(await this.answerWrites.submit({ id: randomUUID(), threadId, content: g.outcome.content, metadata: { model, node_id: g.node.id }, audit: served }))) {
+  async persistAnswer(threadId: string, model: string, g: Generated, served: ChatAuditEntry, toolCalls?: OpenAiToolCall[]): Promise<void> {
+    const calls = toolCalls?.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
+    const metadata = { model, node_id: g.node.id, ...(calls && calls.length > 0 ? { tool_calls: calls } : {}) };
+    if (!(await this.answerWrites.submit({ id: randomUUID(), threadId, content: g.outcome.content, metadata, audit: served }))) {
       throw new Error(`chat thread ${threadId} disappeared before the answer was stored`);
     }
   }

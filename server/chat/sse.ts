@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import type { HttpProblem } from '../http/problem';
+import { fragments, type OpenAiToolCall } from './tool-calls';
 
 /**
  * Server-sent events in OpenAI's chunk format. The response starts (status 200, headers, the
@@ -16,6 +17,8 @@ export class SseWriter {
   private readonly prefix: string;
   private readonly suffix = '},"finish_reason":null}]}\n\n';
   private readonly head: string;
+  /** `data: {…"delta":{` of a chunk: a delta and the suffix complete it. */
+  private readonly start: string;
   private unsent = '';
   private scheduled = false;
   private stopped = false;
@@ -26,6 +29,7 @@ export class SseWriter {
     keepaliveSeconds: number,
   ) {
     const start = `data: {"id":${JSON.stringify(meta.id)},"object":"chat.completion.chunk","created":${meta.created},"model":${JSON.stringify(meta.model)},"choices":[{"index":0,"delta":{`;
+    this.start = start;
     this.prefix = `${start}"content":`;
     this.head = `${start}"role":"assistant","content":""${this.suffix}`;
     this.keepalive = setInterval(() => {
@@ -65,6 +69,21 @@ export class SseWriter {
       // Ended or abandoned meanwhile: finish() and error() wrote what there was.
       if (!this.stopped) this.write(this.flush());
     });
+  }
+
+  /**
+   * Tool calls as OpenAI streams them: per call a first delta with index, id, type and name
+   * (arguments ""), then its arguments as string fragments. Text before them goes first.
+   */
+  toolCalls(calls: OpenAiToolCall[]): void {
+    clearInterval(this.keepalive);
+    if (this.stopped) return;
+    let out = this.flush();
+    for (const c of calls) {
+      out += `${this.start}"tool_calls":${JSON.stringify([{ index: c.index, id: c.id, type: 'function', function: { name: c.function.name, arguments: '' } }])}${this.suffix}`;
+      for (const f of fragments(c.function.arguments)) out += `${this.start}"tool_calls":${JSON.stringify([{ index: c.index, function: { arguments: f } }])}${this.suffix}`;
+    }
+    this.write(out);
   }
 
   /** The role chunk when not sent yet, and the tokens not yet written, as one string. */

@@ -77,7 +77,7 @@ export async function listOwnThreads(q: Queryable, f: { userId: string; projectI
  * the completion's critical path). Two first messages of the same pair at the same instant may
  * open two threads; both are the user's and the next message continues the newer one.
  */
-export async function appendToActiveThread(q: Queryable, m: { userId: string; projectId: string; content: string; metadata: Record<string, unknown> | null }): Promise<string> {
+export async function appendToActiveThread(q: Queryable, m: { userId: string; projectId: string; role?: 'user' | 'tool'; content: string; metadata: Record<string, unknown> | null }): Promise<string> {
   const rows = await q.query<{ thread_id: string }>(
     `WITH active AS (
        SELECT id FROM chat_threads WHERE user_id = $1 AND project_id = $2 AND updated_at > now() - make_interval(hours => $5)
@@ -89,8 +89,8 @@ export async function appendToActiveThread(q: Queryable, m: { userId: string; pr
      ), touched AS (
        UPDATE chat_threads SET updated_at = now() WHERE id IN (SELECT id FROM active) RETURNING id
      )
-     INSERT INTO chat_messages (thread_id, role, content, metadata) SELECT id, 'user', $3, $4 FROM thread RETURNING thread_id`,
-    [m.userId, m.projectId, m.content, m.metadata === null ? null : JSON.stringify(m.metadata), ACTIVE_THREAD_HOURS],
+     INSERT INTO chat_messages (thread_id, role, content, metadata) SELECT id, $6, $3, $4 FROM thread RETURNING thread_id`,
+    [m.userId, m.projectId, m.content, m.metadata === null ? null : JSON.stringify(m.metadata), ACTIVE_THREAD_HOURS, m.role ?? 'user'],
   );
   return rows[0]!.thread_id;
 }

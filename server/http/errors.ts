@@ -74,7 +74,10 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, error: u
   reply.header('x-content-type-options', 'nosniff');
   for (const [k, v] of Object.entries(headers)) reply.header(k, v);
   if (request.routeOptions?.config?.errorFormat === 'openai') {
-    reply.code(status).type('application/json').send({ error: { message: detail, type: 'cynodeai_error', param: null, code: openAiCode(status, ext) } });
+    // A problem may name its kind (`type`) and the field at fault (`param`), as OpenAI's errors do.
+    const type = typeof ext.type === 'string' ? ext.type : 'cynodeai_error';
+    const param = typeof ext.param === 'string' ? ext.param : null;
+    reply.code(status).type('application/json').send({ error: { message: detail, type, param, code: openAiCode(status, ext) } });
     return;
   }
   reply.code(status).type('application/problem+json').send(problemDocument(status, detail, request.id, ext));

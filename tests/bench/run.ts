@@ -7,7 +7,12 @@ import { consoleBench } from './console';
 import { ledgerBench } from './ledger';
 import { sandboxBench } from './sandbox';
 
-const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, chat: chatBench, ledger: ledgerBench, console: consoleBench, policy: async () => (await import('./policy')).policyBench(), connectors: async () => (await import('./connectors')).connectorsBench() };
+const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, chat: chatBench, ledger: ledgerBench, console: consoleBench, policy: async () => (await import('./policy')).policyBench(), connectors: async () => (await import('./connectors')).connectorsBench(),
+  // Issue 15: each part of the tools benchmark in its own file (OpenAI tool calling here; MCP beside it).
+  tools: async () => {
+    await (await import('./tools-openai')).toolsOpenAiBench();
+  },
+};
 
 const wanted = process.argv.slice(2);
 const unknown = wanted.filter((w) => !suites[w]);

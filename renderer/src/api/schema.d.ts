@@ -1234,18 +1234,63 @@ export interface paths {
                         /** @description At least one user message */
                         messages: ({
                             content: string | ({
+                                image_url?: {
+                                    /** @description A data:image/…;base64 URL only: the gateway fetches nothing */
+                                    url: string;
+                                } & {
+                                    [key: string]: unknown;
+                                };
                                 text?: string;
-                                /** @description `text` parts are read; others (images) are ignored */
+                                /** @description `text` and `image_url` parts are read (images for models with the vision capability); others are ignored */
                                 type: string;
                             } & {
                                 [key: string]: unknown;
                             })[] | null;
-                            role: "system" | "user" | "assistant";
+                            role: "system" | "user" | "assistant" | "tool";
+                            /** @description A tool message: the id of the call it answers */
+                            tool_call_id?: string;
+                            /** @description An assistant message: the calls it made, sent back as received */
+                            tool_calls?: {
+                                function: {
+                                    /** @description A JSON object, as a string */
+                                    arguments: string;
+                                    name: string;
+                                };
+                                /** @description Minted by the gateway (`call_…`): Ollama gives calls without ids */
+                                id: string;
+                                /** @enum {string} */
+                                type: "function";
+                            }[];
                         } & {
                             [key: string]: unknown;
                         })[];
                         model?: string | null;
+                        parallel_tool_calls?: boolean | null;
                         presence_penalty?: number | null;
+                        response_format?: ({
+                            /** @enum {string} */
+                            type: "text";
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            /** @enum {string} */
+                            type: "json_object";
+                        } & {
+                            [key: string]: unknown;
+                        }) | ({
+                            json_schema: {
+                                name?: string;
+                                schema: {
+                                    [key: string]: unknown;
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** @enum {string} */
+                            type: "json_schema";
+                        } & {
+                            [key: string]: unknown;
+                        }) | null;
                         seed?: number | null;
                         stop?: string | string[] | null;
                         stream?: boolean | null;
@@ -1255,6 +1300,30 @@ export interface paths {
                             [key: string]: unknown;
                         }) | null;
                         temperature?: number | null;
+                        /** @description `none` sends no tools; `required` and a named function cannot force a call (Ollama has no such switch); a named function is the only tool sent */
+                        tool_choice?: "none" | "auto" | "required" | {
+                            function: {
+                                name: string;
+                            };
+                            /** @enum {string} */
+                            type: "function";
+                        } | null;
+                        /** @description Function tools; the model must list the tools capability */
+                        tools?: ({
+                            function: {
+                                description?: string;
+                                name: string;
+                                parameters?: {
+                                    [key: string]: unknown;
+                                };
+                            } & {
+                                [key: string]: unknown;
+                            };
+                            /** @enum {string} */
+                            type: "function";
+                        } & {
+                            [key: string]: unknown;
+                        })[] | null;
                         top_p?: number | null;
                     } & {
                         [key: string]: unknown;
@@ -1270,12 +1339,24 @@ export interface paths {
                     content: {
                         "application/json": {
                             choices: {
-                                finish_reason: "stop" | "length";
+                                finish_reason: "stop" | "length" | "tool_calls";
                                 index: number;
                                 message: {
-                                    content: string;
+                                    /** @description null when the answer is only tool calls */
+                                    content: string | null;
                                     /** @enum {string} */
                                     role: "assistant";
+                                    tool_calls?: {
+                                        function: {
+                                            /** @description A JSON object, as a string */
+                                            arguments: string;
+                                            name: string;
+                                        };
+                                        /** @description Minted by the gateway (`call_…`): Ollama gives calls without ids */
+                                        id: string;
+                                        /** @enum {string} */
+                                        type: "function";
+                                    }[];
                                 };
                             }[];
                             created: number;
@@ -4663,6 +4744,73 @@ export interface paths {
             };
         };
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/embeddings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * OpenAI-compatible embeddings, through the Ollama of a node serving the model
+         * @description Body as OpenAI's (`model`, `input` as a string or strings, `encoding_format` float or base64, `dimensions`). The input is redacted like a chat message before it reaches a node. Errors in OpenAI's shape: invalid_request (400), model_capability (400: the model lacks the embedding capability), model_not_found (404), cynodeai_inference_failed (502), cynodeai_inference_unavailable (503).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        dimensions?: number;
+                        /** @description base64: little-endian float32 */
+                        encoding_format?: "float" | "base64";
+                        input: string | string[];
+                        /** @description A model id from GET /v1/models whose node lists the embedding capability */
+                        model: string;
+                        user?: string;
+                    } & {
+                        [key: string]: unknown;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            data: {
+                                embedding: number[] | string;
+                                index: number;
+                                /** @enum {string} */
+                                object: "embedding";
+                            }[];
+                            model: string;
+                            /** @enum {string} */
+                            object: "list";
+                            usage: {
+                                prompt_tokens: number;
+                                total_tokens: number;
+                            };
+                        };
+                    };
+                };
+            };
+        };
         delete?: never;
         options?: never;
         head?: never;

@@ -13,8 +13,8 @@ import {
   type ProcessStatusRequest,
   type ProcessTerminateRequest,
 } from '../../../node-manager/contract/worker-api';
-import { deleteModel, listModels, pullModel, type OllamaEntry } from './models';
-import { InferenceCalls, type ChatOutcome, type InProcessNode, type OllamaChatRequest } from './inference';
+import { deleteModel, embed, listModels, pullModel, showModel, type EmbedOutcome, type OllamaEmbedRequest, type OllamaEntry } from './models';
+import { InferenceCalls, type ChatCallOptions, type ChatOutcome, type InProcessNode, type OllamaChatRequest } from './inference';
 import { DEFAULT_STREAM_IDLE_MS, postWorker, type CallOptions, type NodeTarget } from './worker-calls';
 
 export interface NodeClientOptions {
@@ -75,8 +75,18 @@ export class NodeClient {
   }
 
   /** A chat with the node's Ollama, streamed from the node; each content piece goes to onToken. */
-  chat(target: NodeTarget, body: OllamaChatRequest, opts: { signal: AbortSignal; onToken?: (content: string) => void }): Promise<ChatOutcome> {
+  chat(target: NodeTarget, body: OllamaChatRequest, opts: ChatCallOptions): Promise<ChatOutcome> {
     return this.inference.chat(target, body, opts);
+  }
+
+  /** Embeddings from the node's Ollama, one per input. */
+  embed(target: NodeTarget, body: OllamaEmbedRequest, signal: AbortSignal): Promise<EmbedOutcome> {
+    return embed(target, body, signal);
+  }
+
+  /** A model's capabilities as the node's Ollama lists them (/api/show). */
+  showModel(target: NodeTarget, model: string, signal: AbortSignal): Promise<{ capabilities: string[] }> {
+    return showModel(target, model, signal);
   }
 
   /** Calls `node` in process from now on; the returned function stops that (the node is closing). */

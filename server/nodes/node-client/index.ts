@@ -2,4 +2,5 @@
 export { NodeClient, type NodeClientOptions } from './client';
 export { NodeCallError } from './call-error';
 export type { NodeTarget, CallOptions } from './worker-calls';
-export type { ChatOutcome, InProcessNode, OllamaChatRequest } from './inference';
+export type { ChatCallOptions, ChatOutcome, InProcessNode, OllamaChatRequest, OllamaMessage, OllamaToolCall } from './inference';
+export type { EmbedOutcome, OllamaEmbedRequest } from './models';

@@ -15,16 +15,45 @@ export interface InProcessNode {
   ollamaUrl(): string;
 }
 
+/** A tool call as Ollama gives and takes it: whole, with object arguments, no id. */
+export interface OllamaToolCall {
+  type?: 'function';
+  function: { name: string; arguments: Record<string, unknown> };
+}
+
+/** A message of Ollama's /api/chat. */
+export interface OllamaMessage {
+  role: string;
+  content: string;
+  /** Base64 images (no data: prefix), for vision models. */
+  images?: string[];
+  tool_calls?: OllamaToolCall[];
+  /** On a `tool` message: the function whose result it is. */
+  tool_name?: string;
+}
+
 /** An Ollama /api/chat request (what the node passes to its Ollama unchanged). */
 export interface OllamaChatRequest {
   model: string;
-  messages: Array<{ role: string; content: string }>;
+  messages: OllamaMessage[];
   stream: boolean;
   options?: Record<string, unknown>;
+  tools?: unknown[];
+  /** `"json"` or a JSON schema. */
+  format?: unknown;
+}
+
+export interface ChatCallOptions {
+  signal: AbortSignal;
+  onToken?: (content: string) => void;
+  /** The tool calls of one chunk, as soon as it arrives (Ollama sends calls whole). */
+  onToolCalls?: (calls: OllamaToolCall[]) => void;
 }
 
 export interface ChatOutcome {
   content: string;
+  /** Every tool call of the answer, in order. */
+  toolCalls: OllamaToolCall[];
   promptTokens: number;
   completionTokens: number;
   doneReason: string;
@@ -57,7 +86,7 @@ export class InferenceCalls {
     };
   }
 
-  chat(target: NodeTarget, body: OllamaChatRequest, opts: { signal: AbortSignal; onToken?: (content: string) => void }): Promise<ChatOutcome> {
+  chat(target: NodeTarget, body: OllamaChatRequest, opts: ChatCallOptions): Promise<ChatOutcome> {
     const local = this.inProcess.get(trimSlashes(target.url));
     let url: URL;
     try {
@@ -74,6 +103,7 @@ export class InferenceCalls {
       let settled = false;
       let started = false;
       let content = '';
+      const toolCalls: OllamaToolCall[] = [];
       const finish = (err: NodeCallError | null, value?: ChatOutcome) => {
         if (settled) return;
         settled = true;
@@ -107,7 +137,7 @@ export class InferenceCalls {
         const lines = new NdjsonLines();
         /** true once the answer is complete (or failed). */
         const line = (text: string): boolean => {
-          let chunk: { message?: { content?: unknown }; done?: unknown; error?: unknown; prompt_eval_count?: unknown; eval_count?: unknown; done_reason?: unknown };
+          let chunk: { message?: { content?: unknown; tool_calls?: unknown }; done?: unknown; error?: unknown; prompt_eval_count?: unknown; eval_count?: unknown; done_reason?: unknown };
           try {
             chunk = JSON.parse(text) as typeof chunk;
           } catch {
@@ -125,9 +155,16 @@ export class InferenceCalls {
             content += piece;
             opts.onToken?.(piece);
           }
+          const calls = toolCallsIn(chunk.message?.tool_calls);
+          if (calls.length > 0) {
+            started = true;
+            toolCalls.push(...calls);
+            opts.onToolCalls?.(calls);
+          }
           if (chunk.done === true) {
             finish(null, {
               content,
+              toolCalls,
               promptTokens: typeof chunk.prompt_eval_count === 'number' ? chunk.prompt_eval_count : 0,
               completionTokens: typeof chunk.eval_count === 'number' ? chunk.eval_count : 0,
               doneReason: typeof chunk.done_reason === 'string' ? chunk.done_reason : 'stop',
@@ -166,4 +203,25 @@ export class InferenceCalls {
     this.httpAgent.destroy();
     this.httpsAgent.destroy();
   }
+}
+
+/** The well-formed tool calls of a chunk (a name, object arguments); anything else is dropped. */
+function toolCallsIn(raw: unknown): OllamaToolCall[] {
+  if (!Array.isArray(raw)) return [];
+  const out: OllamaToolCall[] = [];
+  for (const c of raw as Array<{ function?: { name?: unknown; arguments?: unknown } }>) {
+    const f = c?.function;
+    if (typeof f?.name !== 'string' || f.name === '') continue;
+    let args = f.arguments;
+    // Some models' templates give the arguments as a JSON string.
+    if (typeof args === 'string') {
+      try {
+        args = JSON.parse(args);
+      } catch {
+        args = {};
+      }
+    }
+    out.push({ type: 'function', function: { name: storableText(f.name), arguments: typeof args === 'object' && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {} } });
+  }
+  return out;
 }

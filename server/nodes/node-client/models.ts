@@ -16,6 +16,33 @@ export async function listModels(target: NodeTarget, signal: AbortSignal): Promi
   return Array.isArray(body.models) ? (body.models as OllamaEntry[]) : [];
 }
 
+/** What the node's Ollama says of a model (/api/show): its `capabilities` (`tools`, `vision`, `embedding`…). */
+export async function showModel(target: NodeTarget, model: string, signal: AbortSignal): Promise<{ capabilities: string[] }> {
+  const body = (await (await call(target, 'POST', INFERENCE_PATHS.show, { model }, signal)).json()) as { capabilities?: unknown };
+  return { capabilities: Array.isArray(body.capabilities) ? body.capabilities.filter((c): c is string => typeof c === 'string') : [] };
+}
+
+/** An Ollama /api/embed request. */
+export interface OllamaEmbedRequest {
+  model: string;
+  input: string[];
+  dimensions?: number;
+}
+
+export interface EmbedOutcome {
+  embeddings: number[][];
+  promptTokens: number;
+}
+
+/** Embeddings of each input, in order, from the node's Ollama (/api/embed). */
+export async function embed(target: NodeTarget, body: OllamaEmbedRequest, signal: AbortSignal): Promise<EmbedOutcome> {
+  const answer = (await (await call(target, 'POST', INFERENCE_PATHS.embed, body, signal)).json()) as { embeddings?: unknown; prompt_eval_count?: unknown };
+  const embeddings = answer.embeddings;
+  const ok = Array.isArray(embeddings) && embeddings.length === body.input.length && embeddings.every((e) => Array.isArray(e) && e.every((x) => typeof x === 'number'));
+  if (!ok) throw new NodeCallError(`${where(target, INFERENCE_PATHS.embed)} answered without one embedding per input`, false, { status: 502 });
+  return { embeddings: embeddings as number[][], promptTokens: typeof answer.prompt_eval_count === 'number' ? answer.prompt_eval_count : 0 };
+}
+
 export async function deleteModel(target: NodeTarget, model: string, signal: AbortSignal): Promise<void> {
   await (await call(target, 'POST', INFERENCE_PATHS.delete, { model }, signal)).arrayBuffer().catch(() => undefined);
 }
