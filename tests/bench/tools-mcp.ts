@@ -77,7 +77,7 @@ export async function toolsMcpBench(): Promise<void> {
     }
     const m = summarize(mcp);
     const d = summarize(inProcess);
-    console.log(`MCP tools/call task.list (${TASKS} tasks) vs TaskService.list in process, ${SAMPLES} sequential calls each, alternating`);
+    console.log(`\nMCP tools/call task.list (${TASKS} tasks) vs TaskService.list in process, ${SAMPLES} sequential calls each, alternating`);
     console.log(`  in process  p50 ${ms(d.p50)}  p95 ${ms(d.p95)}  p99 ${ms(d.p99)}`);
     console.log(`  via /mcp    p50 ${ms(m.p50)}  p95 ${ms(m.p95)}  p99 ${ms(m.p99)}`);
     console.log(`  added       p50 ${ms(m.p50 - d.p50)}  p95 ${ms(m.p95 - d.p95)}  p99 ${ms(m.p99 - d.p99)}  (target: p50 < 5 ms added)`);
