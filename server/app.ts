@@ -7,7 +7,7 @@ import { openDatabase } from './bootstrap/database';
 import { createHttpServer, type HttpServer } from './http/server';
 import { machineNames } from './http/addresses';
 import { LiveStreams } from './http/live-streams';
-import { unauthorized } from './http/problem';
+import { HttpProblem } from './http/problem';
 import { MasterKey } from './vault/master-key';
 import { AccessTokens } from './auth/tokens';
 import { LoginLimiter } from './auth/login-limiter';
@@ -85,6 +85,9 @@ import { EventDelivery, type EventInvoker } from './connectors/event-delivery';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 import { ProcessConnectorExecutor } from './connectors/executor/client';
+import { McpService } from './mcp/service';
+import { mcpRoutes } from './mcp/routes';
+import { toolCatalog } from './mcp/tools/index';
 
 export const VERSION = '0.1.0';
 
@@ -277,6 +280,10 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: (nodeId) => workerApiTarget(db, nodeId, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
+    // CyNode as an MCP server: its tools call the services above with the caller's principal.
+    const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions: new SessionService(db), projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors });
+    const mcpLog = gateway.log.child({ module: 'mcp' });
+    mcpRoutes(gateway, new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) }), { version: VERSION });
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());
     // Before the gateway closes (closers run in reverse): open generations would hold it open.
@@ -390,7 +397,8 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
     started,
     authenticate: async (request) => {
       request.principal = await auth.authenticate(request.headers.authorization);
-      if (!request.principal) throw unauthorized();
+      // The challenge RFC 9110 asks of a 401; MCP clients read it to know a bearer token is wanted.
+      if (!request.principal) throw new HttpProblem(401, 'Authentication required', {}, { 'www-authenticate': 'Bearer' });
     },
     openapi: { title: 'CyNode User API Gateway', version: VERSION, description: 'Tasks, runs, chat, nodes, users and audit of a CyNode installation.' },
   });

@@ -103,7 +103,7 @@ const operationView = (o: OperationSpec) => ({
   retry: { attempts: o.retry.attempts, backoff_ms: o.retry.backoffMs },
 });
 
-const typeView = (s: ConnectorTypeSpec & { discovers: boolean }) => ({
+export const typeView = (s: ConnectorTypeSpec & { discovers: boolean }) => ({
   type: s.type,
   title: s.title,
   description: s.description,
@@ -114,7 +114,7 @@ const typeView = (s: ConnectorTypeSpec & { discovers: boolean }) => ({
   operations: s.operations.map(operationView),
 });
 
-const connectorView = (i: InstanceRow) => ({
+export const connectorView = (i: InstanceRow) => ({
   id: i.id,
   type: i.type,
   name: i.name,

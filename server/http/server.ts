@@ -20,6 +20,11 @@ declare module 'fastify' {
     health?: boolean;
     /** The OpenAI-compatible routes answer errors in OpenAI's shape, never problem details. */
     errorFormat?: 'problem' | 'openai';
+    /**
+     * The status for a Host this server does not answer to: 421 by default; 403 where a protocol
+     * says a rebinding attempt is forbidden (the MCP endpoint, as the MCP SDK's own check answers).
+     */
+    unknownHostStatus?: 403 | 421;
   }
   interface FastifyRequest {
     principal: Principal | null;
@@ -164,9 +169,10 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
 
     if (closing) throw new HttpProblem(503, 'The server is shutting down; retry shortly', {}, { 'retry-after': '1', connection: 'close' });
 
+    const config = request.routeOptions.config;
     const host = request.headers.host;
     if (opts.allowedHosts !== 'any' && !hostAllowed(host, request.socket.localAddress, opts.allowedHosts)) {
-      throw new HttpProblem(421, `This server does not answer to the name "${clip(host ? hostName(host) : '')}"; use its address, or add the name to CYNODE_ALLOWED_HOSTS`);
+      throw new HttpProblem(config.unknownHostStatus ?? 421, `This server does not answer to the name "${clip(host ? hostName(host) : '')}"; use its address, or add the name to CYNODE_ALLOWED_HOSTS`);
     }
 
     const origin = request.headers.origin;
@@ -174,7 +180,6 @@ export async function createHttpServer(opts: HttpServerOptions): Promise<HttpSer
       throw forbidden('Origin not allowed');
     }
 
-    const config = request.routeOptions.config;
     if (config.health) return;
     if (opts.started && !opts.started()) throw new HttpProblem(503, 'The server is starting; retry shortly', {}, { 'retry-after': '1' });
 

@@ -97,7 +97,7 @@ function summaryOf(cap: Json | null) {
 
 const adminFlags = (state: AdminState) => ({ admin_state: state, enabled: state !== 'disabled', drained: state === 'draining' });
 
-const view = (n: NodeView) => ({
+export const nodeView = (n: NodeView) => ({
   node_id: n.id,
   id: n.id,
   node_slug: n.node_slug,
@@ -119,7 +119,7 @@ const view = (n: NodeView) => ({
   max_concurrency: n.max_concurrency,
 });
 
-const jobView = (j: RunningJob) => ({ job_id: j.job_id, task_id: j.task_id, started_at: iso(j.started_at) });
+export const runningJobView = (j: RunningJob) => ({ job_id: j.job_id, task_id: j.task_id, started_at: iso(j.started_at) });
 
 /**
  * Node administration on the gateway: `nodes.read` to look, `nodes.manage`
@@ -175,7 +175,7 @@ export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, 
     { schema: { tags: ['nodes'], summary: 'Every registered node, by slug, with liveness, admin state and load', response: { 200: Type.Object({ nodes: Type.Array(Node) }), ...errors(401, 403) } } },
     async (request) => {
       await allow(request, 'nodes.read');
-      return { nodes: (await admin.list()).map(view) };
+      return { nodes: (await admin.list()).map(nodeView) };
     },
   );
 
@@ -185,7 +185,7 @@ export function nodeAdminRoutes(app: HttpServer, { authz }: RouteDeps, { admin, 
     async (request) => {
       await allow(request, 'nodes.read', request.params.id);
       const { node, jobs } = await admin.get(request.params.id);
-      return { ...view(node), capability: node.capability, jobs: jobs.map(jobView) };
+      return { ...nodeView(node), capability: node.capability, jobs: jobs.map(runningJobView) };
     },
   );
 

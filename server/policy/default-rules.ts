@@ -38,4 +38,12 @@ when { resource has ownerUser && resource.ownerUser == principal };`,
     text: `permit (principal is User in Role::"admin", action in [Action::"connector.manage", Action::"connector.install"], resource is Connector);`,
     enabled: true,
   },
+  {
+    id: 'default-tool-call',
+    // Every tool of /mcp for users: each tool calls the same services as the REST API, whose
+    // own checks still apply. Admins restrict a tool with a forbid next to this rule; agents get
+    // tools from rules naming `principal is Agent` (their role's allowlist).
+    text: 'permit (principal is User, action == Action::"tool.call", resource is Tool);',
+    enabled: true,
+  },
 ];

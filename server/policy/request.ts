@@ -40,7 +40,12 @@ export type PolicyResource =
   | { type: 'Model'; id: string }
   | { type: 'ConnectorType'; id: string }
   | { type: 'Connector'; connector: ConnectorRef }
-  | { type: 'Operation'; name: string; connector: ConnectorRef };
+  | { type: 'Operation'; name: string; connector: ConnectorRef }
+  /** A tool of the MCP server, by its full name; `readOnly` when it changes nothing. */
+  | { type: 'Tool'; name: string; readOnly: boolean };
+
+/** A tool's namespace: its name up to the first dot (`connector` for `connector.op.invoke`). */
+export const toolNamespace = (name: string): string => name.split('.')[0] ?? name;
 
 export interface PolicyContext {
   task?: string;
@@ -122,6 +127,13 @@ function resourceParts(r: PolicyResource): ResourceParts {
       const op: EntityJson = { uid: uid('Operation', id), attrs: { name: r.name, connector: ref('Connector', r.connector.id) }, parents: [uid('Connector', r.connector.id)] };
       return { uid: { type: 'Operation', id }, ancestors: [uidKey('Operation', id), ...connectorAncestors(r.connector)], entities: [op, connectorEntity(r.connector)], identity: ['Operation', r.name, ...connectorIdentity(r.connector)] };
     }
+    case 'Tool':
+      return {
+        uid: { type: 'Tool', id: r.name },
+        ancestors: [uidKey('Tool', r.name)],
+        entities: [{ uid: uid('Tool', r.name), attrs: { namespace: toolNamespace(r.name), readOnly: r.readOnly }, parents: [] }],
+        identity: ['Tool', r.name, r.readOnly],
+      };
     default:
       throw new Error(`unknown resource type ${(r as { type?: unknown }).type}`);
   }

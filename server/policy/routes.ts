@@ -60,10 +60,15 @@ const Resource = Type.Union([
   Strict({ type: Type.Literal('ConnectorType'), id: Id }),
   Strict({ type: Type.Literal('Connector'), connector: ConnectorRef }),
   Strict({ type: Type.Literal('Operation'), name: Id, connector: ConnectorRef }),
+  Strict({ type: Type.Literal('Tool'), id: Id, read_only: Type.Boolean({ description: 'Whether the tool only reads (its readOnlyHint in tools/list)' }) }),
 ]);
 
 type ConnectorBody = { id: string; type: string; owner_user?: string; owner_group?: string; project?: string };
-type ResourceBody = { type: 'Model' | 'ConnectorType'; id: string } | { type: 'Connector'; connector: ConnectorBody } | { type: 'Operation'; name: string; connector: ConnectorBody };
+type ResourceBody =
+  | { type: 'Model' | 'ConnectorType'; id: string }
+  | { type: 'Connector'; connector: ConnectorBody }
+  | { type: 'Operation'; name: string; connector: ConnectorBody }
+  | { type: 'Tool'; id: string; read_only: boolean };
 
 function connectorRef(c: ConnectorBody) {
   return { id: c.id, type: c.type, ...(c.owner_user ? { ownerUser: c.owner_user } : {}), ...(c.owner_group ? { ownerGroup: c.owner_group } : {}), ...(c.project ? { project: c.project } : {}) };
@@ -72,6 +77,7 @@ function connectorRef(c: ConnectorBody) {
 function resourceOf(r: ResourceBody): PolicyResource {
   if (r.type === 'Connector') return { type: 'Connector', connector: connectorRef(r.connector) };
   if (r.type === 'Operation') return { type: 'Operation', name: r.name, connector: connectorRef(r.connector) };
+  if (r.type === 'Tool') return { type: 'Tool', name: r.id, readOnly: r.read_only };
   return { type: r.type, id: r.id };
 }
 

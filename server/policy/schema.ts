@@ -12,19 +12,19 @@
 /** Principals every action applies to. */
 export const PRINCIPAL_TYPES = ['User', 'Agent'] as const;
 
-export type ResourceType = 'Model' | 'ConnectorType' | 'Connector' | 'Operation';
+export type ResourceType = 'Model' | 'ConnectorType' | 'Connector' | 'Operation' | 'Tool';
 
 /**
  * Every action CyNode asks the engine about, in one place, with the resource types it applies
  * to. The schema's actions are generated from this table and the engine refuses (denies) any
  * action not listed here, so adding an action is one line here plus the rules that allow it.
- * `tool.call` (an agent's MCP tools) lands here with its resource type when agents get tools.
  */
 export const ACTIONS = {
   'model.use': { resources: ['Model'], about: 'send a request to a model (chat completions, model listing)' },
   'connector.invoke': { resources: ['Operation'], about: 'run an operation of a connector instance' },
   'connector.install': { resources: ['Connector'], about: 'install a connector instance' },
   'connector.manage': { resources: ['Connector'], about: 'change, enable, disable, delete an instance or its credentials' },
+  'tool.call': { resources: ['Tool'], about: 'list or call a tool of the MCP server at /mcp (Tool::"task.create")' },
 } as const satisfies Record<string, { resources: readonly ResourceType[]; about: string }>;
 
 export type PolicyAction = keyof typeof ACTIONS;
@@ -50,7 +50,9 @@ const CONTEXT_TYPE = `type RequestContext = {
  * Entity types. Parents give `in`: a user is in their groups and roles; an agent is in its role;
  * an instance is in its connector type and project; an operation is in its instance. Owners are
  * attributes, not parents, because "owned by" is not "part of" (a group owning an instance does
- * not make the instance a member of the group).
+ * not make the instance a member of the group). A tool of the MCP server is named by its full
+ * name (`Tool::"connector.op.invoke"`); `namespace` is the part before the first dot and
+ * `readOnly` says the tool changes nothing, so a rule can allow every read at once.
  */
 const ENTITY_TYPES = `entity Role;
 entity Group;
@@ -64,7 +66,8 @@ entity Connector in [ConnectorType, Project] {
   ownerUser?: User,
   ownerGroup?: Group,
 };
-entity Operation in [Connector] { name: String, connector: Connector };`;
+entity Operation in [Connector] { name: String, connector: Connector };
+entity Tool { namespace: String, readOnly: Bool };`;
 
 function actionDeclarations(): string {
   return Object.entries(ACTIONS)

@@ -59,6 +59,8 @@ function resourceId(r: PolicyResource): string {
       return r.connector.id;
     case 'Operation':
       return `${r.connector.id}/${r.name}`;
+    case 'Tool':
+      return r.name;
   }
 }
 

@@ -30,7 +30,7 @@ const ProcessResponse = Type.Object({
 
 const ProcessParams = Strict({ id: Uuid, pid: Uuid });
 
-const processView = (p: ProcessRow) => ({
+export const processView = (p: ProcessRow) => ({
   process_id: p.id,
   run_id: p.run_id,
   task_id: p.task_id,

@@ -8,6 +8,7 @@ import {
   insertPurge,
   projectPolicy,
   purgeAccessAudit,
+  purgeToolCallAudit,
   purgeRunLogs,
   purgeTranscripts,
   saveProjectPolicy,
@@ -106,14 +107,18 @@ export class RetentionService {
       const lines = runLogs.reduce((n, r) => n + r.lines, 0);
       const segments = transcripts.reduce((n, r) => n + r.segments, 0);
       const accessAudit = this.accessAuditDays > 0 ? await purgeAccessAudit(tx, this.accessAuditDays) : 0;
-      if (opts.trigger === 'schedule' && lines === 0 && segments === 0 && accessAudit === 0) return null;
+      // MCP tool calls are kept as long as the access decisions they point to.
+      const toolCalls = this.accessAuditDays > 0 ? await purgeToolCallAudit(tx, this.accessAuditDays) : 0;
+      if (opts.trigger === 'schedule' && lines === 0 && segments === 0 && accessAudit === 0 && toolCalls === 0) return null;
       const row = await insertPurge(tx, {
         trigger: opts.trigger,
         requested_by: opts.by?.userId ?? null,
         started_at: startedAt,
         run_log_lines: lines,
         transcript_segments: segments,
-        details: { run_logs: runLogs, transcripts, access_audit: { rows: accessAudit, days: this.accessAuditDays }, system_policy: { run_logs_days: system.run_logs_days, transcripts_days: system.transcripts_days } },
+        details: { run_logs: runLogs, transcripts, access_audit: { rows: accessAudit, days: this.accessAuditDays },
+          tool_call_audit: { rows: toolCalls, days: this.accessAuditDays },
+          system_policy: { run_logs_days: system.run_logs_days, transcripts_days: system.transcripts_days } },
       });
       await appendAudit(
         tx,

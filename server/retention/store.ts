@@ -178,6 +178,15 @@ export async function purgeAccessAudit(q: Queryable, days: number): Promise<numb
   return Number(rows[0]?.n ?? 0);
 }
 
+/** Deletes MCP tool-call audit rows older than `days` (kept as long as access decisions). Returns the count. */
+export async function purgeToolCallAudit(q: Queryable, days: number): Promise<number> {
+  const rows = await q.query<{ n: string }>(
+    `WITH gone AS (DELETE FROM tool_call_audit WHERE created_at < now() - make_interval(days => $1::int) RETURNING 1) SELECT count(*)::text AS n FROM gone`,
+    [days],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
 export interface PurgeRow {
   id: string;
   trigger: 'schedule' | 'manual';
@@ -186,7 +195,12 @@ export interface PurgeRow {
   finished_at: Date;
   run_log_lines: number;
   transcript_segments: number;
-  details: { run_logs: PurgedLogs[]; transcripts: PurgedSegments[]; access_audit?: { rows: number; days: number }; system_policy: { run_logs_days: number | null; transcripts_days: number | null } };
+  details: {
+    run_logs: PurgedLogs[];
+    transcripts: PurgedSegments[];
+    access_audit?: { rows: number; days: number };
+    tool_call_audit?: { rows: number; days: number };
+    system_policy: { run_logs_days: number | null; transcripts_days: number | null } };
 }
 
 export async function insertPurge(q: Queryable, p: Omit<PurgeRow, 'id' | 'finished_at'>): Promise<PurgeRow> {

@@ -17,7 +17,7 @@ const SessionResponse = Type.Object({
 
 const Title = Type.String({ maxLength: 500 });
 
-const sessionView = (s: SessionRow) => ({
+export const sessionView = (s: SessionRow) => ({
   id: s.id,
   session_id: s.id,
   parent_session_id: s.parent_session_id,

@@ -86,7 +86,7 @@ export const taskView = (t: TaskRow) => ({
   ended_at: iso(t.ended_at),
 });
 
-const jobView = (j: TaskJobRow) => ({
+export const jobView = (j: TaskJobRow) => ({
   id: j.id,
   status: j.status,
   node_id: j.node_id,
@@ -98,7 +98,7 @@ const jobView = (j: TaskJobRow) => ({
 });
 
 /** Output of every job that has a result, in job order (one job per task today). */
-function output(jobs: TaskJobRow[]): { stdout: string; stderr: string; exitCode: number | null } {
+export function output(jobs: TaskJobRow[]): { stdout: string; stderr: string; exitCode: number | null } {
   let stdout = '';
   let stderr = '';
   let exitCode: number | null = null;

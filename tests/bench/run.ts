@@ -11,6 +11,7 @@ const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, cha
   // Issue 15: each part of the tools benchmark in its own file (OpenAI tool calling here; MCP beside it).
   tools: async () => {
     await (await import('./tools-openai')).toolsOpenAiBench();
+    await (await import('./tools-mcp')).toolsMcpBench();
   },
 };
 

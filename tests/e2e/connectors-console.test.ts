@@ -238,6 +238,12 @@ describe('connectors and policy in the console', () => {
     await explain.getByRole('button', { name: 'Explain' }).click();
     await expect.poll(() => decision.textContent(), { timeout: 10_000 }).toMatch(/allow.*for admin/);
 
+    // A tool of the MCP server: the shipped rule lets every user call it.
+    await explain.getByRole('combobox', { name: /^Action/ }).selectOption('tool.call');
+    await explain.getByRole('textbox', { name: 'Tool of the MCP server' }).fill('task.create');
+    await explain.getByRole('button', { name: 'Explain' }).click();
+    await expect.poll(() => decision.textContent(), { timeout: 10_000 }).toMatch(/allow[\s\S]*default-tool-call/);
+
     // The access audit lists the connector call made above.
     await page.getByRole('link', { name: 'Access audit' }).click();
     await expect.poll(() => page.getByRole('table', { name: 'Access decisions' }).textContent(), { timeout: 10_000 }).toMatch(/allow\s*connector\.invoke/);

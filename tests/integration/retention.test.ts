@@ -173,6 +173,21 @@ describe.each(DB_KINDS)('retention on %s', (kind) => {
     expect(left.map((r) => r.resource_id)).toEqual(['retention-new-model']);
   });
 
+  it('deletes MCP tool calls older than the access-audit retention, keeps newer ones', async () => {
+    const called = (tool: string, daysAgo: number) =>
+      s.cynode.db.query(
+        `INSERT INTO tool_call_audit (created_at, subject_type, tool_name, decision, status, duration_ms) VALUES (now() - make_interval(days => $2), 'user', $1, 'allow', 'success', 1)`,
+        [tool, daysAgo],
+      );
+    await called('retention.old', 91);
+    await called('retention.new', 89);
+    const result = await purge();
+    expect(result.tool_call_audit).toMatchObject({ days: 90 });
+    expect(result.tool_call_audit.rows).toBeGreaterThanOrEqual(1);
+    const left = await s.cynode.db.query<{ tool_name: string }>(`SELECT tool_name FROM tool_call_audit WHERE tool_name LIKE 'retention.%'`);
+    expect(left.map((r) => r.tool_name)).toEqual(['retention.new']);
+  });
+
   it('bad input answers 400 problem documents, never 5xx', async () => {
     const p = await project('bad-input');
     for (const [path, body] of [

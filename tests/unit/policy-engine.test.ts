@@ -252,3 +252,30 @@ describe('PolicyEngine: decision cache', () => {
     expect(withTask('t-1').decision).toBe('deny');
   });
 });
+
+describe('PolicyEngine: tools of the MCP server', () => {
+  const callTool = (user: UserSubject, name: string, readOnly: boolean, agent?: { id: string; role: string }): PolicyRequest => ({
+    subject: { user, ...(agent ? { agent } : {}) },
+    action: 'tool.call',
+    resource: { type: 'Tool', name, readOnly },
+  });
+
+  it('lets every user call every tool by default, and no agent', () => {
+    const engine = engineWith(DEFAULT_RULES);
+    expect(engine.authorize(callTool(bob, 'task.create', false))).toEqual({ decision: 'allow', rules: ['default-tool-call'] });
+    expect(engine.authorize(callTool(bob, 'task.get', true, { id: 'a-1', role: 'worker' })).decision).toBe('deny');
+  });
+
+  it('restricts one tool by name to a group, and lets an agent role read through namespace and readOnly', () => {
+    const engine = engineWith([
+      ...DEFAULT_RULES,
+      rule('invoke-lab-only', 'forbid (principal, action == Action::"tool.call", resource == Tool::"connector.op.invoke") unless { principal in Group::"lab" };'),
+      rule('workers-read-tasks', 'permit (principal is Agent in Role::"worker", action == Action::"tool.call", resource is Tool) when { resource.readOnly && resource.namespace == "task" };'),
+    ]);
+    expect(engine.authorize(callTool(bob, 'connector.op.invoke', false))).toEqual({ decision: 'deny', rules: ['invoke-lab-only'] });
+    expect(engine.authorize(callTool(alice, 'connector.op.invoke', false)).decision).toBe('allow');
+    expect(engine.authorize(callTool(bob, 'task.get', true, { id: 'a-1', role: 'worker' })).decision).toBe('allow');
+    expect(engine.authorize(callTool(bob, 'task.create', false, { id: 'a-1', role: 'worker' })).decision).toBe('deny');
+    expect(engine.authorize(callTool(bob, 'node.list', true, { id: 'a-1', role: 'worker' })).decision).toBe('deny');
+  });
+});

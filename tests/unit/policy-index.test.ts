@@ -66,7 +66,7 @@ function random(seed: number) {
   return { next, int, pick };
 }
 
-const ACTIONS = ['model.use', 'connector.invoke', 'connector.install', 'connector.manage'];
+const ACTIONS = ['model.use', 'connector.invoke', 'connector.install', 'connector.manage', 'tool.call'];
 
 function randomRule(r: ReturnType<typeof random>, id: string): PolicyRule {
   const k = () => r.int(4);
@@ -95,6 +95,8 @@ function randomRule(r: ReturnType<typeof random>, id: string): PolicyRule {
     () => `resource is Operation in Project::"p${k()}"`,
     () => `resource in Project::"p${k()}"`,
     () => 'resource is Connector',
+    () => `resource == Tool::"n${k()}.op${k()}"`,
+    () => 'resource is Tool',
   ])();
   const condition = r.pick([
     () => '',
@@ -106,6 +108,8 @@ function randomRule(r: ReturnType<typeof random>, id: string): PolicyRule {
     () => ` when { resource is Connector && resource has ownerUser && resource.ownerUser == principal }`,
     () => ` when { context has task && context.task in Project::"p${k()}" }`,
     () => ` when { principal is Agent && principal.user.handle == "h${k()}" }`,
+    () => ` when { resource is Tool && resource.readOnly }`,
+    () => ` when { resource is Tool && resource.namespace == "n${k()}" }`,
     // Overflows for most sizes: a rule that fails while evaluating.
     () => ` when { context has requestSize && context.requestSize * 4611686018427387904 > 0 }`,
   ])();
@@ -121,6 +125,7 @@ function randomRequest(r: ReturnType<typeof random>): PolicyRequest {
     () => ({ type: 'Operation', name: `op${k()}`, connector }),
     () => ({ type: 'Connector', connector }),
     () => ({ type: 'ConnectorType', id: `t${k()}` }),
+    () => ({ type: 'Tool', name: `n${k()}.op${k()}`, readOnly: r.next() < 0.5 }),
   ])();
   const user = { id: `u${k()}`, handle: `h${k()}`, roles: some('r'), groups: some('g') };
   return {

@@ -46,6 +46,169 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * The MCP server (Streamable HTTP, stateless): tools/list and tools/call
+         * @description Model Context Protocol over Streamable HTTP without sessions: every POST is answered on its own, in JSON. Authenticate with `Authorization: Bearer <API key or access token>`. tools/list shows the tools the access rules allow you (`tool.call` on `Tool::"<name>"`); every tools/call is decided again and written to GET /v1/audit/tool-calls. GET and DELETE answer 405.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        error?: unknown;
+                        id?: string | number | null;
+                        /** @enum {string} */
+                        jsonrpc: "2.0";
+                        method?: string;
+                        params?: unknown;
+                        result?: unknown;
+                    } | {
+                        error?: unknown;
+                        id?: string | number | null;
+                        /** @enum {string} */
+                        jsonrpc: "2.0";
+                        method?: string;
+                        params?: unknown;
+                        result?: unknown;
+                    }[];
+                };
+            };
+            responses: {
+                /** @description The JSON-RPC answer */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                406: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                415: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/readyz": {
         parameters: {
             query?: never;
@@ -610,6 +773,131 @@ export interface paths {
                                     user_id: string | null;
                                 };
                                 task_id: string | null;
+                            }[];
+                            next_cursor?: string;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/tool-calls": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * MCP tool calls, allowed and denied, newest first
+         * @description One entry per tools/call on /mcp: who, which tool, the decision, the outcome and the argument names (never their values). Admins only.
+         */
+        get: {
+            parameters: {
+                query: {
+                    cursor?: string;
+                    decision?: "allow" | "deny";
+                    limit: number;
+                    since?: string;
+                    task_id?: string;
+                    tool_name?: string;
+                    user_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            calls: {
+                                /** @description Argument names and their JSON types; values are never kept */
+                                args_shape: {
+                                    [key: string]: string;
+                                };
+                                /** Format: date-time */
+                                created_at: string;
+                                decision: "allow" | "deny";
+                                duration_ms: number;
+                                error_type: string | null;
+                                id: string;
+                                policy_audit_id: string | null;
+                                project_id: string | null;
+                                request_id: string | null;
+                                run_id: string | null;
+                                status: "success" | "error";
+                                subject: {
+                                    agent_id: string | null;
+                                    agent_role: string | null;
+                                    type: "user" | "agent";
+                                    user_id: string | null;
+                                };
+                                task_id: string | null;
+                                tool_name: string;
                             }[];
                             next_cursor?: string;
                         };
@@ -7221,8 +7509,8 @@ export interface paths {
             requestBody: {
                 content: {
                     "application/json": {
-                        /** @description model.use: send a request to a model (chat completions, model listing); connector.invoke: run an operation of a connector instance; connector.install: install a connector instance; connector.manage: change, enable, disable, delete an instance or its credentials */
-                        action: "model.use" | "connector.invoke" | "connector.install" | "connector.manage";
+                        /** @description model.use: send a request to a model (chat completions, model listing); connector.invoke: run an operation of a connector instance; connector.install: install a connector instance; connector.manage: change, enable, disable, delete an instance or its credentials; tool.call: list or call a tool of the MCP server at /mcp (Tool::"task.create") */
+                        action: "model.use" | "connector.invoke" | "connector.install" | "connector.manage" | "tool.call";
                         context?: {
                             project?: string;
                             request_size?: number;
@@ -7267,6 +7555,12 @@ export interface paths {
                             name: string;
                             /** @enum {string} */
                             type: "Operation";
+                        } | {
+                            id: string;
+                            /** @description Whether the tool only reads (its readOnlyHint in tools/list) */
+                            read_only: boolean;
+                            /** @enum {string} */
+                            type: "Tool";
                         };
                         subject: {
                             agent?: {
@@ -9167,6 +9461,10 @@ export interface paths {
                             system_policy: {
                                 run_logs_days: number | null;
                                 transcripts_days: number | null;
+                            };
+                            tool_call_audit?: {
+                                days: number;
+                                rows: number;
                             };
                             transcript_segments: number;
                             transcripts: {

@@ -4,7 +4,7 @@ import type { Connector, ConnectorType, Explanation, ExplainResource, Group, Mod
 import { ErrorNote, StatusBadge, useFormSubmit, useLoad } from '../common';
 
 /** The actions the engine is asked about (the gateway's enum; the compiler keeps this list in step). */
-const ACTIONS = ['model.use', 'connector.invoke', 'connector.install', 'connector.manage'] as const satisfies readonly PolicyActionName[];
+const ACTIONS = ['model.use', 'connector.invoke', 'connector.install', 'connector.manage', 'tool.call'] as const satisfies readonly PolicyActionName[];
 type Missing = Exclude<PolicyActionName, (typeof ACTIONS)[number]>;
 const _everyAction: [Missing] extends [never] ? true : Missing = true;
 void _everyAction;
@@ -16,10 +16,13 @@ interface Target {
   ownerUser: string;
   ownerGroup: string;
   operation: string;
+  tool: string;
+  toolReadOnly: boolean;
 }
 
 function resourceOf(action: PolicyActionName, t: Target): ExplainResource {
   if (action === 'model.use') return { type: 'Model', id: t.model.trim() };
+  if (action === 'tool.call') return { type: 'Tool', id: t.tool.trim(), read_only: t.toolReadOnly };
   const connector = { id: t.connectorId.trim() || 'hypothetical', type: t.connectorType, ...(t.ownerUser ? { owner_user: t.ownerUser } : {}), ...(t.ownerGroup ? { owner_group: t.ownerGroup } : {}) };
   if (action === 'connector.invoke') return { type: 'Operation', name: t.operation.trim(), connector };
   return { type: 'Connector', connector };
@@ -59,7 +62,7 @@ export function ExplainForm() {
   const mine = useLoad((signal) => api.get<{ connectors: Connector[] }>('/v1/connectors?limit=200', signal).then((r) => r.connectors), []);
   const [userId, setUserId] = useState('');
   const [action, setAction] = useState<PolicyActionName>('model.use');
-  const [t, setT] = useState<Target>({ model: '', connectorId: '', connectorType: '', ownerUser: '', ownerGroup: '', operation: '' });
+  const [t, setT] = useState<Target>({ model: '', connectorId: '', connectorType: '', ownerUser: '', ownerGroup: '', operation: '', tool: '', toolReadOnly: false });
   const [result, setResult] = useState<Explanation | null>(null);
   const subject = userId || users.data?.[0]?.id || '';
   const type = t.connectorType || catalog.data?.[0]?.type || '';
@@ -104,6 +107,16 @@ export function ExplainForm() {
             <input list="explain-models" value={t.model} onChange={(e) => setT({ ...t, model: e.target.value })} required placeholder="llama3:8b" />
             <datalist id="explain-models">{models.data?.map((m) => <option key={m.id} value={m.id} />)}</datalist>
           </label>
+        ) : action === 'tool.call' ? (
+          <div className="row wrap">
+            <label className="grow">
+              Tool of the MCP server
+              <input value={t.tool} onChange={(e) => setT({ ...t, tool: e.target.value })} required placeholder="task.create" />
+            </label>
+            <label>
+              <input type="checkbox" checked={t.toolReadOnly} onChange={(e) => setT({ ...t, toolReadOnly: e.target.checked })} /> Read-only tool
+            </label>
+          </div>
         ) : (
           <div className="row wrap">
             {(mine.data?.length ?? 0) > 0 && (

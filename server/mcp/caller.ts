@@ -1,0 +1,25 @@
+import type { FastifyRequest } from 'fastify';
+import type { Principal } from '../http/principal';
+import { unauthorized } from '../http/problem';
+
+/** Who calls a tool: the user behind the credential and, for an agent's token, the agent acting for them. */
+export interface McpCaller {
+  principal: Principal;
+  /**
+   * Set when the credential is an agent-scoped token (spec connectors-ledger §2.3): every
+   * decision is then made for the user and the agent's role, and `taskId`/`sessionId` bound the
+   * ids the agent may name.
+   */
+  agent?: { id: string; role: string; taskId?: string; sessionId?: string };
+}
+
+/**
+ * The one place a request to /mcp becomes a caller; every later check takes the McpCaller. The
+ * gateway's authenticator has already resolved the bearer credential (an API key or a session's
+ * access token) before the route runs; an agent-scoped token will be recognised here too.
+ */
+export function resolveMcpCaller(request: FastifyRequest): McpCaller {
+  // Fail closed: a route reached without a principal is refused, never served anonymously.
+  if (!request.principal) throw unauthorized();
+  return { principal: request.principal };
+}

@@ -1,0 +1,88 @@
+import { Type } from '@sinclair/typebox';
+import type { RunService } from '../../runs/service';
+import { afterIdOf, runView, runsPage } from '../../runs/routes';
+import { eventView } from '../../runs/stream';
+import { isTerminal } from '../../runs/status';
+import { defineTool, UUID_PATTERN, type ToolDef } from '../catalog';
+
+const RunId = Type.String({ pattern: UUID_PATTERN, description: 'Run id (task.get and run listings name them)' });
+
+/** Runs, as GET /v1/runs, one run, its events and its logs: reading only. */
+export function runTools(runs: RunService): ToolDef[] {
+  return [
+    defineTool({
+      name: 'run.list',
+      title: 'List runs',
+      description: "The runs you may see, newest first: a task's (`task_id`), a session's (`session_id`), or all; page on with `cursor` (`next_cursor`).",
+      input: Type.Object(
+        {
+          task_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+          session_id: Type.Optional(Type.String({ pattern: UUID_PATTERN })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          cursor: Type.Optional(Type.String({ maxLength: 512 })),
+        },
+        { additionalProperties: false },
+      ),
+      readOnly: true,
+      destructive: false,
+      idempotent: true,
+      openWorld: false,
+      run: async (args, { caller }) => runsPage(await runs.list(caller.principal, { taskId: args.task_id, sessionId: args.session_id, afterId: afterIdOf(args.cursor), limit: args.limit ?? 50 })),
+    }),
+    defineTool({
+      name: 'run.get',
+      title: 'Get a run',
+      description: 'One run: its task, job, session, status and times.',
+      input: Type.Object({ run_id: RunId }, { additionalProperties: false }),
+      readOnly: true,
+      destructive: false,
+      idempotent: true,
+      openWorld: false,
+      run: async (args, { caller }) => runView(await runs.get(caller.principal, args.run_id)),
+    }),
+    defineTool({
+      name: 'run.events',
+      title: "Read a run's events",
+      description: "The run's event ledger after `after` (the seq of the last event you have; 0 from the start), at most `limit` events. Page on with `next_after`; an empty page means you are caught up.",
+      input: Type.Object(
+        { run_id: RunId, after: Type.Optional(Type.Integer({ minimum: 0, default: 0 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })) },
+        { additionalProperties: false },
+      ),
+      readOnly: true,
+      destructive: false,
+      idempotent: true,
+      openWorld: false,
+      run: async (args, { caller }) => {
+        const after = args.after ?? 0;
+        const { run, items } = await runs.events(caller.principal, args.run_id, after, args.limit ?? 100);
+        return { items: items.map(eventView), next_after: items.at(-1)?.seq ?? after, run_status: run.status, terminal: isTerminal(run.status) };
+      },
+    }),
+    defineTool({
+      name: 'run.logs',
+      title: "Read a run's logs",
+      description: "The run's log lines in order, optionally one stream; page on with `after_seq` (the last seq you have).",
+      input: Type.Object(
+        {
+          run_id: RunId,
+          stream: Type.Optional(Type.Union([Type.Literal('stdout'), Type.Literal('stderr')])),
+          after_seq: Type.Optional(Type.Integer({ minimum: 0 })),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 2000, default: 500 })),
+        },
+        { additionalProperties: false },
+      ),
+      readOnly: true,
+      destructive: false,
+      idempotent: true,
+      openWorld: false,
+      run: async (args, { caller }) => {
+        const page = await runs.logs(caller.principal, args.run_id, { stream: args.stream, afterSeq: args.after_seq, limit: args.limit ?? 500 });
+        return {
+          run_id: page.run.id,
+          entries: page.entries.map((e) => ({ seq: e.seq, ts: e.created_at.toISOString(), stream: e.stream, message: e.message })),
+          more: page.more,
+        };
+      },
+    }),
+  ];
+}
