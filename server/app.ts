@@ -82,6 +82,9 @@ import { connectorRoutes } from './connectors/routes';
 import { ConnectorSubscriptionService } from './connectors/subscriptions';
 import { connectorSubscriptionRoutes } from './connectors/subscription-routes';
 import { EventDelivery, type EventInvoker } from './connectors/event-delivery';
+import { AGENT_TOKEN_REFUSED, AgentTokens, claimsAgentToken } from './agents/tokens';
+import { AgentTokenService } from './agents/service';
+import { agentTokenRoutes } from './agents/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 import { ProcessConnectorExecutor } from './connectors/executor/client';
@@ -134,6 +137,8 @@ export interface Cynode {
   localSession(handle?: string): Promise<TokenPair & { user_id: string; handle: string }>;
   /** The connector executor process: seals credentials, runs operations (docs/decisions/0004-vault-format.md). */
   connectorExecutor: ProcessConnectorExecutor;
+  /** Agent-scoped tokens: minted for the orchestrator's agents, verified at /mcp. */
+  agentTokens: AgentTokenService;
   close(): Promise<void>;
 }
 
@@ -223,9 +228,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, nodeClient, (id) => workerTokenFor(db, vault, id)) });
     closers.push(() => commandRunner.stop());
     const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
+    const sessions = new SessionService(db);
+    const agentTokens = new AgentTokenService(db, new AgentTokens(masterKey.derive('agent-token-signing')), deps.authz, { findTask: (u, ref) => tasks.findVisible(u, ref), session: (p, id) => sessions.get(p, id) });
 
     // What every request and completion would otherwise ask the database, dropped when it changes.
-    closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
+    closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects, agentTokens.rows]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
     closers.push(await dropOnChange(db, 'nodes_changed', [chat.serving]));
 
@@ -261,7 +268,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       policy,
       runs,
       commands,
-      sessions: new SessionService(db),
+      sessions,
       transcripts: new TranscriptService(db, deps.authz),
       retention,
       lanSharing,
@@ -281,9 +288,10 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
     // CyNode as an MCP server: its tools call the services above with the caller's principal.
-    const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions: new SessionService(db), projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors });
+    const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors });
     const mcpLog = gateway.log.child({ module: 'mcp' });
     mcpRoutes(gateway, new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) }), { version: VERSION });
+    agentTokenRoutes(gateway, agentTokens);
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());
     // Before the gateway closes (closers run in reverse): open generations would hold it open.
@@ -351,6 +359,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       database: database.description,
       firstRun: setup,
       connectorExecutor,
+      agentTokens,
       localSession: (handle = 'admin') => auth.localSession(handle, { requestId: `desktop-${randomUUID()}`, ip: 'local', userAgent: 'CyNode desktop' }),
       close: closeAll,
     };
@@ -397,8 +406,8 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
     started,
     authenticate: async (request) => {
       request.principal = await auth.authenticate(request.headers.authorization);
-      // The challenge RFC 9110 asks of a 401; MCP clients read it to know a bearer token is wanted.
-      if (!request.principal) throw new HttpProblem(401, 'Authentication required', {}, { 'www-authenticate': 'Bearer' });
+      // The challenge RFC 9110 asks of a 401; MCP clients read it. Agent tokens are told they work only at /mcp (spec §2.1).
+      if (!request.principal) throw new HttpProblem(401, claimsAgentToken(request.headers.authorization) ? AGENT_TOKEN_REFUSED : 'Authentication required', {}, { 'www-authenticate': 'Bearer' });
     },
     openapi: { title: 'CyNode User API Gateway', version: VERSION, description: 'Tasks, runs, chat, nodes, users and audit of a CyNode installation.' },
   });
