@@ -100,10 +100,12 @@ export class AgentTokenService {
     const principal: Principal = { userId: user.id, handle: user.handle, via: 'local' };
     const scope = await this.scopeOf(principal, input, ctx);
     const id = randomUUID();
-    const expiresAt = new Date(Math.floor(now.getTime() / 1000) * 1000 + ttl * 1000);
+    // Whole seconds, as the token's `exp` says.
+    const createdAt = new Date(Math.floor(now.getTime() / 1000) * 1000);
+    const expiresAt = new Date(createdAt.getTime() + ttl * 1000);
     const token = await this.tokens.sign({ id, userId: user.id, role: input.role, ...scope, expiresAt });
     const row = await this.db.transaction(async (tx) => {
-      const created = await store.insertAgentToken(tx, { id, userId: user.id, role: input.role, taskId: scope.taskId ?? null, sessionId: scope.sessionId ?? null, projectId: scope.projectId ?? null, expiresAt, createdBy: user.id });
+      const created = await store.insertAgentToken(tx, { id, userId: user.id, role: input.role, taskId: scope.taskId ?? null, sessionId: scope.sessionId ?? null, projectId: scope.projectId ?? null, createdAt, expiresAt, createdBy: user.id });
       // Never the token: its id names it.
       await appendAudit(
         tx,
@@ -147,11 +149,11 @@ export class AgentTokenService {
 
   /** Revokes a token at once: the caller's own, or any for admins. 404 for one they may not see. */
   async revoke(principal: Principal, id: string, ctx: RequestContext): Promise<void> {
+    // Asked before the transaction: on PGlite a query outside an open transaction waits for it.
+    const row = await store.findAgentToken(this.db, id);
+    if (!row || (row.user_id !== principal.userId && !(await this.authz.can(principal, 'agent_tokens.manage')))) throw notFound('Agent token');
     await this.db.transaction(async (tx) => {
-      const row = await store.findAgentToken(tx, id, true);
-      if (!row || (row.user_id !== principal.userId && !(await this.authz.can(principal, 'agent_tokens.manage')))) throw notFound('Agent token');
-      if (row.revoked_at) return;
-      await store.revokeAgentToken(tx, id);
+      if (!(await store.revokeAgentToken(tx, id))) return;
       await appendAudit(tx, { category: 'auth', action: 'agent_token_revoked', outcome: 'success', actorId: principal.userId, actorHandle: principal.handle, resourceType: 'agent_token', resourceId: id, details: { user_id: row.user_id, role: row.role } }, ctx);
     });
     // The trigger's notification drops it too; here it is certain before the answer leaves.

@@ -18,14 +18,14 @@ const COLUMNS = `t.id, t.user_id, u.handle, t.role, t.task_id, t.session_id, t.p
 
 export async function insertAgentToken(
   q: Queryable,
-  t: { id: string; userId: string; role: string; taskId: string | null; sessionId: string | null; projectId: string | null; expiresAt: Date; createdBy: string },
+  t: { id: string; userId: string; role: string; taskId: string | null; sessionId: string | null; projectId: string | null; createdAt: Date; expiresAt: Date; createdBy: string },
 ): Promise<AgentTokenRow> {
   const rows = await q.query<AgentTokenRow>(
     `WITH t AS (
-       INSERT INTO agent_tokens (id, user_id, role, task_id, session_id, project_id, expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       INSERT INTO agent_tokens (id, user_id, role, task_id, session_id, project_id, created_at, expires_at, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        RETURNING *)
      SELECT ${COLUMNS} FROM t JOIN users u ON u.id = t.user_id`,
-    [t.id, t.userId, t.role, t.taskId, t.sessionId, t.projectId, t.expiresAt.toISOString(), t.createdBy],
+    [t.id, t.userId, t.role, t.taskId, t.sessionId, t.projectId, t.createdAt.toISOString(), t.expiresAt.toISOString(), t.createdBy],
   );
   return rows[0]!;
 }
@@ -40,8 +40,8 @@ export async function findUsableAgentToken(q: Queryable, id: string, userId: str
   return rows[0] ?? null;
 }
 
-export async function findAgentToken(q: Queryable, id: string, lock = false): Promise<AgentTokenRow | null> {
-  const rows = await q.query<AgentTokenRow>(`SELECT ${COLUMNS} FROM agent_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1${lock ? ' FOR UPDATE OF t' : ''}`, [id]);
+export async function findAgentToken(q: Queryable, id: string): Promise<AgentTokenRow | null> {
+  const rows = await q.query<AgentTokenRow>(`SELECT ${COLUMNS} FROM agent_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = $1`, [id]);
   return rows[0] ?? null;
 }
 
@@ -55,8 +55,10 @@ export async function listAgentTokens(q: Queryable, f: { userId: string | null; 
   );
 }
 
-export async function revokeAgentToken(q: Queryable, id: string): Promise<void> {
-  await q.query('UPDATE agent_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id]);
+/** Whether this call revoked it (false when it already was). */
+export async function revokeAgentToken(q: Queryable, id: string): Promise<boolean> {
+  const rows = await q.query<{ id: string }>('UPDATE agent_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL RETURNING id', [id]);
+  return rows.length > 0;
 }
 
 /** An active, human user an agent may act for; null otherwise. */
