@@ -28,17 +28,10 @@ CREATE INDEX agent_tokens_expires ON agent_tokens (expires_at);
 CREATE TRIGGER agent_tokens_access_changed AFTER UPDATE OF revoked_at, expires_at OR DELETE ON agent_tokens
   FOR EACH STATEMENT EXECUTE FUNCTION notify_access_changed();
 
--- The user-side tool rule the agent rules below intersect with. 0015 (the MCP server) seeds the
--- same row; whichever runs first wins and the other changes nothing.
-INSERT INTO policy_rules (id, name, description, text, is_default) VALUES
-  ('default-tool-call', 'Users call every MCP tool',
-   'Every signed-in user may list and call every tool of the MCP server at /mcp; each tool is checked again by the service it calls. Add a forbid to restrict a tool.',
-   $$permit (principal is User, action == Action::"tool.call", resource is Tool);$$, true)
-ON CONFLICT (id) DO NOTHING;
-
 -- The role allowlists. They must equal the agent rules of DEFAULT_RULES in
 -- server/policy/default-rules.ts (tests/integration/policy.test.ts checks). An agent's request is
--- decided as its user too, so these only ever narrow what the user may do.
+-- decided as its user too (0015's default-tool-call and any forbid), so these only ever narrow
+-- what the user may do.
 INSERT INTO policy_rules (id, name, description, text, is_default) VALUES
   ('default-agent-project-manager', 'Project manager agents call every tool',
    'An agent in the project_manager role may call every MCP tool its user may call.',
