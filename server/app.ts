@@ -5,7 +5,7 @@ import { dataFiles, type ServerConfig } from './config/config';
 import type { Db } from './db';
 import { openDatabase } from './bootstrap/database';
 import { createHttpServer, type HttpServer } from './http/server';
-import { machineNames } from './http/addresses';
+import { listenerUrl, loopbackOf, machineNames } from './http/addresses';
 import { LiveStreams } from './http/live-streams';
 import { HttpProblem } from './http/problem';
 import { MasterKey } from './vault/master-key';
@@ -82,7 +82,8 @@ import { connectorRoutes } from './connectors/routes';
 import { ConnectorSubscriptionService } from './connectors/subscriptions';
 import { connectorSubscriptionRoutes } from './connectors/subscription-routes';
 import { EventDelivery, type EventInvoker } from './connectors/event-delivery';
-import { AGENT_TOKEN_REFUSED, AgentTokens, claimsAgentToken } from './agents/tokens';
+import { AgentTokens } from './agents/tokens';
+import { agentPrincipal } from './agents/authenticate';
 import { AgentTokenService } from './agents/service';
 import { agentTokenRoutes } from './agents/routes';
 import type { RouteDeps } from './routes';
@@ -269,6 +270,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       runs,
       commands,
       sessions,
+      agentTokens,
       transcripts: new TranscriptService(db, deps.authz),
       retention,
       lanSharing,
@@ -353,8 +355,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     }
 
     return {
-      gatewayUrl: urlOf(gateway, config.host),
-      controlUrl: urlOf(control, config.host),
+      gatewayUrl: listenerUrl((gateway.server.address() as AddressInfo).port, config.host),
+      controlUrl: listenerUrl(controlPort, config.host),
       db,
       database: database.description,
       firstRun: setup,
@@ -368,6 +370,12 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     throw err;
   }
 }
+
+/**
+ * The routes agent tokens are accepted at: none yet. /mcp joins once its caller carries the agent
+ * (server/mcp/caller.ts), so that every tool call is decided for the agent's role too.
+ */
+const AGENT_ROUTES: ReadonlySet<string> = new Set([]);
 
 /** The routes that change sessions, users, keys, groups, projects or role bindings. */
 const ACCESS_ROUTES = /^\/v1\/(users|api-keys|groups|projects|role-bindings|auth\/logout|setup)(\/|$)/;
@@ -386,6 +394,7 @@ interface GatewayServices {
   runs: RunService;
   commands: CommandService;
   sessions: SessionService;
+  agentTokens: AgentTokenService;
   transcripts: TranscriptService;
   retention: RetentionService;
   lanSharing: LanSharing;
@@ -405,9 +414,9 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
     allowedHosts: [...config.allowedHosts, ...machineNames()],
     started,
     authenticate: async (request) => {
-      request.principal = await auth.authenticate(request.headers.authorization);
-      // The challenge RFC 9110 asks of a 401; MCP clients read it. Agent tokens are told they work only at /mcp (spec §2.1).
-      if (!request.principal) throw new HttpProblem(401, claimsAgentToken(request.headers.authorization) ? AGENT_TOKEN_REFUSED : 'Authentication required', {}, { 'www-authenticate': 'Bearer' });
+      request.principal = (await auth.authenticate(request.headers.authorization)) ?? (await agentPrincipal(services.agentTokens, request, AGENT_ROUTES));
+      // The challenge RFC 9110 asks of a 401; MCP clients read it to know a bearer token is wanted.
+      if (!request.principal) throw new HttpProblem(401, 'Authentication required', {}, { 'www-authenticate': 'Bearer' });
     },
     openapi: { title: 'CyNode User API Gateway', version: VERSION, description: 'Tasks, runs, chat, nodes, users and audit of a CyNode installation.' },
   });
@@ -484,17 +493,4 @@ async function listen(app: HttpServer, what: string, variable: string, host: str
     const why = e.code === 'EADDRINUSE' ? 'is already in use by another process' : e.code === 'EACCES' ? 'needs privileges this process lacks' : 'is not an address of this machine';
     throw Object.assign(new Error(`the ${what} cannot listen on ${host}:${port}: that address ${why} (set ${variable} or CYNODE_HOST)`), { code: 'CYNODE_LISTEN' });
   }
-}
-
-/** The address the orchestrator's own node uses to reach the control plane on this machine. */
-function loopbackOf(host: string): string {
-  if (host === '0.0.0.0' || host === '127.0.0.1' || host === 'localhost') return '127.0.0.1';
-  if (host === '::' || host === '::1') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
-}
-
-function urlOf(app: HttpServer, host: string): string {
-  const addr = app.server.address() as AddressInfo;
-  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${shown}:${addr.port}`;
 }

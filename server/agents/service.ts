@@ -57,7 +57,8 @@ export function agentSubject(caller: AgentCaller): AgentSubject {
 
 /** The principal an agent's tool calls run as: its user, marked as an agent (it manages no credentials). */
 export function principalOf(caller: AgentCaller): Principal {
-  return { userId: caller.userId, handle: caller.handle, via: 'agent', agentTokenId: caller.id };
+  const { id, role, taskId, sessionId, projectId } = caller;
+  return { userId: caller.userId, handle: caller.handle, via: 'agent', agent: { id, role, ...(taskId ? { taskId } : {}), ...(sessionId ? { sessionId } : {}), ...(projectId ? { projectId } : {}) } };
 }
 
 const callerOf = (r: AgentTokenRow): AgentCaller => ({
@@ -137,7 +138,7 @@ export class AgentTokenService {
 
   /** Whether an agent principal's token still acts, asked of the database: for what outlives a request. */
   async stillValid(principal: Principal): Promise<boolean> {
-    return principal.via === 'agent' && principal.agentTokenId !== undefined && (await store.findUsableAgentToken(this.db, principal.agentTokenId, principal.userId)) !== null;
+    return principal.via === 'agent' && principal.agent !== undefined && (await store.findUsableAgentToken(this.db, principal.agent.id, principal.userId)) !== null;
   }
 
   /** The caller's tokens, newest first; another user's (or everyone's) only for admins. */

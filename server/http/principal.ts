@@ -10,7 +10,8 @@ export interface Principal {
   via: 'session' | 'api_key' | 'local' | 'agent';
   sessionId?: string;
   apiKeyId?: string;
-  agentTokenId?: string;
+  /** For `agent`: its token's id (the Agent entity's), its role, and what the token binds it to. */
+  agent?: { id: string; role: string; taskId?: string; sessionId?: string; projectId?: string };
 }
 
 /** What the audit trail records about the request behind an action. */

@@ -21,7 +21,7 @@ export async function requireSignedIn(db: Db, principal: Principal, action: stri
       actorId: principal.userId,
       actorHandle: principal.handle,
       resourceType: principal.via === 'agent' ? 'agent_token' : 'api_key',
-      resourceId: principal.via === 'agent' ? principal.agentTokenId : principal.apiKeyId,
+      resourceId: principal.via === 'agent' ? principal.agent?.id : principal.apiKeyId,
       scopeType: 'system',
       reason: 'credentials are managed with a signed-in session, not an API key',
     },
