@@ -9762,6 +9762,10 @@ export interface paths {
                                 days: number;
                                 rows: number;
                             };
+                            agent_tokens?: {
+                                days: number;
+                                rows: number;
+                            };
                             /** Format: date-time */
                             finished_at: string;
                             /** Format: uuid */
