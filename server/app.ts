@@ -371,11 +371,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
   }
 }
 
-/**
- * The routes agent tokens are accepted at: none yet. /mcp joins once its caller carries the agent
- * (server/mcp/caller.ts), so that every tool call is decided for the agent's role too.
- */
-const AGENT_ROUTES: ReadonlySet<string> = new Set([]);
+/** The routes agent tokens are accepted at: /mcp, whose caller carries the agent (server/mcp/caller.ts), so every tool call is decided for its role too. */
+const AGENT_ROUTES: ReadonlySet<string> = new Set(['/mcp']);
 
 /** The routes that change sessions, users, keys, groups, projects or role bindings. */
 const ACCESS_ROUTES = /^\/v1\/(users|api-keys|groups|projects|role-bindings|auth\/logout|setup)(\/|$)/;
