@@ -69,6 +69,25 @@ describe.each(DB_KINDS)('agent tokens at /mcp on %s', (kind) => {
     expect(denied).toMatchObject({ decision: 'deny', subject: { type: 'agent', user_id: alice.id, agent_id: t.id, agent_role: 'worker' } });
   });
 
+  it('a task-bound worker reads its task’s runs and no other task’s', async () => {
+    const runOf = async (task: string) => {
+      const res = await s.api.call(`/v1/runs?task_id=${task}`, { token: alice.token });
+      expect(res.status, res.text).toBe(200);
+      return res.body.runs[0].id as string;
+    };
+    const [own, other] = [await runOf(taskId), await runOf(otherTaskId)];
+    const client = await connect((await agentToken({ role: 'worker', task_id: taskId })).token);
+    for (const tool of ['run.get', 'run.events', 'run.logs']) {
+      expect((await call(client, tool, { run_id: own })).isError ?? false, tool).toBe(false);
+      const refused = await call(client, tool, { run_id: other });
+      expect(refused.isError, tool).toBe(true);
+    }
+    // Its user's own key still reads both.
+    const key = await s.api.call('/v1/api-keys', { token: alice.token, body: { name: 'alice-mcp' } });
+    const user = await connect(key.body.key);
+    expect((await call(user, 'run.get', { run_id: other })).isError ?? false).toBe(false);
+  });
+
   it('an analyst sees only read-only tools; a project manager sees them all', async () => {
     const analyst = await connect((await agentToken({ role: 'project_analyst' })).token);
     const { tools } = await analyst.listTools();
