@@ -57,7 +57,7 @@ export interface paths {
         put?: never;
         /**
          * The MCP server (Streamable HTTP, stateless): tools/list and tools/call
-         * @description Model Context Protocol over Streamable HTTP without sessions: every POST is answered on its own, in JSON. Authenticate with `Authorization: Bearer <API key or access token>`. tools/list shows the tools the access rules allow you (`tool.call` on `Tool::"<name>"`); every tools/call is decided again and written to GET /v1/audit/tool-calls. GET and DELETE answer 405.
+         * @description Model Context Protocol over Streamable HTTP without sessions: every POST is answered on its own, in JSON. Authenticate with `Authorization: Bearer <API key, access token or agent token>` (an agent gets what both its role and its user may). tools/list shows the tools the access rules allow you (`tool.call` on `Tool::"<name>"`); every tools/call is decided again and written to GET /v1/audit/tool-calls. GET and DELETE answer 405.
          */
         post: {
             parameters: {
