@@ -5,7 +5,7 @@ import { dataFiles, type ServerConfig } from './config/config';
 import type { Db } from './db';
 import { openDatabase } from './bootstrap/database';
 import { createHttpServer, type HttpServer } from './http/server';
-import { machineNames } from './http/addresses';
+import { listenerUrl, loopbackOf, machineNames } from './http/addresses';
 import { LiveStreams } from './http/live-streams';
 import { HttpProblem } from './http/problem';
 import { MasterKey } from './vault/master-key';
@@ -82,6 +82,10 @@ import { connectorRoutes } from './connectors/routes';
 import { ConnectorSubscriptionService } from './connectors/subscriptions';
 import { connectorSubscriptionRoutes } from './connectors/subscription-routes';
 import { EventDelivery, type EventInvoker } from './connectors/event-delivery';
+import { AgentTokens } from './agents/tokens';
+import { agentPrincipal } from './agents/authenticate';
+import { AgentTokenService } from './agents/service';
+import { agentTokenRoutes } from './agents/routes';
 import type { RouteDeps } from './routes';
 import { startNodeManager } from '../node-manager/agent/node-manager';
 import { ProcessConnectorExecutor } from './connectors/executor/client';
@@ -134,6 +138,8 @@ export interface Cynode {
   localSession(handle?: string): Promise<TokenPair & { user_id: string; handle: string }>;
   /** The connector executor process: seals credentials, runs operations (docs/decisions/0004-vault-format.md). */
   connectorExecutor: ProcessConnectorExecutor;
+  /** Agent-scoped tokens: minted for the orchestrator's agents, verified at /mcp. */
+  agentTokens: AgentTokenService;
   close(): Promise<void>;
 }
 
@@ -223,9 +229,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const commandRunner = new CommandRunner({ db, jobs: dispatcher, sandboxes: new NodeSandboxControl(db, nodeClient, (id) => workerTokenFor(db, vault, id)) });
     closers.push(() => commandRunner.stop());
     const commands = new CommandService(db, deps.authz, () => commandRunner.wake());
+    const sessions = new SessionService(db);
+    const agentTokens = new AgentTokenService(db, new AgentTokens(masterKey.derive('agent-token-signing')), deps.authz, { findTask: (u, ref) => tasks.findVisible(u, ref), session: (p, id) => sessions.get(p, id) });
 
     // What every request and completion would otherwise ask the database, dropped when it changes.
-    closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects]));
+    closers.push(await dropOnChange(db, 'access_changed', [auth.credentials, chat.projects, agentTokens.rows]));
     closers.push(await db.listen('access_changed', () => void liveStreams.recheck()));
     closers.push(await dropOnChange(db, 'nodes_changed', [chat.serving]));
 
@@ -261,7 +269,8 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
       policy,
       runs,
       commands,
-      sessions: new SessionService(db),
+      sessions,
+      agentTokens,
       transcripts: new TranscriptService(db, deps.authz),
       retention,
       lanSharing,
@@ -281,9 +290,10 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
     // CyNode as an MCP server: its tools call the services above with the caller's principal.
-    const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions: new SessionService(db), projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors });
+    const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors });
     const mcpLog = gateway.log.child({ module: 'mcp' });
     mcpRoutes(gateway, new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) }), { version: VERSION });
+    agentTokenRoutes(gateway, agentTokens);
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());
     // Before the gateway closes (closers run in reverse): open generations would hold it open.
@@ -345,12 +355,13 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     }
 
     return {
-      gatewayUrl: urlOf(gateway, config.host),
-      controlUrl: urlOf(control, config.host),
+      gatewayUrl: listenerUrl((gateway.server.address() as AddressInfo).port, config.host),
+      controlUrl: listenerUrl(controlPort, config.host),
       db,
       database: database.description,
       firstRun: setup,
       connectorExecutor,
+      agentTokens,
       localSession: (handle = 'admin') => auth.localSession(handle, { requestId: `desktop-${randomUUID()}`, ip: 'local', userAgent: 'CyNode desktop' }),
       close: closeAll,
     };
@@ -359,6 +370,9 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     throw err;
   }
 }
+
+/** The routes agent tokens are accepted at: /mcp, whose caller carries the agent (server/mcp/caller.ts), so every tool call is decided for its role too. */
+const AGENT_ROUTES: ReadonlySet<string> = new Set(['/mcp']);
 
 /** The routes that change sessions, users, keys, groups, projects or role bindings. */
 const ACCESS_ROUTES = /^\/v1\/(users|api-keys|groups|projects|role-bindings|auth\/logout|setup)(\/|$)/;
@@ -377,6 +391,7 @@ interface GatewayServices {
   runs: RunService;
   commands: CommandService;
   sessions: SessionService;
+  agentTokens: AgentTokenService;
   transcripts: TranscriptService;
   retention: RetentionService;
   lanSharing: LanSharing;
@@ -396,7 +411,7 @@ async function buildGateway(config: ServerConfig, started: () => boolean, deps: 
     allowedHosts: [...config.allowedHosts, ...machineNames()],
     started,
     authenticate: async (request) => {
-      request.principal = await auth.authenticate(request.headers.authorization);
+      request.principal = (await auth.authenticate(request.headers.authorization)) ?? (await agentPrincipal(services.agentTokens, request, AGENT_ROUTES));
       // The challenge RFC 9110 asks of a 401; MCP clients read it to know a bearer token is wanted.
       if (!request.principal) throw new HttpProblem(401, 'Authentication required', {}, { 'www-authenticate': 'Bearer' });
     },
@@ -475,17 +490,4 @@ async function listen(app: HttpServer, what: string, variable: string, host: str
     const why = e.code === 'EADDRINUSE' ? 'is already in use by another process' : e.code === 'EACCES' ? 'needs privileges this process lacks' : 'is not an address of this machine';
     throw Object.assign(new Error(`the ${what} cannot listen on ${host}:${port}: that address ${why} (set ${variable} or CYNODE_HOST)`), { code: 'CYNODE_LISTEN' });
   }
-}
-
-/** The address the orchestrator's own node uses to reach the control plane on this machine. */
-function loopbackOf(host: string): string {
-  if (host === '0.0.0.0' || host === '127.0.0.1' || host === 'localhost') return '127.0.0.1';
-  if (host === '::' || host === '::1') return '[::1]';
-  return host.includes(':') ? `[${host}]` : host;
-}
-
-function urlOf(app: HttpServer, host: string): string {
-  const addr = app.server.address() as AddressInfo;
-  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
-  return `http://${shown}:${addr.port}`;
 }

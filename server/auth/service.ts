@@ -192,7 +192,8 @@ export class AuthService {
   async stillValid(principal: Principal): Promise<boolean> {
     if (principal.via === 'session') return principal.sessionId !== undefined && (await store.activeSessionUser(this.db, principal.sessionId, principal.userId)) !== null;
     if (principal.via === 'api_key') return principal.apiKeyId !== undefined && (await this.apiKeys.usable(principal.apiKeyId));
-    return true;
+    // An agent's token is the agents domain's to check (AgentTokenService.stillValid).
+    return principal.via === 'local';
   }
 
   /** Off the request's path: losing one "last used" update is harmless. */

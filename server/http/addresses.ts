@@ -56,3 +56,16 @@ export function machineNames(): string[] {
   const bare = name.replace(/\.local$/, '');
   return [...new Set([name, bare, `${bare}.local`])].filter(Boolean);
 }
+
+/** The address the orchestrator's own node uses to reach the control plane on this machine. */
+export function loopbackOf(host: string): string {
+  if (host === '0.0.0.0' || host === '127.0.0.1' || host === 'localhost') return '127.0.0.1';
+  if (host === '::' || host === '::1') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+/** The URL of a listener bound to `host`, as a client on this machine reaches it (a wildcard is loopback). */
+export function listenerUrl(port: number, host: string): string {
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  return `http://${shown}:${port}`;
+}

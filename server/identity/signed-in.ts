@@ -10,7 +10,8 @@ import { forbidden } from '../http/problem';
  * `what` completes "An API key cannot …".
  */
 export async function requireSignedIn(db: Db, principal: Principal, action: string, what: string, ctx: RequestContext): Promise<void> {
-  if (principal.via !== 'api_key') return;
+  // Fail closed: any credential but a password's session (or the operator at the machine) is refused.
+  if (principal.via === 'session' || principal.via === 'local') return;
   await appendAudit(
     db,
     {
@@ -19,12 +20,12 @@ export async function requireSignedIn(db: Db, principal: Principal, action: stri
       outcome: 'deny',
       actorId: principal.userId,
       actorHandle: principal.handle,
-      resourceType: 'api_key',
-      resourceId: principal.apiKeyId,
+      resourceType: principal.via === 'agent' ? 'agent_token' : 'api_key',
+      resourceId: principal.via === 'agent' ? principal.agent?.id : principal.apiKeyId,
       scopeType: 'system',
       reason: 'credentials are managed with a signed-in session, not an API key',
     },
     ctx,
   );
-  throw forbidden(`An API key cannot ${what}: sign in with your password to do this`);
+  throw forbidden(`${principal.via === 'agent' ? 'An agent' : 'An API key'} cannot ${what}: sign in with your password to do this`);
 }

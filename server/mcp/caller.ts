@@ -15,11 +15,16 @@ export interface McpCaller {
 
 /**
  * The one place a request to /mcp becomes a caller; every later check takes the McpCaller. The
- * gateway's authenticator has already resolved the bearer credential (an API key or a session's
- * access token) before the route runs; an agent-scoped token will be recognised here too.
+ * gateway's authenticator has already resolved the bearer credential (an API key, a session's
+ * access token, or an agent-scoped token: server/agents/authenticate.ts) before the route runs.
  */
 export function resolveMcpCaller(request: FastifyRequest): McpCaller {
+  const principal = request.principal;
   // Fail closed: a route reached without a principal is refused, never served anonymously.
-  if (!request.principal) throw unauthorized();
-  return { principal: request.principal };
+  if (!principal) throw unauthorized();
+  if (principal.via !== 'agent') return { principal };
+  // Without its agent, an agent's principal would act with its user's whole rights.
+  if (!principal.agent) throw unauthorized();
+  const { id, role, taskId, sessionId } = principal.agent;
+  return { principal, agent: { id, role, ...(taskId ? { taskId } : {}), ...(sessionId ? { sessionId } : {}) } };
 }

@@ -65,7 +65,7 @@ export function mcpRoutes(app: HttpServer, mcp: McpService, info: { version: str
         tags: ['mcp'],
         summary: 'The MCP server (Streamable HTTP, stateless): tools/list and tools/call',
         description:
-          'Model Context Protocol over Streamable HTTP without sessions: every POST is answered on its own, in JSON. Authenticate with `Authorization: Bearer <API key or access token>`. ' +
+          'Model Context Protocol over Streamable HTTP without sessions: every POST is answered on its own, in JSON. Authenticate with `Authorization: Bearer <API key, access token or agent token>` (an agent gets what both its role and its user may). ' +
           'tools/list shows the tools the access rules allow you (`tool.call` on `Tool::"<name>"`); every tools/call is decided again and written to GET /v1/audit/tool-calls. GET and DELETE answer 405.',
         body: Type.Union([JsonRpc, Type.Array(JsonRpc, { minItems: 1, maxItems: 100 })]),
         response: { 200: Type.Object({}, { additionalProperties: true, description: 'The JSON-RPC answer' }), ...errors(400, 401, 403, 406, 413, 415) },

@@ -46,4 +46,26 @@ when { resource has ownerUser && resource.ownerUser == principal };`,
     text: 'permit (principal is User, action == Action::"tool.call", resource is Tool);',
     enabled: true,
   },
+  /*
+   * The agent roles' allowlists (server/agents/roles.ts names the roles). An agent's request is
+   * also decided as its user, so each of these only narrows what the user may do.
+   */
+  {
+    id: 'default-agent-project-manager',
+    text: 'permit (principal is Agent in Role::"project_manager", action == Action::"tool.call", resource is Tool);',
+    enabled: true,
+  },
+  {
+    id: 'default-agent-project-analyst',
+    text: `permit (principal is Agent in Role::"project_analyst", action == Action::"tool.call", resource is Tool)
+when { resource.readOnly };`,
+    enabled: true,
+  },
+  {
+    id: 'default-agent-worker',
+    // Which task is its own is checked at /mcp against the token's task (the scoped-id check).
+    text: `permit (principal is Agent in Role::"worker", action == Action::"tool.call", resource is Tool)
+when { [Tool::"task.get", Tool::"task.result", Tool::"run.get", Tool::"run.events", Tool::"run.logs"].contains(resource) };`,
+    enabled: true,
+  },
 ];

@@ -45,6 +45,7 @@ const Purge = Type.Object({
   system_policy: Type.Object({ run_logs_days: Days, transcripts_days: Days }),
   access_audit: Type.Optional(Type.Object({ rows: Type.Integer(), days: Type.Integer() })),
   tool_call_audit: Type.Optional(Type.Object({ rows: Type.Integer(), days: Type.Integer() })),
+  agent_tokens: Type.Optional(Type.Object({ rows: Type.Integer(), days: Type.Integer() })),
 });
 
 const systemView = (p: PolicyRow) => ({

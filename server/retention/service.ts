@@ -9,6 +9,7 @@ import {
   projectPolicy,
   purgeAccessAudit,
   purgeToolCallAudit,
+  purgeAgentTokens,
   purgeRunLogs,
   purgeTranscripts,
   saveProjectPolicy,
@@ -109,7 +110,9 @@ export class RetentionService {
       const accessAudit = this.accessAuditDays > 0 ? await purgeAccessAudit(tx, this.accessAuditDays) : 0;
       // MCP tool calls are kept as long as the access decisions they point to.
       const toolCalls = this.accessAuditDays > 0 ? await purgeToolCallAudit(tx, this.accessAuditDays) : 0;
-      if (opts.trigger === 'schedule' && lines === 0 && segments === 0 && accessAudit === 0 && toolCalls === 0) return null;
+      // Agent tokens too, once long expired: the decisions naming their agent are gone by then.
+      const agentTokens = this.accessAuditDays > 0 ? await purgeAgentTokens(tx, this.accessAuditDays) : 0;
+      if (opts.trigger === 'schedule' && lines === 0 && segments === 0 && accessAudit === 0 && toolCalls === 0 && agentTokens === 0) return null;
       const row = await insertPurge(tx, {
         trigger: opts.trigger,
         requested_by: opts.by?.userId ?? null,
@@ -118,6 +121,7 @@ export class RetentionService {
         transcript_segments: segments,
         details: { run_logs: runLogs, transcripts, access_audit: { rows: accessAudit, days: this.accessAuditDays },
           tool_call_audit: { rows: toolCalls, days: this.accessAuditDays },
+          agent_tokens: { rows: agentTokens, days: this.accessAuditDays },
           system_policy: { run_logs_days: system.run_logs_days, transcripts_days: system.transcripts_days } },
       });
       await appendAudit(

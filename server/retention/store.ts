@@ -187,6 +187,18 @@ export async function purgeToolCallAudit(q: Queryable, days: number): Promise<nu
   return Number(rows[0]?.n ?? 0);
 }
 
+/**
+ * Deletes agent tokens that expired more than `days` ago (kept as long as the access decisions
+ * that name their agent). Returns the count.
+ */
+export async function purgeAgentTokens(q: Queryable, days: number): Promise<number> {
+  const rows = await q.query<{ n: string }>(
+    `WITH gone AS (DELETE FROM agent_tokens WHERE expires_at < now() - make_interval(days => $1::int) RETURNING 1) SELECT count(*)::text AS n FROM gone`,
+    [days],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
 export interface PurgeRow {
   id: string;
   trigger: 'schedule' | 'manual';
@@ -200,6 +212,7 @@ export interface PurgeRow {
     transcripts: PurgedSegments[];
     access_audit?: { rows: number; days: number };
     tool_call_audit?: { rows: number; days: number };
+    agent_tokens?: { rows: number; days: number };
     system_policy: { run_logs_days: number | null; transcripts_days: number | null } };
 }
 

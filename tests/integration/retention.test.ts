@@ -188,6 +188,22 @@ describe.each(DB_KINDS)('retention on %s', (kind) => {
     expect(left.map((r) => r.tool_name)).toEqual(['retention.new']);
   });
 
+  it('deletes agent tokens expired longer ago than the access-audit retention, keeps the others', async () => {
+    const admin = (await s.cynode.db.query<{ id: string }>(`SELECT id FROM users WHERE handle = 'admin'`))[0]!.id;
+    const expired = (role: string, daysAgo: number) =>
+      s.cynode.db.query(
+        `INSERT INTO agent_tokens (user_id, role, created_at, expires_at) VALUES ($1, $2, now() - make_interval(days => $3), now() - make_interval(days => $3) + interval '15 minutes')`,
+        [admin, role, daysAgo],
+      );
+    await expired('project_manager', 91);
+    await expired('project_analyst', 89);
+    const result = await purge();
+    expect(result.agent_tokens).toMatchObject({ days: 90 });
+    expect(result.agent_tokens.rows).toBeGreaterThanOrEqual(1);
+    const left = await s.cynode.db.query<{ role: string }>(`SELECT role FROM agent_tokens WHERE expires_at < now() - interval '80 days'`);
+    expect(left.map((r) => r.role)).toEqual(['project_analyst']);
+  });
+
   it('bad input answers 400 problem documents, never 5xx', async () => {
     const p = await project('bad-input');
     for (const [path, body] of [

@@ -260,10 +260,16 @@ describe('PolicyEngine: tools of the MCP server', () => {
     resource: { type: 'Tool', name, readOnly },
   });
 
-  it('lets every user call every tool by default, and no agent', () => {
+  it('lets every user call every tool by default, and an agent only what its role allows', () => {
     const engine = engineWith(DEFAULT_RULES);
     expect(engine.authorize(callTool(bob, 'task.create', false))).toEqual({ decision: 'allow', rules: ['default-tool-call'] });
-    expect(engine.authorize(callTool(bob, 'task.get', true, { id: 'a-1', role: 'worker' })).decision).toBe('deny');
+    expect(engine.authorize(callTool(bob, 'task.get', true, { id: 'a-1', role: 'worker' }))).toEqual({ decision: 'allow', rules: ['default-tool-call', 'default-agent-worker'] });
+    expect(engine.authorize(callTool(bob, 'task.create', false, { id: 'a-1', role: 'worker' })).decision).toBe('deny');
+    expect(engine.authorize(callTool(bob, 'task.create', false, { id: 'a-2', role: 'project_manager' })).decision).toBe('allow');
+    expect(engine.authorize(callTool(bob, 'task.list', true, { id: 'a-3', role: 'project_analyst' })).decision).toBe('allow');
+    expect(engine.authorize(callTool(bob, 'task.cancel', false, { id: 'a-3', role: 'project_analyst' })).decision).toBe('deny');
+    // A role no rule names gets nothing.
+    expect(engine.authorize(callTool(bob, 'task.get', true, { id: 'a-4', role: 'admin' })).decision).toBe('deny');
   });
 
   it('restricts one tool by name to a group, and lets an agent role read through namespace and readOnly', () => {

@@ -57,7 +57,7 @@ export interface paths {
         put?: never;
         /**
          * The MCP server (Streamable HTTP, stateless): tools/list and tools/call
-         * @description Model Context Protocol over Streamable HTTP without sessions: every POST is answered on its own, in JSON. Authenticate with `Authorization: Bearer <API key or access token>`. tools/list shows the tools the access rules allow you (`tool.call` on `Tool::"<name>"`); every tools/call is decided again and written to GET /v1/audit/tool-calls. GET and DELETE answer 405.
+         * @description Model Context Protocol over Streamable HTTP without sessions: every POST is answered on its own, in JSON. Authenticate with `Authorization: Bearer <API key, access token or agent token>` (an agent gets what both its role and its user may). tools/list shows the tools the access rules allow you (`tool.call` on `Tool::"<name>"`); every tools/call is decided again and written to GET /v1/audit/tool-calls. GET and DELETE answer 405.
          */
         post: {
             parameters: {
@@ -249,6 +249,327 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agent-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List agent tokens (never the tokens themselves): yours, or for admins another user’s or everyone’s */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Every user’s (admins) */
+                    all?: boolean;
+                    /** @description Expired and revoked ones too */
+                    include_inactive?: boolean;
+                    limit: number;
+                    user_id?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            agent_tokens: {
+                                /** Format: date-time */
+                                created_at: string;
+                                /** Format: date-time */
+                                expires_at: string;
+                                handle: string;
+                                /** @description The agent’s id in access rules and the access audit (`Agent::"<id>"`) */
+                                id: string;
+                                project_id: string | null;
+                                revoked_at: string | null;
+                                role: string;
+                                session_id: string | null;
+                                task_id: string | null;
+                                /** @description The user the agent acts for */
+                                user_id: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Mint a short-lived token for an agent acting for you (the token is shown only in this answer)
+         * @description The agent may do what both you and its role may do (the access rules decide both), and only at /mcp: the User API refuses agent tokens. Bound to a task (and its project and session) when task_id is given. There is no user field: everyone, admins too, mints for themselves.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description A project you can read, by id or slug */
+                        project_id?: string;
+                        /** @description project_manager: plans and runs a project for its user: every tool its user may call; project_analyst: verifies and reports: only the tools that change nothing; worker: the agent in a task’s sandbox: reads its own task, its result and its runs */
+                        role: "project_manager" | "project_analyst" | "worker";
+                        /** Format: uuid */
+                        session_id?: string;
+                        /** @description A task of yours, by id or name */
+                        task_id?: string;
+                        /** @default 900 */
+                        ttl_seconds?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                201: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** Format: date-time */
+                            created_at: string;
+                            /** Format: date-time */
+                            expires_at: string;
+                            handle: string;
+                            /** @description The agent’s id in access rules and the access audit (`Agent::"<id>"`) */
+                            id: string;
+                            project_id: string | null;
+                            revoked_at: string | null;
+                            role: string;
+                            session_id: string | null;
+                            task_id: string | null;
+                            /** @description The user the agent acts for */
+                            user_id: string;
+                        } & {
+                            token: string;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agent-tokens/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Revoke an agent token at once: yours, or any for admins */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;
@@ -9438,6 +9759,10 @@ export interface paths {
                     content: {
                         "application/json": {
                             access_audit?: {
+                                days: number;
+                                rows: number;
+                            };
+                            agent_tokens?: {
                                 days: number;
                                 rows: number;
                             };

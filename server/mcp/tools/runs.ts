@@ -3,9 +3,20 @@ import type { RunService } from '../../runs/service';
 import { afterIdOf, runView, runsPage } from '../../runs/routes';
 import { eventView } from '../../runs/stream';
 import { isTerminal } from '../../runs/status';
+import { notFound } from '../../http/problem';
+import type { McpCaller } from '../caller';
 import { defineTool, UUID_PATTERN, type ToolDef } from '../catalog';
 
 const RunId = Type.String({ pattern: UUID_PATTERN, description: 'Run id (task.get and run listings name them)' });
+
+/**
+ * An agent bound to a task reads only that task's runs: the pipeline's scoped-id check covers
+ * `task_id` arguments, and a run id names its task only through the run.
+ */
+async function requireInScope(runs: RunService, caller: McpCaller, runId: string): Promise<void> {
+  const bound = caller.agent?.taskId;
+  if (bound !== undefined && (await runs.get(caller.principal, runId)).task_id !== bound) throw notFound('Run');
+}
 
 /** Runs, as GET /v1/runs, one run, its events and its logs: reading only. */
 export function runTools(runs: RunService): ToolDef[] {
@@ -27,7 +38,7 @@ export function runTools(runs: RunService): ToolDef[] {
       destructive: false,
       idempotent: true,
       openWorld: false,
-      run: async (args, { caller }) => runsPage(await runs.list(caller.principal, { taskId: args.task_id, sessionId: args.session_id, afterId: afterIdOf(args.cursor), limit: args.limit ?? 50 })),
+      run: async (args, { caller }) => runsPage(await runs.list(caller.principal, { taskId: caller.agent?.taskId ?? args.task_id, sessionId: args.session_id, afterId: afterIdOf(args.cursor), limit: args.limit ?? 50 })),
     }),
     defineTool({
       name: 'run.get',
@@ -38,7 +49,11 @@ export function runTools(runs: RunService): ToolDef[] {
       destructive: false,
       idempotent: true,
       openWorld: false,
-      run: async (args, { caller }) => runView(await runs.get(caller.principal, args.run_id)),
+      run: async (args, { caller }) => {
+        const run = await runs.get(caller.principal, args.run_id);
+        if (caller.agent?.taskId !== undefined && run.task_id !== caller.agent.taskId) throw notFound('Run');
+        return runView(run);
+      },
     }),
     defineTool({
       name: 'run.events',
@@ -53,6 +68,7 @@ export function runTools(runs: RunService): ToolDef[] {
       idempotent: true,
       openWorld: false,
       run: async (args, { caller }) => {
+        await requireInScope(runs, caller, args.run_id);
         const after = args.after ?? 0;
         const { run, items } = await runs.events(caller.principal, args.run_id, after, args.limit ?? 100);
         return { items: items.map(eventView), next_after: items.at(-1)?.seq ?? after, run_status: run.status, terminal: isTerminal(run.status) };
@@ -76,6 +92,7 @@ export function runTools(runs: RunService): ToolDef[] {
       idempotent: true,
       openWorld: false,
       run: async (args, { caller }) => {
+        await requireInScope(runs, caller, args.run_id);
         const page = await runs.logs(caller.principal, args.run_id, { stream: args.stream, afterSeq: args.after_seq, limit: args.limit ?? 500 });
         return {
           run_id: page.run.id,
