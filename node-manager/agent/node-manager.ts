@@ -127,9 +127,9 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   // when its config says so.
   const mode = o.inferenceMode ?? 'allow';
   const ollamaUrl = ollamaBaseUrl(o.ollamaHost);
-  // A sandbox-only node serves no model, to its sandboxes neither.
+  // A node with inference disabled serves no model, to its sandboxes neither.
   const inferenceProxy =
-    mode === 'allow' ? (socketPath: string, token: string) => startSandboxInferenceProxy({ socketPath, token, ollamaUrl: () => ollamaUrl, log: o.log }) : undefined;
+    mode !== 'disabled' ? (socketPath: string, token: string) => startSandboxInferenceProxy({ socketPath, token, ollamaUrl: () => ollamaUrl, log: o.log }) : undefined;
   const runner = o.runner ?? new DockerRunner({ instanceId: id, jobsDir: join(o.stateDir, 'jobs'), image: o.sandboxImage, inferenceProxy });
 
   const reaped = await runner.reapOrphans().catch(() => 0);
