@@ -50,12 +50,13 @@ describe.each(DB_KINDS)('a task asks its node model from inside the sandbox on %
       return ['completed', 'failed', 'canceled'].includes(r.status) ? r : undefined;
     }, 60_000);
 
-  it('a commands task with use_inference gets the model answer over the socket, the sandbox with no network', async () => {
+  it('a commands task with use_inference gets the model answer over the socket, and still cannot open a TCP connection', async () => {
     const prompt = [
       'echo "url=$INFERENCE_PROXY_URL"',
       `curl -sS --unix-socket "$INFERENCE_PROXY_SOCKET" -H "Authorization: Bearer $INFERENCE_PROXY_TOKEN" http://x/api/chat -d ${quoted(chatBody('hello from the sandbox'))}`,
       'echo',
-      'if wget -q -T 3 -O- http://1.1.1.1/ >/dev/null 2>&1; then echo network=yes; else echo network=no; fi',
+      // curl's 7: it could not connect (busybox's wget is no witness: it crashes offline).
+      'curl -s -m 3 -o /dev/null http://1.1.1.1/; echo "tcp=$?"',
     ].join('\n');
     const created = await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt, input_mode: 'commands', use_inference: true, timeout_seconds: 60, image: SANDBOX_IMAGE } });
     expect(created.status).toBe(201);
@@ -64,7 +65,7 @@ describe.each(DB_KINDS)('a task asks its node model from inside the sandbox on %
     const [urlLine, answerLine, networkLine] = result.stdout.trim().split('\n');
     expect(urlLine).toBe('url=http+unix://%2Frun%2Fcynode%2Finference.sock/');
     expect(JSON.parse(answerLine)).toMatchObject({ model: MODEL, done: true, message: { role: 'assistant', content: 'Echo: hello from the sandbox' } });
-    expect(networkLine).toBe('network=no');
+    expect(networkLine).toBe('tcp=7');
     // Ollama got the sandbox's own request, and nothing of the proxy's token.
     const seen = ollama.requestsTo('/api/chat').at(-1)!;
     expect(seen.body).toMatchObject({ model: MODEL, messages: [{ role: 'user', content: 'hello from the sandbox' }] });
@@ -75,14 +76,13 @@ describe.each(DB_KINDS)('a task asks its node model from inside the sandbox on %
     const script = [
       'if [ -e /run/cynode ]; then echo socket=yes; else echo socket=no; fi',
       'echo "url=[$INFERENCE_PROXY_URL] token=[$INFERENCE_PROXY_TOKEN]"',
-      'if wget -q -T 3 -O- http://1.1.1.1/ >/dev/null 2>&1; then echo wget=yes; else echo wget=no; fi',
-      // curl is there (the failure below is the network's, not a missing client).
-      'command -v curl',
-      'if curl -s -m 3 http://1.1.1.1/ >/dev/null 2>&1; then echo curl=yes; else echo curl=no; fi',
+      // curl's 7: it could not connect, to an address or to a name (no DNS either).
+      'curl -s -m 3 -o /dev/null http://1.1.1.1/; echo "tcp=$?"',
+      'curl -s -m 3 -o /dev/null --unix-socket /run/cynode/inference.sock http://x/api/tags; echo "socket=$?"',
     ].join('\n');
     const created = await s.api.call('/v1/tasks', { token: s.adminToken, body: { prompt: script, input_mode: 'script', timeout_seconds: 60, image: SANDBOX_IMAGE } });
     const result = await finished(created.body.id);
-    expect(result).toMatchObject({ status: 'completed', stdout: 'socket=no\nurl=[] token=[]\nwget=no\n/bin/curl\ncurl=no\n' });
+    expect(result).toMatchObject({ status: 'completed', stdout: 'socket=no\nurl=[] token=[]\ntcp=7\nsocket=7\n' });
   });
 });
 
