@@ -7,6 +7,7 @@ import { NODE_SECRET_MIN_LENGTH, type ConfigAck, type NodeConfig } from '../cont
 import { OllamaBackend, type InferenceStatus } from '../inference/ollama';
 import { DEFAULT_OLLAMA_IMAGE, InferenceStartError, OllamaContainer } from '../inference/ollama-container';
 import { ollamaBaseUrl } from '../inference/ollama-host';
+import { startSandboxInferenceProxy } from '../inference/sandbox-proxy';
 import { DockerRunner } from '../sandbox/docker-runner';
 import { resolveEngine } from '../sandbox/engine';
 import type { SandboxRunner } from '../sandbox/runner';
@@ -122,15 +123,18 @@ export async function startNodeManager(o: NodeManagerOptions): Promise<NodeManag
   const id = await kept(o.stateDir, 'instance-id', randomUUID);
   const secret = await nodeSecret(o.stateDir);
   const nodeSlug = o.name ?? defaultNodeSlug(id);
-  const runner = o.runner ?? new DockerRunner({ instanceId: id, jobsDir: join(o.stateDir, 'jobs'), image: o.sandboxImage });
-
-  const reaped = await runner.reapOrphans().catch(() => 0);
-  if (reaped > 0) o.log(`removed ${reaped} sandbox container(s) left by a previous run`);
-
   // Inference: a host Ollama when one answers (never a second one), else the node's own container
   // when its config says so.
   const mode = o.inferenceMode ?? 'allow';
   const ollamaUrl = ollamaBaseUrl(o.ollamaHost);
+  // A node with inference disabled serves no model, to its sandboxes neither.
+  const inferenceProxy =
+    mode !== 'disabled' ? (socketPath: string, token: string) => startSandboxInferenceProxy({ socketPath, token, ollamaUrl: () => ollamaUrl, log: o.log }) : undefined;
+  const runner = o.runner ?? new DockerRunner({ instanceId: id, jobsDir: join(o.stateDir, 'jobs'), image: o.sandboxImage, inferenceProxy });
+
+  const reaped = await runner.reapOrphans().catch(() => 0);
+  if (reaped > 0) o.log(`removed ${reaped} sandbox container(s) left by a previous run`);
+
   const ollama = new OllamaBackend(ollamaUrl);
   const managedOllama = new OllamaContainer({ docker: new Dockerode(resolveEngine().options), instanceId: id });
   let startedOllama = false;

@@ -1,13 +1,14 @@
+import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Writable } from 'node:stream';
 import Dockerode from 'dockerode';
 import { OUTPUT_CAP_BYTES } from '../contract/worker-api';
 import { describeModem, engineMessage, engineStatus, resolveEngine } from './engine';
 import { OutputCapture } from './output-capture';
-import type { SandboxLimits, SandboxOutcome, SandboxRunner, SandboxRunSpec, SandboxRuntimeInfo } from './runner';
+import type { InferenceProxyFactory, InferenceProxyHandle, SandboxLimits, SandboxOutcome, SandboxRunner, SandboxRunSpec, SandboxRuntimeInfo } from './runner';
 
 export const DEFAULT_SANDBOX_IMAGE = 'cynode-sandbox:latest';
 export const DEFAULT_SANDBOX_LIMITS: SandboxLimits = { memoryMb: 512, pids: 256, cpus: 1 };
@@ -23,6 +24,10 @@ const SANDBOX_USER = '65534:65534';
 /** After the container exits, how long its last output may take to arrive over the attach stream. */
 const OUTPUT_DRAIN_MS = 5_000;
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Where a job's inference socket appears inside its sandbox (the host side is <job dir>/inference). */
+export const SANDBOX_INFERENCE_SOCKET = '/run/cynode/inference.sock';
+/** Longest Unix socket path Linux accepts (sun_path is 108 bytes with its NUL). */
+const MAX_SOCKET_PATH_BYTES = 107;
 
 export interface DockerRunnerOptions {
   /** A stable id of this Node Manager: its containers carry it, so only its own orphans are reaped. */
@@ -36,6 +41,8 @@ export interface DockerRunnerOptions {
   docker?: Dockerode;
   /** Where cleanup problems are reported (they never fail a job). */
   log?: (message: string) => void;
+  /** Starts a job's inference proxy; without it a job asking for inference does not start. */
+  inferenceProxy?: InferenceProxyFactory;
 }
 
 interface RunningJob {
@@ -46,6 +53,8 @@ interface RunningJob {
   /** Frozen by pause(); its timeout clock stands still meanwhile. */
   paused?: boolean;
   timeout?: { timer?: NodeJS.Timeout; deadline: number; leftMs: number; fire: () => void };
+  /** The job's inference proxy, closed with the job. */
+  proxy?: InferenceProxyHandle;
 }
 
 /**
@@ -144,8 +153,15 @@ export class DockerRunner implements SandboxRunner {
         return notStarted(`the node could not prepare the job directory: ${(err as Error).message}`);
       }
 
+      let inferenceToken: string | undefined;
+      if (spec.useInference) {
+        const started = await this.startInferenceProxy(dir, job);
+        if (typeof started !== 'string') return notStarted(started.why);
+        inferenceToken = started;
+      }
+
       try {
-        job.container = await this.docker.createContainer(this.containerOptions(spec, dir));
+        job.container = await this.docker.createContainer(this.containerOptions(spec, dir, inferenceToken));
       } catch (err) {
         return notStarted(
           engineStatus(err) === 404
@@ -206,7 +222,7 @@ export class DockerRunner implements SandboxRunner {
       // The outcome is known: answer now and clean up behind it (removing a container takes tens
       // of milliseconds). settled() waits for it, and a crash before it ends leaves an orphan the
       // next start reaps.
-      this.track(this.cleanUp(spec.jobId, job.container, dir));
+      this.track(this.cleanUp(spec.jobId, job.container, dir, job.proxy));
     }
   }
 
@@ -220,7 +236,9 @@ export class DockerRunner implements SandboxRunner {
     void cleanup.finally(() => this.cleanups.delete(cleanup));
   }
 
-  private async cleanUp(jobId: string, container: Dockerode.Container | undefined, dir: string): Promise<void> {
+  private async cleanUp(jobId: string, container: Dockerode.Container | undefined, dir: string, proxy?: InferenceProxyHandle): Promise<void> {
+    // The socket goes with the job: nothing may reach the model in its name afterwards.
+    await proxy?.close().catch((err: unknown) => this.log(`sandbox: could not close the inference proxy of job ${jobId}: ${(err as Error).message}`));
     if (container) {
       await container.remove({ force: true }).catch((err: unknown) => {
         if (engineStatus(err) !== 404) this.log(`sandbox: could not remove the container of job ${jobId}: ${engineMessage(err)}`);
@@ -303,10 +321,43 @@ export class DockerRunner implements SandboxRunner {
     return removed;
   }
 
-  private containerOptions(spec: SandboxRunSpec, dir: string): Dockerode.ContainerCreateOptions {
+  /**
+   * Starts the job's inference proxy on a socket in <dir>/inference (mounted at /run/cynode) and
+   * answers the token it accepts, or why it could not start.
+   */
+  private async startInferenceProxy(dir: string, job: RunningJob): Promise<string | { why: string }> {
+    if (!this.options.inferenceProxy) return { why: 'this node offers no inference to sandboxes' };
+    const socketDir = join(dir, 'inference');
+    const socketPath = join(socketDir, 'inference.sock');
+    if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH_BYTES) {
+      return { why: `the inference socket path ${socketPath} is longer than ${MAX_SOCKET_PATH_BYTES} bytes; give the node a shorter state directory` };
+    }
+    try {
+      await mkdir(socketDir, { recursive: true });
+      await chmod(socketDir, 0o755);
+      const token = randomBytes(32).toString('base64url');
+      job.proxy = await this.options.inferenceProxy(socketPath, token);
+      return token;
+    } catch (err) {
+      return { why: `the node could not start the inference proxy: ${(err as Error).message}` };
+    }
+  }
+
+  private containerOptions(spec: SandboxRunSpec, dir: string, inferenceToken?: string): Dockerode.ContainerCreateOptions {
     // Reserved variables are set last so a caller cannot forge them; nothing comes from
     // process.env, which may hold the node's own secrets.
-    const env = { ...spec.env, CYNODE_TASK_ID: spec.taskId, CYNODE_JOB_ID: spec.jobId, CYNODE_WORKSPACE_DIR: '/workspace' };
+    const inference =
+      inferenceToken === undefined
+        ? {}
+        : {
+            INFERENCE_PROXY_URL: `http+unix://${encodeURIComponent(SANDBOX_INFERENCE_SOCKET)}/`,
+            // The same socket as a plain path, for `curl --unix-socket`.
+            INFERENCE_PROXY_SOCKET: SANDBOX_INFERENCE_SOCKET,
+            INFERENCE_PROXY_TOKEN: inferenceToken,
+          };
+    const env = { ...spec.env, ...inference, CYNODE_TASK_ID: spec.taskId, CYNODE_JOB_ID: spec.jobId, CYNODE_WORKSPACE_DIR: '/workspace' };
+    const binds = [`${join(dir, 'workspace')}:/workspace:rw`, `${join(dir, 'job')}:/job:ro`];
+    if (inferenceToken !== undefined) binds.push(`${join(dir, 'inference')}:${dirname(SANDBOX_INFERENCE_SOCKET)}:ro`);
     const memory = Math.round(this.limits.memoryMb * 1024 * 1024);
     return {
       Image: spec.image,
@@ -326,7 +377,7 @@ export class DockerRunner implements SandboxRunner {
       HostConfig: {
         // Only deny-all policies exist: no interface but loopback.
         NetworkMode: 'none',
-        Binds: [`${join(dir, 'workspace')}:/workspace:rw`, `${join(dir, 'job')}:/job:ro`],
+        Binds: binds,
         Memory: memory,
         MemorySwap: memory,
         PidsLimit: this.limits.pids,

@@ -13,7 +13,20 @@ export interface SandboxRunSpec {
   timeoutSeconds: number;
   /** Files for the read-only /job directory. */
   files: Record<string, string>;
+  /**
+   * Give the job its node's model through an inference proxy on a Unix socket mounted into the
+   * sandbox (INFERENCE_PROXY_URL, INFERENCE_PROXY_TOKEN); the sandbox keeps no network.
+   */
+  useInference?: boolean;
 }
+
+/** A running inference proxy for one job (node-manager/inference/sandbox-proxy.ts). */
+export interface InferenceProxyHandle {
+  close(): Promise<void>;
+}
+
+/** Starts a job's inference proxy listening on socketPath, accepting only `token`. */
+export type InferenceProxyFactory = (socketPath: string, token: string) => Promise<InferenceProxyHandle>;
 
 export interface SandboxOutcome {
   status: 'completed' | 'failed' | 'timeout' | 'canceled';

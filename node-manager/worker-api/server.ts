@@ -148,7 +148,16 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
     }
     const timeoutSeconds = Math.min(sandbox.timeout_seconds ?? defaultTimeout, maxTimeout);
     const image = sandbox.image ?? o.defaultImage;
-    const spec = { taskId: task_id, jobId: job_id, image, command: sandbox.command, env: sandbox.env ?? {}, timeoutSeconds, files: sandbox.files ?? {} };
+    const spec = {
+      taskId: task_id,
+      jobId: job_id,
+      image,
+      command: sandbox.command,
+      env: sandbox.env ?? {},
+      timeoutSeconds,
+      files: sandbox.files ?? {},
+      useInference: sandbox.use_inference === true,
+    };
     const stream = wantsStream(request) ? new JobStream(reply, o.streamHeartbeatMs ?? JOB_STREAM_HEARTBEAT_MS) : undefined;
     let result;
     let followed: FollowedJob | undefined;
@@ -160,7 +169,7 @@ export async function startWorkerApi(o: WorkerApiOptions): Promise<WorkerApi> {
       if (err instanceof ClosedError) throw new HttpProblem(503, 'the node manager is stopping; retry shortly', {}, { 'retry-after': String(RETRY_AFTER_SECONDS) });
       throw err;
     }
-    request.log.info({ job_id, task_id, image, timeout_seconds: timeoutSeconds, ...(stream ? { streamed: true, log_after } : {}) }, 'job requested');
+    request.log.info({ job_id, task_id, image, timeout_seconds: timeoutSeconds, use_inference: spec.useInference, ...(stream ? { streamed: true, log_after } : {}) }, 'job requested');
     if (stream && followed) return await stream.serve(request, followed);
     return await result;
   });

@@ -90,6 +90,7 @@ function sandboxOf(payload: Record<string, unknown>): SandboxSpec {
   if (typeof payload.network_policy === 'string') spec.network_policy = payload.network_policy;
   if (payload.env && typeof payload.env === 'object') spec.env = payload.env as Record<string, string>;
   if (payload.files && typeof payload.files === 'object') spec.files = payload.files as Record<string, string>;
+  if (payload.use_inference === true) spec.use_inference = true;
   return spec;
 }
 

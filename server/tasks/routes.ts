@@ -126,7 +126,7 @@ export function taskRoutes(app: HttpServer, tasks: TaskService, runs: RunService
         description:
           '`input_mode`: `prompt` (default; answered by inference on a node serving it, the answer is the result\'s stdout), `script` (the prompt is a shell script run with `sh`) or `commands` ' +
           '(each non-empty line runs with `sh -c`, in order, stopping at the first that fails). The task lands in your default ' +
-          'project unless `project_id` (id or slug) names one where you may create tasks. `use_inference` and `use_sba` are accepted and ignored (legacy clients).',
+          'project unless `project_id` (id or slug) names one where you may create tasks. `use_inference: true` on a `script` or `commands` task lets its sandbox reach the node\'s model through an inference proxy on a Unix socket (env `INFERENCE_PROXY_URL`, `INFERENCE_PROXY_TOKEN`; the sandbox keeps no network); prompt tasks ignore it. `use_sba` is accepted and ignored (legacy clients).',
         body: Strict({
           prompt: Type.String({ description: `Task text, script or commands; at most ${MAX_PROMPT_BYTES} bytes` }),
           input_mode: Type.Optional(Type.Union([Type.Literal('prompt'), Type.Literal('script'), Type.Literal('commands')])),
@@ -136,14 +136,14 @@ export function taskRoutes(app: HttpServer, tasks: TaskService, runs: RunService
           image: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$', description: 'Sandbox image instead of the default' })),
           model: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Prompt tasks: the model to answer with (one GET /v1/models lists); default: the first model of the node chosen' })),
           session_id: Type.Optional(Uuid),
-          use_inference: Type.Optional(Type.Boolean({ description: 'Ignored (legacy)' })),
+          use_inference: Type.Optional(Type.Boolean({ description: 'Script and commands tasks: the sandbox may call the node\'s model through its inference proxy (default false)' })),
           use_sba: Type.Optional(Type.Boolean({ description: 'Ignored (legacy)' })),
         }),
         response: { 201: TaskResponse, ...errors(400, 401, 403, 404, 409, 413) },
       },
     },
     async (request, reply) => {
-      const { use_inference: _i, use_sba: _s, ...input } = request.body;
+      const { use_sba: _s, ...input } = request.body;
       const task = await tasks.create(request.principal!, input, requestContext(request));
       reply.code(201);
       return taskView(task);

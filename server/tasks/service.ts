@@ -67,6 +67,8 @@ export interface CreateTaskInput {
   model?: string;
   /** One of the caller's sessions; the task's runs belong to it. */
   session_id?: string;
+  /** Script and commands tasks: the sandbox reaches its node's model through the inference proxy. */
+  use_inference?: boolean;
 }
 
 /**
@@ -96,6 +98,7 @@ export class TaskService {
       timeoutSeconds: input.timeout_seconds ?? this.defaults.taskTimeoutSeconds,
       image: input.image ?? this.defaults.sandboxImage,
       model: mode === 'prompt' ? await this.modelFor(principal, input.model, ctx) : input.model,
+      useInference: input.use_inference === true,
     });
     const project = await this.projectFor(principal, input.project_id, ctx);
     if (input.session_id !== undefined && !(await findOwnSession(this.db, principal.userId, input.session_id))) throw notFound('Session');
@@ -229,8 +232,13 @@ export class TaskService {
  * node serves inference, the dispatcher fails such a job at once with a reason, it never sits in
  * the queue forever.
  */
-export function jobFor(mode: InputMode, prompt: string, o: { timeoutSeconds: number; image: string; model?: string }): { kind: JobKind; payload: Record<string, unknown> } {
-  const sandbox = { image: o.image, timeout_seconds: o.timeoutSeconds, network_policy: 'none' };
+export function jobFor(
+  mode: InputMode,
+  prompt: string,
+  o: { timeoutSeconds: number; image: string; model?: string; useInference?: boolean },
+): { kind: JobKind; payload: Record<string, unknown> } {
+  // Off unless asked: a sandbox reaches no model, as it reaches nothing else.
+  const sandbox = { image: o.image, timeout_seconds: o.timeoutSeconds, network_policy: 'none', ...(o.useInference ? { use_inference: true } : {}) };
   if (mode === 'commands') {
     const command = commandsArgv(prompt);
     if (!command) throw badRequest('prompt has no commands: give one shell command per line');

@@ -13658,7 +13658,7 @@ export interface paths {
         put?: never;
         /**
          * Create a task; it is queued and runs asynchronously
-         * @description `input_mode`: `prompt` (default; answered by inference on a node serving it, the answer is the result's stdout), `script` (the prompt is a shell script run with `sh`) or `commands` (each non-empty line runs with `sh -c`, in order, stopping at the first that fails). The task lands in your default project unless `project_id` (id or slug) names one where you may create tasks. `use_inference` and `use_sba` are accepted and ignored (legacy clients).
+         * @description `input_mode`: `prompt` (default; answered by inference on a node serving it, the answer is the result's stdout), `script` (the prompt is a shell script run with `sh`) or `commands` (each non-empty line runs with `sh -c`, in order, stopping at the first that fails). The task lands in your default project unless `project_id` (id or slug) names one where you may create tasks. `use_inference: true` on a `script` or `commands` task lets its sandbox reach the node's model through an inference proxy on a Unix socket (env `INFERENCE_PROXY_URL`, `INFERENCE_PROXY_TOKEN`; the sandbox keeps no network); prompt tasks ignore it. `use_sba` is accepted and ignored (legacy clients).
          */
         post: {
             parameters: {
@@ -13684,7 +13684,7 @@ export interface paths {
                         /** @description Normalized (lowercase, dashes) and made unique among your tasks with -2, -3… */
                         task_name?: string;
                         timeout_seconds?: number;
-                        /** @description Ignored (legacy) */
+                        /** @description Script and commands tasks: the sandbox may call the node's model through its inference proxy (default false) */
                         use_inference?: boolean;
                         /** @description Ignored (legacy) */
                         use_sba?: boolean;
