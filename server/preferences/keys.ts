@@ -74,3 +74,22 @@ export function checkValue(key: string, value: unknown, declared: ValueType | un
   if (why) throw badRequest(`${key} must be ${why}`);
   return declared ?? actual;
 }
+
+/** The project-manager agent's settings, typed, from an effective fold (PreferenceService.effective). */
+export interface AgentPmSettings {
+  model: string | null;
+  approval: 'never' | 'mutating';
+  maxSteps: number;
+  maxSeconds: number;
+}
+
+export function agentPmSettings(effective: Record<string, unknown>): AgentPmSettings {
+  // The fold skips invalid entries and fills defaults, so each value already fits its key.
+  const v = (key: string) => (KNOWN_KEYS[key]!.check(effective[key]) === null ? effective[key] : KNOWN_KEYS[key]!.default);
+  return {
+    model: v('agent.pm.model') as string | null,
+    approval: v('agent.pm.approval') as AgentPmSettings['approval'],
+    maxSteps: v('agent.pm.max_steps') as number,
+    maxSeconds: v('agent.pm.max_seconds') as number,
+  };
+}

@@ -1,6 +1,6 @@
 import type { Db, Queryable } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
-import { HttpProblem, badRequest, conflict, notFound } from '../http/problem';
+import { HttpProblem, badRequest, conflict, forbidden, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import { redactJson } from '../redaction/redaction';
 import type { TaskRow } from '../tasks/store';
@@ -63,6 +63,14 @@ export interface WriteOptions {
 const ADMIN = 'preferences.manage';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/**
+ * Agents never change the settings that bound agents (`agent.*`: approval mode, step and time
+ * limits, model): an agent could otherwise turn its own approvals off.
+ */
+function agentMayWrite(principal: Principal, key: string): void {
+  if (principal.via === 'agent' && key.startsWith('agent.')) throw forbidden('Agents may not change agent.* preferences; the user sets them');
+}
+
 const stale = (current: number | null, expected: number) =>
   new HttpProblem(409, current === null ? `The preference does not exist (expected version ${expected})` : `The preference is at version ${current}, not ${expected}; read it again and retry`, {
     current_version: current,
@@ -98,6 +106,7 @@ export class PreferenceService {
   async set(principal: Principal, ref: ScopeRef, key: string, input: WriteOptions & { value: unknown; valueType?: ValueType }, ctx: RequestContext): Promise<{ preference: PreferenceRow; created: boolean }> {
     checkKey(key);
     const valueType = checkValue(key, input.value, input.valueType);
+    agentMayWrite(principal, key);
     const scope = await this.resolve(principal, ref, 'write', ctx);
     // After the access check, so callers without it learn nothing from the answer.
     if ((await redactJson(input.value, { remember: false })).count > 0) throw badRequest('Preferences never hold credentials, and this value looks like one. Store secrets in a connector credential');
@@ -116,6 +125,7 @@ export class PreferenceService {
   /** Lower scopes become effective again. */
   async delete(principal: Principal, ref: ScopeRef, key: string, opts: WriteOptions, ctx: RequestContext): Promise<void> {
     checkKey(key);
+    agentMayWrite(principal, key);
     const scope = await this.resolve(principal, ref, 'write', ctx);
     await this.db.transaction(async (tx) => {
       const current = await lockPreference(tx, scope.type, scope.id, key);
@@ -136,7 +146,7 @@ export class PreferenceService {
     let taskId: string | null = null;
     let projectId: string | null = null;
     if (where.taskId !== undefined) {
-      const task = await this.tasks.get(principal, where.taskId);
+      const task = await this.boundTask(principal, where.taskId);
       taskId = task.id;
       projectId = task.project_id;
     } else if (where.projectId !== undefined) {
@@ -184,6 +194,14 @@ export class PreferenceService {
     });
   }
 
+  /** A task the caller may read; an agent bound to a task reaches that task only. */
+  private async boundTask(principal: Principal, ref: string): Promise<TaskRow> {
+    const task = await this.tasks.get(principal, ref);
+    const bound = principal.agent?.taskId;
+    if (bound !== undefined && task.id !== bound) throw forbidden('This agent works on another task');
+    return task;
+  }
+
   private isAdmin(principal: Principal): Promise<boolean> {
     return this.authz.can(principal, ADMIN);
   }
@@ -218,7 +236,7 @@ export class PreferenceService {
       const project = await this.authz.requireProject(principal, ref.id, mode === 'read' ? 'project.read' : 'project.update', ctx);
       return { type: 'project', id: project.id };
     }
-    const task = await this.tasks.get(principal, ref.id);
+    const task = await this.boundTask(principal, ref.id);
     if (mode === 'write' && task.created_by !== principal.userId) await requireAdmin('task', task.id);
     return { type: 'task', id: task.id };
   }

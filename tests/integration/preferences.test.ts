@@ -2,6 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { agentPmSettings } from '../../server/preferences/keys';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 
 const UNKNOWN = '00000000-0000-4000-8000-000000000000';
@@ -32,6 +33,14 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     expect(task.status, task.text).toBe(201);
     taskId = task.body.id;
   });
+  const connect = async (token: string): Promise<Client> => {
+    const client = new Client({ name: 'preferences-test', version: '1.0.0' });
+    clients.push(client);
+    await client.connect(new StreamableHTTPClientTransport(new URL(`${s.cynode.gatewayUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    return client;
+  };
+  const tool = async (client: Client, name: string, args: Record<string, unknown>) => (await client.callTool({ name, arguments: args })) as CallToolResult;
+
   afterAll(async () => {
     for (const c of clients) await c.close().catch(() => {});
     await s?.close();
@@ -183,15 +192,14 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     }
     const eff = await call('GET', `/v1/prefs/effective?project_id=${projectId}`, undefined, alice.token);
     expect(eff.body.effective).toMatchObject({ 'agent.pm.max_steps': 12, 'agent.pm.approval': 'mutating', 'agent.pm.model': 'llama3.2', 'agent.pm.max_seconds': 120 });
+    expect(agentPmSettings(eff.body.effective)).toEqual({ model: 'llama3.2', approval: 'mutating', maxSteps: 12, maxSeconds: 120 });
     // Nothing refused was stored.
     const mine = await call('GET', '/v1/prefs?scope_type=user', undefined, alice.token);
     expect(mine.body.preferences.map((p: any) => p.key)).not.toContain('notes.deploy');
   });
 
   it('serves the same preferences over MCP: preference.effective answers as REST does, preference.set is audited', async () => {
-    const client = new Client({ name: 'preferences-test', version: '1.0.0' });
-    clients.push(client);
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${s.cynode.gatewayUrl}/mcp`), { requestInit: { headers: { authorization: `Bearer ${alice.token}` } } }));
+    const client = await connect(alice.token);
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
     for (const name of ['preference.get', 'preference.list', 'preference.effective']) expect(byName.get(name)?.annotations, name).toMatchObject({ readOnlyHint: true });
@@ -214,5 +222,35 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     const log = await call('GET', '/v1/prefs/audit?key=mcp.color');
     expect(log.body.entries).toHaveLength(1);
     expect(log.body.entries[0]).toMatchObject({ action: 'created', scope_type: 'task', scope_id: taskId, new_version: 1, reason: 'from the agent', changed_by: alice.id });
+  });
+
+  it('holds an agent to its task and keeps it from changing the agent.* settings that bound it', async () => {
+    const minted = await call('POST', '/v1/agent-tokens', { role: 'project_manager', task_id: taskId }, alice.token);
+    expect(minted.status, minted.text).toBe(201);
+    const other = await call('POST', '/v1/tasks', { prompt: 'echo other', input_mode: 'commands', project_id: projectId }, alice.token);
+    const agent = await connect(minted.body.token);
+
+    // Without ids, the agent gets its task's fold: the same as its user asking for that task.
+    const mine = await tool(agent, 'preference.effective', {});
+    expect(mine.isError ?? false, JSON.stringify(mine.content)).toBe(false);
+    expect(mine.structuredContent).toEqual((await call('GET', `/v1/prefs/effective?task_id=${taskId}`, undefined, alice.token)).body);
+
+    for (const [name, args] of [
+      ['preference.set', { key: 'agent.pm.approval', scope_type: 'user', value: 'never' }],
+      ['preference.set', { key: 'agent.pm.max_steps', scope_type: 'task', scope_id: taskId, value: 50 }],
+      ['preference.delete', { key: 'agent.pm.approval', scope_type: 'user' }],
+      ['preference.set', { key: 'notes.lang', scope_type: 'task', scope_id: other.body.id, value: 'go' }],
+      ['preference.list', { scope_type: 'task', scope_id: other.body.id }],
+      ['preference.effective', { task_id: other.body.id }],
+    ] as const) {
+      const res = await tool(agent, name, args);
+      expect(res.isError, `${name} ${JSON.stringify(args)}`).toBe(true);
+    }
+    expect((await call('GET', '/v1/prefs/agent.pm.approval?scope_type=user', undefined, alice.token)).body.value).toBe('mutating');
+
+    const noted = await tool(agent, 'preference.set', { key: 'notes.lang', scope_type: 'task', scope_id: taskId, value: 'python', reason: 'the user said so' });
+    expect(noted.structuredContent).toMatchObject({ ok: true, version: 1 });
+    const log = await call('GET', '/v1/prefs/audit?key=notes.lang');
+    expect(log.body.entries[0]).toMatchObject({ via: 'agent:project_manager', changed_by: alice.id, reason: 'the user said so' });
   });
 });
