@@ -2,7 +2,7 @@ import type { Db, Queryable } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, badRequest, conflict, forbidden, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import { redactJson } from '../redaction/redaction';
+import { redactAll, redactJson } from '../redaction/redaction';
 import type { TaskRow } from '../tasks/store';
 import { KNOWN_KEYS, checkKey, checkValue, invalidReason } from './keys';
 import {
@@ -179,6 +179,8 @@ export class PreferenceService {
   }
 
   private async audit(tx: Queryable, principal: Principal, action: PreferenceAuditRow['action'], scope: Scope, key: string, oldVersion: number | null, newVersion: number | null, reason: string | undefined, ctx: RequestContext) {
+    // A reason is free text, kept for as long as the log: a secret pasted into it is redacted.
+    if (reason !== undefined) reason = (await redactAll([reason], { remember: false })).texts[0];
     await appendPreferenceAudit(tx, {
       action,
       scopeType: scope.type,

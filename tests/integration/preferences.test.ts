@@ -116,6 +116,9 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     await put('audit.note', { scope_type: 'user', value: 'first-value-xyz', reason: 'trying it' }, alice.token);
     await put('audit.note', { scope_type: 'user', value: 'second-value-xyz', reason: 'changed my mind' }, alice.token);
     await call('DELETE', '/v1/prefs/audit.note?scope_type=user&reason=no%20longer%20needed', undefined, alice.token);
+    await put('audit.other', { scope_type: 'user', value: 1, reason: `rotated ${GITHUB_TOKEN}` }, alice.token);
+    const redacted = await call('GET', '/v1/prefs/audit?key=audit.other');
+    expect(redacted.body.entries[0].reason).toBe('rotated SECRET_REDACTED');
     const log = await call('GET', `/v1/prefs/audit?key=audit.note&scope_id=${alice.id}`);
     expect(log.status, log.text).toBe(200);
     expect(log.body.entries.map((e: any) => [e.action, e.old_version, e.new_version, e.reason])).toEqual([
