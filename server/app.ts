@@ -92,6 +92,8 @@ import { ProcessConnectorExecutor } from './connectors/executor/client';
 import { McpService } from './mcp/service';
 import { mcpRoutes } from './mcp/routes';
 import { toolCatalog } from './mcp/tools/index';
+import { PreferenceService } from './preferences/service';
+import { preferenceRoutes } from './preferences/routes';
 
 export const VERSION = '0.1.0';
 
@@ -289,8 +291,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: (nodeId) => workerApiTarget(db, nodeId, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
+    // Preferences: the fold the project-manager agent reads its settings from (spec gateway.md §1.8).
+    const preferences = new PreferenceService(db, deps.authz, tasks);
+    preferenceRoutes(gateway, preferences);
     // CyNode as an MCP server: its tools call the services above with the caller's principal.
-    const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors });
+    const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors, preferences });
     const mcpLog = gateway.log.child({ module: 'mcp' });
     mcpRoutes(gateway, new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) }), { version: VERSION });
     agentTokenRoutes(gateway, agentTokens);

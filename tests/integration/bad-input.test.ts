@@ -65,7 +65,8 @@ interface Operation {
   method: string;
   /** OpenAPI template, e.g. /v1/users/{id}. */
   path: string;
-  pathParams: Array<{ name: string; uuid: boolean }>;
+  /** `named`: a name the client chooses (a preference key) whose declared pattern no uuid matches. */
+  pathParams: Array<{ name: string; uuid: boolean; named: boolean }>;
   queryParams: string[];
   body: { schema: any; required: string[] } | undefined;
   /** The document says it needs no credential (`security: []`). */
@@ -152,7 +153,7 @@ function operationsOf(doc: any): Operation[] {
       ops.push({
         method,
         path,
-        pathParams: params.filter((p) => p.in === 'path').map((p) => ({ name: p.name, uuid: p.schema?.format === 'uuid' })),
+        pathParams: params.filter((p) => p.in === 'path').map((p) => ({ name: p.name, uuid: p.schema?.format === 'uuid', named: typeof p.schema?.pattern === 'string' && !new RegExp(p.schema.pattern).test(randomUUID()) })),
         queryParams: params.filter((p) => p.in === 'query').map((p) => p.name),
         body: bodySchema ? { schema: bodySchema, required: bodySchema.required ?? [] } : undefined,
         documentedPublic: Array.isArray(op.security) && op.security.length === 0,
@@ -170,6 +171,12 @@ function templateMatches(template: string, path: string): boolean {
     .join('/');
   return new RegExp(`^${source}$`).test(path);
 }
+
+/**
+ * What a path filled with random uuids answers: 404, unless a parameter is a name whose pattern no
+ * uuid matches (a preference key such as `agent.pm.model`); then the uuid is malformed, a 400.
+ */
+const missingOrMalformed = (op: Operation): number[] => (op.pathParams.some((p) => p.named) ? [400] : [404]);
 
 /** The path with every parameter replaced: `fill` by name, a fresh random uuid otherwise. */
 function pathOf(op: Operation, fill: Record<string, string> = {}): string {
@@ -310,7 +317,7 @@ describe.each(DB_KINDS)('bad input on every route (%s)', (kind) => {
 
       // Nothing at all, or an empty object: missing required fields where there are any.
       const needsFields = (op.body?.required.length ?? 0) > 0;
-      const emptyExpected: Expected = needsFields ? { status: [400] } : op.pathParams.length > 0 ? { status: [404] } : (VALID_EMPTY_OBJECT[op.key] ?? { status: [400] });
+      const emptyExpected: Expected = needsFields ? { status: [400] } : op.pathParams.length > 0 ? { status: missingOrMalformed(op) } : (VALID_EMPTY_OBJECT[op.key] ?? { status: [400] });
       await probe(op, 'empty object', emptyExpected, { path, ...json({}) });
       await probe(op, 'no body', emptyExpected, { path });
       await probe(op, 'empty body with JSON content type', { status: [400] }, { path, headers: { 'content-type': 'application/json' }, body: '' });
@@ -357,7 +364,7 @@ describe.each(DB_KINDS)('bad input on every route (%s)', (kind) => {
         // Not percent-encoded: the path no longer matches this route, or any.
         await probe(op, `${param.name}=raw ../../etc`, { status: [404, 405] }, { path: pathOf(op, { [param.name]: '../../etc' }), ...bodyInput });
       }
-      await probe(op, 'ids that do not exist', { status: [404] }, { path: pathOf(op), ...bodyInput });
+      await probe(op, 'ids that do not exist', { status: missingOrMalformed(op) }, { path: pathOf(op), ...bodyInput });
     }
     expectNoFailures();
   });

@@ -1,6 +1,7 @@
 import type { ConnectorOperationService } from '../../connectors/invocations';
 import type { ConnectorService } from '../../connectors/service';
 import type { NodeAdminService } from '../../nodes/admin-service';
+import type { PreferenceService } from '../../preferences/service';
 import type { ProcessService } from '../../processes/service';
 import type { ProjectService } from '../../projects/service';
 import type { Authorizer } from '../../rbac/service';
@@ -10,6 +11,7 @@ import type { TaskService } from '../../tasks/service';
 import type { ToolDef } from '../catalog';
 import { connectorTools } from './connectors';
 import { nodeTools, type ModelCatalog } from './nodes';
+import { preferenceTools } from './preferences';
 import { processTools } from './processes';
 import { runTools } from './runs';
 import { projectTools, sessionTools } from './sessions';
@@ -26,6 +28,7 @@ export interface ToolServices {
   models: ModelCatalog;
   processes: ProcessService;
   connectors: { instances: ConnectorService; operations: ConnectorOperationService };
+  preferences: PreferenceService;
 }
 
 /** Every tool of the MCP server (spec connectors-ledger §2.5), grouped by namespace. */
@@ -38,5 +41,6 @@ export function toolCatalog(s: ToolServices): ToolDef[] {
     ...nodeTools(s.authz, s.nodes, s.models),
     ...processTools(s.processes),
     ...connectorTools(s.connectors.instances, s.connectors.operations),
+    ...preferenceTools(s.preferences),
   ];
 }
