@@ -4,7 +4,7 @@ import { badRequest } from '../http/problem';
 import { credentialName } from '../redaction/generic';
 import type { ValueType } from './store';
 
-/** Lowercase dot-namespaces, at least two segments (spec gateway.md §1.8): `agent.pm.model`. */
+/** Lowercase dot-namespaces, at least two segments (spec gateway.md §1.8): `agents.project_manager.max_steps`. */
 export const KEY_PATTERN = '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$';
 const KEY = new RegExp(KEY_PATTERN);
 export const MAX_KEY_LENGTH = 200;
@@ -21,24 +21,24 @@ export interface KnownKey {
 const intIn = (min: number, max: number) => (v: unknown) => (Number.isInteger(v) && (v as number) >= min && (v as number) <= max ? null : `an integer from ${min} to ${max}`);
 
 /**
- * The keys the project-manager agent reads. `agent.pm.approval` defaults to `never`: an API client
+ * The keys the project-manager agent reads. `agents.project_manager.approval` defaults to `never`: an API client
  * of /v1/chat/completions knows nothing of approvals, and a turn that stops to wait for one would
  * break every unattended caller; a person turns asking on for themselves (user scope) or for a
  * project.
  */
 export const KNOWN_KEYS: Readonly<Record<string, KnownKey>> = {
-  'agent.pm.model': {
+  'agents.project_manager.model.local_default_ollama_model': {
     description: 'The model that backs cynodeai.pm; null lets CyNode choose a served model with tool calling',
     default: null,
     check: (v) => (v === null || (typeof v === 'string' && v.length >= 1 && v.length <= 200) ? null : 'a model name (1 to 200 characters) or null'),
   },
-  'agent.pm.approval': {
+  'agents.project_manager.approval': {
     description: 'never: the agent acts without asking; mutating: it asks before each tool that changes something',
     default: 'never',
     check: (v) => (v === 'never' || v === 'mutating' ? null : '"never" or "mutating"'),
   },
-  'agent.pm.max_steps': { description: 'Tool-loop steps per agent turn', default: 8, check: intIn(1, 50) },
-  'agent.pm.max_seconds': { description: 'Seconds an agent turn may take', default: 120, check: intIn(5, 600) },
+  'agents.project_manager.max_steps': { description: 'Tool-loop steps per agent turn', default: 8, check: intIn(1, 50) },
+  'agents.project_manager.max_seconds': { description: 'Seconds an agent turn may take', default: 120, check: intIn(5, 600) },
 };
 
 export function valueTypeOf(value: unknown): ValueType {
@@ -60,7 +60,7 @@ export function invalidReason(key: string, value: unknown, valueType: ValueType)
 
 /** 400 unless the key is well formed and not named like a credential. */
 export function checkKey(key: string): void {
-  if (key.length > MAX_KEY_LENGTH || !KEY.test(key)) throw badRequest(`Preference keys are lowercase dot-separated names of at most ${MAX_KEY_LENGTH} characters, such as agent.pm.model`);
+  if (key.length > MAX_KEY_LENGTH || !KEY.test(key)) throw badRequest(`Preference keys are lowercase dot-separated names of at most ${MAX_KEY_LENGTH} characters, such as agents.project_manager.max_steps`);
   // Deployment secrets never live in preferences (spec gateway.md §1.8): a key named like one is refused.
   if (key.split('.').some((segment) => credentialName(segment) !== null)) throw badRequest('Preferences never hold credentials; this key is named like one. Store secrets in a connector credential');
 }
@@ -87,9 +87,9 @@ export function agentPmSettings(effective: Record<string, unknown>): AgentPmSett
   // The fold skips invalid entries and fills defaults, so each value already fits its key.
   const v = (key: string) => (KNOWN_KEYS[key]!.check(effective[key]) === null ? effective[key] : KNOWN_KEYS[key]!.default);
   return {
-    model: v('agent.pm.model') as string | null,
-    approval: v('agent.pm.approval') as AgentPmSettings['approval'],
-    maxSteps: v('agent.pm.max_steps') as number,
-    maxSeconds: v('agent.pm.max_seconds') as number,
+    model: v('agents.project_manager.model.local_default_ollama_model') as string | null,
+    approval: v('agents.project_manager.approval') as AgentPmSettings['approval'],
+    maxSteps: v('agents.project_manager.max_steps') as number,
+    maxSeconds: v('agents.project_manager.max_seconds') as number,
   };
 }

@@ -10,7 +10,7 @@ import type { PreferenceAuditRow, PreferenceRow } from './store';
 export const ScopeType = Type.Union([Type.Literal('system'), Type.Literal('group'), Type.Literal('user'), Type.Literal('project'), Type.Literal('task')]);
 export const ValueType = Type.Union([Type.Literal('string'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('object'), Type.Literal('array'), Type.Literal('null')]);
 export const ScopeId = Type.String({ minLength: 1, maxLength: 200, description: 'The group, user, project (id or slug) or task (id or your task name); none for system, yourself by default for user' });
-export const Key = Type.String({ pattern: KEY_PATTERN, maxLength: MAX_KEY_LENGTH, description: 'Lowercase dot-separated name, e.g. agent.pm.model' });
+export const Key = Type.String({ pattern: KEY_PATTERN, maxLength: MAX_KEY_LENGTH, description: 'Lowercase dot-separated name, e.g. agents.project_manager.max_steps' });
 const Reason = Type.String({ maxLength: 1000, description: 'Why; kept in the preference audit log' });
 const ExpectedVersion = Type.Integer({ minimum: 0, description: 'Write only if the preference is at this version (0: only if it does not exist yet); 409 otherwise' });
 

@@ -64,11 +64,11 @@ const ADMIN = 'preferences.manage';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
- * Agents never change the settings that bound agents (`agent.*`: approval mode, step and time
+ * Agents never change the settings that bound agents (`agents.*`: approval mode, step and time
  * limits, model): an agent could otherwise turn its own approvals off.
  */
 function agentMayWrite(principal: Principal, key: string): void {
-  if (principal.via === 'agent' && key.startsWith('agent.')) throw forbidden('Agents may not change agent.* preferences; the user sets them');
+  if (principal.via === 'agent' && key.startsWith('agents.')) throw forbidden('Agents may not change agents.* preferences; the user sets them');
 }
 
 const stale = (current: number | null, expected: number) =>

@@ -174,7 +174,7 @@ function templateMatches(template: string, path: string): boolean {
 
 /**
  * What a path filled with random uuids answers: 404, unless a parameter is a name whose pattern no
- * uuid matches (a preference key such as `agent.pm.model`); then the uuid is malformed, a 400.
+ * uuid matches (a preference key such as `agents.project_manager.model.local_default_ollama_model`); then the uuid is malformed, a 400.
  */
 const missingOrMalformed = (op: Operation): number[] => (op.pathParams.some((p) => p.named) ? [400] : [404]);
 

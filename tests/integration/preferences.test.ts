@@ -71,8 +71,8 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     expect(source('fold.k4')).toMatchObject({ scope_type: 'project', scope_id: projectId });
     expect(source('fold.k5')).toMatchObject({ scope_type: 'task', scope_id: taskId });
     // The agent's own keys answer their defaults when no scope sets them.
-    expect(res.body.effective).toMatchObject({ 'agent.pm.model': null, 'agent.pm.approval': 'never', 'agent.pm.max_steps': 8, 'agent.pm.max_seconds': 120 });
-    expect(source('agent.pm.max_steps')).toMatchObject({ scope_type: 'default' });
+    expect(res.body.effective).toMatchObject({ 'agents.project_manager.model.local_default_ollama_model': null, 'agents.project_manager.approval': 'never', 'agents.project_manager.max_steps': 8, 'agents.project_manager.max_seconds': 120 });
+    expect(source('agents.project_manager.max_steps')).toMatchObject({ scope_type: 'default' });
 
     // In the project (no task), the project's value wins; deleting the task's value lets it through.
     const inProject = await call('GET', `/v1/prefs/effective?project_id=apollo`, undefined, alice.token);
@@ -166,12 +166,12 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     const cases: Array<[string, Record<string, unknown>]> = [
       ['nodots', { scope_type: 'user', value: 1 }],
       ['Upper.Case', { scope_type: 'user', value: 1 }],
-      ['agent.pm.max_steps', { scope_type: 'user', value: 0 }],
-      ['agent.pm.max_steps', { scope_type: 'user', value: 51 }],
-      ['agent.pm.max_steps', { scope_type: 'user', value: '8' }],
-      ['agent.pm.max_seconds', { scope_type: 'user', value: 2.5 }],
-      ['agent.pm.approval', { scope_type: 'user', value: 'always' }],
-      ['agent.pm.model', { scope_type: 'user', value: 42 }],
+      ['agents.project_manager.max_steps', { scope_type: 'user', value: 0 }],
+      ['agents.project_manager.max_steps', { scope_type: 'user', value: 51 }],
+      ['agents.project_manager.max_steps', { scope_type: 'user', value: '8' }],
+      ['agents.project_manager.max_seconds', { scope_type: 'user', value: 2.5 }],
+      ['agents.project_manager.approval', { scope_type: 'user', value: 'always' }],
+      ['agents.project_manager.model.local_default_ollama_model', { scope_type: 'user', value: 42 }],
       ['ui.size', { scope_type: 'user', value: 'big', value_type: 'number' }],
       ['ui.size', { scope_type: 'user' }],
       ['ui.size', { scope_type: 'user', value: 'x'.repeat(20_000) }],
@@ -190,11 +190,11 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
       expect(res.text).not.toContain(GITHUB_TOKEN);
     }
     // Valid known keys are accepted and fold for the agent.
-    for (const [key, value] of [['agent.pm.max_steps', 12], ['agent.pm.approval', 'mutating'], ['agent.pm.model', 'llama3.2']] as const) {
+    for (const [key, value] of [['agents.project_manager.max_steps', 12], ['agents.project_manager.approval', 'mutating'], ['agents.project_manager.model.local_default_ollama_model', 'llama3.2']] as const) {
       expect((await put(key, { scope_type: 'user', value }, alice.token)).status).toBe(200);
     }
     const eff = await call('GET', `/v1/prefs/effective?project_id=${projectId}`, undefined, alice.token);
-    expect(eff.body.effective).toMatchObject({ 'agent.pm.max_steps': 12, 'agent.pm.approval': 'mutating', 'agent.pm.model': 'llama3.2', 'agent.pm.max_seconds': 120 });
+    expect(eff.body.effective).toMatchObject({ 'agents.project_manager.max_steps': 12, 'agents.project_manager.approval': 'mutating', 'agents.project_manager.model.local_default_ollama_model': 'llama3.2', 'agents.project_manager.max_seconds': 120 });
     expect(agentPmSettings(eff.body.effective)).toEqual({ model: 'llama3.2', approval: 'mutating', maxSteps: 12, maxSeconds: 120 });
     // Nothing refused was stored.
     const mine = await call('GET', '/v1/prefs?scope_type=user', undefined, alice.token);
@@ -219,7 +219,7 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
 
     const stale = (await client.callTool({ name: 'preference.set', arguments: { key: 'mcp.color', scope_type: 'task', scope_id: taskId, value: 'red', expected_version: 5 } })) as CallToolResult;
     expect(stale.isError).toBe(true);
-    const bad = (await client.callTool({ name: 'preference.set', arguments: { key: 'agent.pm.max_steps', scope_type: 'user', value: 500 } })) as CallToolResult;
+    const bad = (await client.callTool({ name: 'preference.set', arguments: { key: 'agents.project_manager.max_steps', scope_type: 'user', value: 500 } })) as CallToolResult;
     expect(bad.isError).toBe(true);
 
     const log = await call('GET', '/v1/prefs/audit?key=mcp.color');
@@ -227,7 +227,7 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     expect(log.body.entries[0]).toMatchObject({ action: 'created', scope_type: 'task', scope_id: taskId, new_version: 1, reason: 'from the agent', changed_by: alice.id });
   });
 
-  it('holds an agent to its task and keeps it from changing the agent.* settings that bound it', async () => {
+  it('holds an agent to its task and keeps it from changing the agents.* settings that bound it', async () => {
     const minted = await call('POST', '/v1/agent-tokens', { role: 'project_manager', task_id: taskId }, alice.token);
     expect(minted.status, minted.text).toBe(201);
     const other = await call('POST', '/v1/tasks', { prompt: 'echo other', input_mode: 'commands', project_id: projectId }, alice.token);
@@ -239,9 +239,9 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
     expect(mine.structuredContent).toEqual((await call('GET', `/v1/prefs/effective?task_id=${taskId}`, undefined, alice.token)).body);
 
     for (const [name, args] of [
-      ['preference.set', { key: 'agent.pm.approval', scope_type: 'user', value: 'never' }],
-      ['preference.set', { key: 'agent.pm.max_steps', scope_type: 'task', scope_id: taskId, value: 50 }],
-      ['preference.delete', { key: 'agent.pm.approval', scope_type: 'user' }],
+      ['preference.set', { key: 'agents.project_manager.approval', scope_type: 'user', value: 'never' }],
+      ['preference.set', { key: 'agents.project_manager.max_steps', scope_type: 'task', scope_id: taskId, value: 50 }],
+      ['preference.delete', { key: 'agents.project_manager.approval', scope_type: 'user' }],
       ['preference.set', { key: 'notes.lang', scope_type: 'task', scope_id: other.body.id, value: 'go' }],
       ['preference.list', { scope_type: 'task', scope_id: other.body.id }],
       ['preference.effective', { task_id: other.body.id }],
@@ -249,7 +249,7 @@ describe.each(DB_KINDS)('preferences on %s', (kind) => {
       const res = await tool(agent, name, args);
       expect(res.isError, `${name} ${JSON.stringify(args)}`).toBe(true);
     }
-    expect((await call('GET', '/v1/prefs/agent.pm.approval?scope_type=user', undefined, alice.token)).body.value).toBe('mutating');
+    expect((await call('GET', '/v1/prefs/agents.project_manager.approval?scope_type=user', undefined, alice.token)).body.value).toBe('mutating');
 
     const noted = await tool(agent, 'preference.set', { key: 'notes.lang', scope_type: 'task', scope_id: taskId, value: 'python', reason: 'the user said so' });
     expect(noted.structuredContent).toMatchObject({ ok: true, version: 1 });

@@ -54,7 +54,7 @@ export function preferenceTools(prefs: PreferenceService): ToolDef[] {
     defineTool({
       name: 'preference.set',
       title: 'Set a preference',
-      description: 'Creates (version 1) or replaces (version + 1) a preference at one scope; known keys (agent.pm.*) are type-checked. Never put credentials in a preference.',
+      description: 'Creates (version 1) or replaces (version + 1) a preference at one scope; known keys (agents.project_manager.*) are type-checked. Never put credentials in a preference.',
       input: Type.Object(
         { key: Key, ...Scope, value: Type.Unknown({ description: 'Any JSON; null masks lower scopes' }), value_type: Type.Optional(ValueType), expected_version: ExpectedVersion, reason: Reason },
         { additionalProperties: false },
