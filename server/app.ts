@@ -94,6 +94,8 @@ import { mcpRoutes } from './mcp/routes';
 import { toolCatalog } from './mcp/tools/index';
 import { PreferenceService } from './preferences/service';
 import { preferenceRoutes } from './preferences/routes';
+import { PmAgent } from './agent/service';
+import { fixedSettings } from './agent/settings';
 
 export const VERSION = '0.1.0';
 
@@ -297,7 +299,10 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // CyNode as an MCP server: its tools call the services above with the caller's principal.
     const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors, preferences });
     const mcpLog = gateway.log.child({ module: 'mcp' });
-    mcpRoutes(gateway, new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) }), { version: VERSION });
+    const mcp = new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) });
+    mcpRoutes(gateway, mcp, { version: VERSION });
+    // The project-manager agent answers `cynodeai.pm` completions, acting through the same tools.
+    completions.attachAgent(new PmAgent({ chat, mcp, agentTokens, sessions, settings: fixedSettings() }));
     agentTokenRoutes(gateway, agentTokens);
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());
