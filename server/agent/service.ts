@@ -82,7 +82,6 @@ export class PmAgent implements AgentModel {
 
   async complete(principal: Principal, call: CompletionCall): Promise<CompletionAnswer> {
     const started = performance.now();
-    const req = parseChatRequest(call.body);
     const audit: ChatAuditEntry = {
       userId: principal.userId,
       projectId: null,
@@ -91,7 +90,7 @@ export class PmAgent implements AgentModel {
       errorCode: null,
       model: PM_MODEL,
       nodeId: null,
-      stream: req.stream,
+      stream: false,
       attempts: 0,
       redactionApplied: false,
       redactionKinds: [],
@@ -102,6 +101,9 @@ export class PmAgent implements AgentModel {
     let caller: McpCaller | undefined;
     const startedTasks: string[] = [];
     try {
+      // Checked here, so that a bad request is audited like any failure.
+      const req = parseChatRequest(call.body);
+      audit.stream = req.stream;
       const project = await this.d.chat.project(principal, call.projectRef, call.ctx);
       audit.projectId = project.id;
       const redacted = await this.d.chat.redact(req);
