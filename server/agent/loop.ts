@@ -11,7 +11,8 @@ const MAX_CALLS_PER_STEP = 8;
 export type StepEvent =
   | { kind: 'step'; step: number }
   | { kind: 'tool_call'; step: number; name: string; args: Record<string, unknown> }
-  | { kind: 'tool_result'; step: number; name: string; outcome: ToolOutcome; dispatched: boolean };
+  | { kind: 'tool_calls'; step: number; content: string; calls: Array<{ id: string; name: string; args: Record<string, unknown> }> }
+  | { kind: 'tool_result'; step: number; callId: string; name: string; outcome: ToolOutcome; dispatched: boolean; content: string };
 
 export interface LoopDeps {
   /** One model call with the tools; content and tool calls of the whole answer. */
@@ -66,7 +67,9 @@ export async function runAgentLoop(input: LoopInput, deps: LoopDeps): Promise<Lo
     }
     if (answer.toolCalls.length === 0) return { answer: answer.content.trim() === '' ? report('empty', input, calls) : answer.content, steps: step, ended: 'answer', calls };
     const sent = answer.toolCalls.map((c) => ({ id: `call_${randomBytes(9).toString('base64url')}`, call: c }));
-    messages.push({ role: 'assistant', content: answer.content, toolCalls: sent.map(({ id, call }) => ({ id, name: String(call.function?.name ?? ''), arguments: typeof call.function?.arguments === 'object' && call.function.arguments !== null ? call.function.arguments : {} })) });
+    const assistant: ChatMessage = { role: 'assistant', content: answer.content, toolCalls: sent.map(({ id, call }) => ({ id, name: String(call.function?.name ?? ''), arguments: typeof call.function?.arguments === 'object' && call.function.arguments !== null ? call.function.arguments : {} })) };
+    messages.push(assistant);
+    deps.onEvent?.({ kind: 'tool_calls', step, content: answer.content, calls: assistant.toolCalls!.map((c) => ({ id: c.id, name: c.name, args: c.arguments })) });
     for (const [i, { id, call }] of sent.entries()) {
       const name = String(call.function?.name ?? '');
       const parsed = parseArguments(call.unparsedArguments ?? call.function?.arguments);
@@ -93,8 +96,9 @@ export async function runAgentLoop(input: LoopInput, deps: LoopDeps): Promise<Lo
         previous = key;
       }
       calls.push({ name, ok: outcome.ok, ...(outcome.ok ? {} : { errorType: outcome.error.type }) });
-      deps.onEvent?.({ kind: 'tool_result', step, name, outcome, dispatched });
-      messages.push({ role: 'tool', content: resultText(outcome), toolCallId: id, toolName: name });
+      const content = resultText(outcome);
+      deps.onEvent?.({ kind: 'tool_result', step, callId: id, name, outcome, dispatched, content });
+      messages.push({ role: 'tool', content, toolCallId: id, toolName: name });
       if (input.signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
       if (timeUp.aborted) return ended('time_limit', step);
     }

@@ -8,7 +8,7 @@ import type { ChatAuditEntry } from '../chat/store';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { McpCaller } from '../mcp/caller';
-import type { McpService, ToolOutcome } from '../mcp/service';
+import { argsShape, type McpService, type ToolOutcome } from '../mcp/service';
 import type { InferenceNode } from '../nodes/queries';
 import type { SessionService } from '../sessions/service';
 import { runAgentLoop, type StepEvent } from './loop';
@@ -42,6 +42,17 @@ const aborted = (signal: AbortSignal): Promise<never> =>
 function progressLine(e: StepEvent): string | null {
   if (e.kind === 'tool_call') return `▸ ${e.name.slice(0, 100)} ${argsPreview(e.args)}\n`;
   if (e.kind === 'tool_result') return e.outcome.ok ? `✓ ${e.name.slice(0, 100)}\n` : `✗ ${e.name.slice(0, 100)}: ${e.outcome.error.type}\n`;
+  return null;
+}
+
+type TrailEntry = { role: 'assistant' | 'tool'; content: string; metadata: Record<string, unknown> };
+
+/** A step as its thread keeps it: tool calls by name and argument shape, results with their status. */
+function trailEntry(e: StepEvent): TrailEntry | null {
+  if (e.kind === 'tool_calls') return { role: 'assistant', content: e.content, metadata: { model: PM_MODEL, agent_step: e.step, tool_calls: e.calls.map((c) => ({ id: c.id, name: c.name, args_shape: argsShape(c.args) })) } };
+  if (e.kind === 'tool_result') {
+    return { role: 'tool', content: e.content, metadata: { agent_step: e.step, tool_call_id: e.callId, tool_name: e.name, status: e.outcome.ok ? 'success' : 'error', ...(e.outcome.ok ? {} : { error_type: e.outcome.error.type }) } };
+  }
   return null;
 }
 
@@ -100,6 +111,9 @@ export class PmAgent implements AgentModel {
     let sse: CompletionStream | undefined;
     let caller: McpCaller | undefined;
     const startedTasks: string[] = [];
+    /** The turn's steps, for its thread: written before the answer (or the failure). */
+    const trail: TrailEntry[] = [];
+    let threadOf: string | undefined;
     try {
       // Checked here, so that a bad request is audited like any failure.
       const req = parseChatRequest(call.body);
@@ -111,6 +125,7 @@ export class PmAgent implements AgentModel {
       audit.redactionApplied = redacted.count > 0;
       const threadId = await this.d.chat.persistUserMessage(principal, redacted, project, call.threadId);
       audit.threadId = threadId;
+      threadOf = threadId;
       const settings = await this.d.settings(principal, { projectId: project.id });
       const backing = await this.backing(principal, settings.model, call.ctx, AbortSignal.any([call.clientGone, AbortSignal.timeout(15_000)]));
       if (!backing) throw chatError(503, 'cynodeai_inference_unavailable', `The project manager agent (${PM_MODEL}) needs a served model with the "tools" capability; none is served now`);
@@ -145,12 +160,15 @@ export class PmAgent implements AgentModel {
           },
           onEvent: (e) => {
             if (e.kind === 'tool_result' && e.name === 'task.create' && e.outcome.ok) startedTasks.push(String(e.outcome.result.task_id));
+            const entry = trailEntry(e);
+            if (entry) trail.push(entry);
             const line = sse ? progressLine(e) : null;
             if (line) sse!.token(line);
           },
         },
       );
       audit.durationMs = performance.now() - started;
+      await this.d.chat.appendSteps(threadId, trail.splice(0));
       const answer = result.answer;
       const g: Generated = last ? { ...last, outcome: { ...last.outcome, content: answer, toolCalls: [] } } : { outcome: { content: answer, toolCalls: [], promptTokens: 0, completionTokens: 0, doneReason: 'stop' }, node: backing.candidates[0]!, attempts: 0 };
       await this.d.chat.persistAnswer(threadId, PM_MODEL, g, { ...audit, outcome: 'success' });
@@ -181,6 +199,8 @@ export class PmAgent implements AgentModel {
       audit.durationMs = performance.now() - started;
       // The work the turn started stops with it: the agent cancels its own tasks.
       if (caller) await this.cancelStarted(caller, startedTasks, call);
+      // What the turn did before it ended stays readable in its thread.
+      if (threadOf) await this.d.chat.appendSteps(threadOf, trail.splice(0)).catch((e: unknown) => call.log.error({ err: e }, 'could not store the agent turn’s steps'));
       if (caller) void this.revoke(principal, caller, call.ctx);
       await this.d.chat.audit(audit).catch((e: unknown) => call.log.error({ err: e }, 'could not write the chat audit row'));
       if (sse?.opened) {

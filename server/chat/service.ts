@@ -378,6 +378,16 @@ export class ChatService {
     }
   }
 
+  /**
+   * The steps of an agent turn in its thread, before its answer: the model's tool calls and their
+   * results, redacted like every message, so the thread replays the turn.
+   */
+  async appendSteps(threadId: string, steps: ReadonlyArray<{ role: 'assistant' | 'tool'; content: string; metadata: Record<string, unknown> }>): Promise<void> {
+    if (steps.length === 0) return;
+    const clean = await redactAll(steps.map((m) => m.content));
+    for (const [i, m] of steps.entries()) await this.append({ threadId, role: m.role, content: clean.texts[i]!, metadata: m.metadata });
+  }
+
   async audit(entry: ChatAuditEntry): Promise<void> {
     await this.auditWrites.submit(entry);
   }

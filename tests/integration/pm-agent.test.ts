@@ -95,6 +95,21 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     expect(runs.status, runs.text).toBe(200);
     expect(runs.body.runs).toEqual([expect.objectContaining({ task_id: task.body.id, status: 'completed' })]);
 
+    // The thread replays the turn: the question, each step's calls (names and argument shapes) and results, the answer.
+    const thread = (await s.api.call('/v1/chat/threads', { token: s.adminToken })).body.threads[0];
+    const messages = (await s.api.call(`/v1/chat/threads/${thread.id}/messages?limit=200`, { token: s.adminToken })).body.messages.slice(-6);
+    expect(messages.map((m: any) => [m.role, m.metadata?.tool_calls?.[0]?.name ?? m.metadata?.tool_name ?? null, m.metadata?.status ?? null])).toEqual([
+      ['user', null, null],
+      ['assistant', 'task.create', null],
+      ['tool', 'task.create', 'success'],
+      ['assistant', 'task.result', null],
+      ['tool', 'task.result', 'success'],
+      ['assistant', null, null],
+    ]);
+    expect(messages[1].metadata.tool_calls[0].args_shape).toEqual({ prompt: 'string', input_mode: 'string', task_name: 'string' });
+    expect(messages[4].content).toContain('hello');
+    expect(messages[5]).toMatchObject({ content: answer, metadata: expect.objectContaining({ model: PM }) });
+
     // The calls went through the MCP pipeline as a project_manager agent, and were audited.
     const audit = await s.api.call(`/v1/audit/tool-calls?task_id=${task.body.id}`, { token: s.adminToken });
     expect(audit.body.calls.map((c: any) => [c.tool_name, c.subject.type, c.subject.agent_role, c.status])).toEqual(
