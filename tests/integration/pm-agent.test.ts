@@ -162,6 +162,27 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     expect(text).toContain('streamed\\n');
   });
 
+  it('is bound by the access rules: a tool its user may not call is hidden from the model and refused', async () => {
+    const me = (await s.api.call('/v1/users/me', { token: s.adminToken })).body;
+    const rule = await s.api.call('/v1/policy/rules', {
+      token: s.adminToken,
+      body: { name: 'no task.create for the agent', text: `forbid (principal is Agent in Role::"project_manager", action == Action::"tool.call", resource == Tool::"task.create");` },
+    });
+    expect(rule.status, rule.text).toBe(201);
+    try {
+      ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt: 'echo no', input_mode: 'commands' } }] }, { once: true });
+      const res = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: 'Run `echo no`' }] });
+      expect(res.choices[0]!.message.content).toContain('policy_denied');
+      const names = (ollama.requestsTo('/api/chat').at(-2)!.body.tools as Array<{ function: { name: string } }>).map((t) => t.function.name);
+      expect(names).not.toContain('task.create');
+      expect(names).toContain('task.list');
+      const audit = await s.api.call(`/v1/audit/tool-calls?tool_name=task.create&decision=deny&user_id=${me.id}`, { token: s.adminToken });
+      expect(audit.body.calls[0]).toMatchObject({ subject: { type: 'agent', agent_role: 'project_manager' }, decision: 'deny' });
+    } finally {
+      await s.api.call(`/v1/policy/rules/${rule.body.id}`, { token: s.adminToken, method: 'DELETE' });
+    }
+  });
+
   it('cancels the task it started when the client goes away mid-turn', async () => {
     const name = `pm-gone-${kind}`;
     ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt: 'sleep 60', input_mode: 'commands', task_name: name } }] }, { once: true });
