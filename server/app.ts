@@ -95,7 +95,7 @@ import { toolCatalog } from './mcp/tools/index';
 import { PreferenceService } from './preferences/service';
 import { preferenceRoutes } from './preferences/routes';
 import { PmAgent } from './agent/service';
-import { fixedSettings } from './agent/settings';
+import { preferenceSettings } from './agent/settings';
 
 export const VERSION = '0.1.0';
 
@@ -302,7 +302,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const mcp = new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) });
     mcpRoutes(gateway, mcp, { version: VERSION });
     // The project-manager agent answers `cynodeai.pm` completions, acting through the same tools.
-    completions.attachAgent(new PmAgent({ chat, mcp, agentTokens, sessions, settings: fixedSettings() }));
+    completions.attachAgent(new PmAgent({ chat, mcp, agentTokens, sessions, settings: preferenceSettings(preferences) }));
     agentTokenRoutes(gateway, agentTokens);
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());

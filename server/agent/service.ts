@@ -56,6 +56,11 @@ function trailEntry(e: StepEvent): TrailEntry | null {
   return null;
 }
 
+const approvalRequired = (name: string): ToolOutcome => ({
+  ok: false,
+  error: { type: 'approval_required', message: `${name} changes something and your settings (agents.project_manager.approval = mutating) require the user's approval, which this agent cannot ask for yet; tell the user what you would do instead` },
+});
+
 const argsPreview = (args: Record<string, unknown>): string => {
   const s = JSON.stringify(args);
   return s.length > 200 ? `${s.slice(0, 200)}…` : s;
@@ -73,7 +78,7 @@ export class PmAgent implements AgentModel {
   constructor(private readonly d: PmAgentDeps) {}
 
   async available(principal: Principal, ctx: RequestContext): Promise<boolean> {
-    const settings = await this.d.settings(principal, {});
+    const settings = await this.d.settings(principal, {}, ctx);
     return (await this.backing(principal, settings.model, ctx, AbortSignal.timeout(15_000))) !== null;
   }
 
@@ -126,14 +131,17 @@ export class PmAgent implements AgentModel {
       const threadId = await this.d.chat.persistUserMessage(principal, redacted, project, call.threadId);
       audit.threadId = threadId;
       threadOf = threadId;
-      const settings = await this.d.settings(principal, { projectId: project.id });
+      const settings = await this.d.settings(principal, { projectId: project.id }, call.ctx);
       const backing = await this.backing(principal, settings.model, call.ctx, AbortSignal.any([call.clientGone, AbortSignal.timeout(15_000)]));
       if (!backing) throw chatError(503, 'cynodeai_inference_unavailable', `The project manager agent (${PM_MODEL}) needs a served model with the "tools" capability; none is served now`);
 
       // The turn's session: the tasks the agent starts belong to it, so its runs list the turn's work.
       const session = await this.d.sessions.create(principal, { title: `${PM_MODEL} turn` });
       caller = await this.agentCaller(principal, session.id, project.id, settings.maxSeconds, call.ctx);
-      const tools = functionTools(await this.d.mcp.listTools(caller, call.ctx));
+      const allowed = await this.d.mcp.listTools(caller, call.ctx);
+      const tools = functionTools(allowed);
+      // With approval on, what changes something waits for the user; this slice cannot ask, so it refuses.
+      const needApproval = new Set(settings.approval === 'mutating' ? allowed.filter((t) => !t.readOnly).map((t) => t.name) : []);
 
       const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
       const created = Math.floor(Date.now() / 1000);
@@ -153,7 +161,8 @@ export class PmAgent implements AgentModel {
             });
             return last.outcome;
           },
-          callTool: (name, args, signal) => {
+          callTool: async (name, args, signal) => {
+            if (needApproval.has(name)) return approvalRequired(name);
             // Every task the agent starts belongs to the turn's session.
             const sent = name === 'task.create' && args.session_id === undefined ? { ...args, session_id: session.id } : args;
             return Promise.race([this.d.mcp.callTool(agent, name, sent, call.ctx), aborted(signal)]);

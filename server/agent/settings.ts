@@ -1,4 +1,5 @@
-import type { Principal } from '../http/principal';
+import type { Principal, RequestContext } from '../http/principal';
+import { agentPmSettings } from '../preferences/keys';
 
 /** How the project-manager agent runs for one caller (README "The project-manager agent"). */
 export interface AgentSettings {
@@ -8,18 +9,25 @@ export interface AgentSettings {
   maxSteps: number;
   /** Whole-turn cap, tool calls included. */
   maxSeconds: number;
-  /** Which tool calls wait for the user's approval (only `never` is implemented in this slice). */
+  /**
+   * `mutating`: each tool that changes something needs the user's approval. This slice cannot ask
+   * yet, so those calls are refused (fail closed) and the agent says so; `never` runs them.
+   */
   approval: 'never' | 'mutating';
 }
 
-export const DEFAULT_AGENT_SETTINGS: AgentSettings = { maxSteps: 8, maxSeconds: 120, approval: 'never' };
+/** Where settings come from: the preferences fold (preferenceSettings) in the server. */
+export type AgentSettingsProvider = (principal: Principal, scope: { projectId?: string }, ctx: RequestContext) => Promise<AgentSettings>;
 
-/**
- * Where settings come from. Today the defaults (and test overrides); the preferences domain
- * (keys agent.pm.model, agent.pm.max_steps, agent.pm.max_seconds, agent.pm.approval) plugs in here.
- */
-export type AgentSettingsProvider = (principal: Principal, scope: { projectId?: string }) => Promise<AgentSettings>;
+/** What the agent needs of the preferences domain: the effective fold for the caller. */
+export interface PreferenceFold {
+  effective(principal: Principal, where: { taskId?: string; projectId?: string }, ctx: RequestContext): Promise<{ effective: Record<string, unknown> }>;
+}
 
-export const fixedSettings =
-  (overrides: Partial<AgentSettings> = {}): AgentSettingsProvider =>
-  async () => ({ ...DEFAULT_AGENT_SETTINGS, ...overrides });
+/** Settings from preferences (agents.project_manager.*, README "Preferences"), folded for the caller and project. */
+export const preferenceSettings =
+  (prefs: PreferenceFold): AgentSettingsProvider =>
+  async (principal, scope, ctx) => {
+    const p = agentPmSettings((await prefs.effective(principal, scope, ctx)).effective);
+    return { ...(p.model !== null ? { model: p.model } : {}), maxSteps: p.maxSteps, maxSeconds: p.maxSeconds, approval: p.approval };
+  };

@@ -183,6 +183,25 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     }
   });
 
+  it('takes its step limit and approval from the caller\'s preferences: with approval on, a tool that changes something is refused', async () => {
+    const put = (key: string, value: unknown) => s.api.call(`/v1/prefs/${key}`, { token: s.adminToken, method: 'PUT', body: { scope_type: 'user', value } });
+    expect((await put('agents.project_manager.max_steps', 3)).status).toBeLessThan(300);
+    expect((await put('agents.project_manager.approval', 'mutating')).status).toBeLessThan(300);
+    try {
+      ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt: 'echo approved?', input_mode: 'commands' } }] }, { once: true });
+      ollama.setBehaviour({ toolCalls: [{ name: 'project.list', arguments: {} }], toolCallsAnyTurn: true });
+      const tasksBefore = (await s.api.call('/v1/tasks?limit=200', { token: s.adminToken })).body.tasks.length;
+      const res = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: 'Run something' }] });
+      const answer = res.choices[0]!.message.content!;
+      expect(answer).toContain('I stopped after 3 steps without a final answer.');
+      expect(answer).toContain('- task.create: error (approval_required)');
+      expect(answer).toContain('- project.list: ok');
+      expect((await s.api.call('/v1/tasks?limit=200', { token: s.adminToken })).body.tasks.length).toBe(tasksBefore);
+    } finally {
+      for (const key of ['agents.project_manager.max_steps', 'agents.project_manager.approval']) await s.api.call(`/v1/prefs/${key}?scope_type=user`, { token: s.adminToken, method: 'DELETE' });
+    }
+  });
+
   it('cancels the task it started when the client goes away mid-turn', async () => {
     const name = `pm-gone-${kind}`;
     ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt: 'sleep 60', input_mode: 'commands', task_name: name } }] }, { once: true });
