@@ -13,6 +13,8 @@ import type { InferenceNode } from '../nodes/queries';
 import type { SessionService } from '../sessions/service';
 import { runAgentLoop, type StepEvent } from './loop';
 import type { AgentSettingsProvider } from './settings';
+
+export { preferenceSettings } from './settings';
 import { functionTools } from './tools';
 
 /** Who the model is told it is: short, since small models follow short prompts best. */

@@ -8811,7 +8811,7 @@ export interface paths {
                 };
                 header?: never;
                 path: {
-                    /** @description Lowercase dot-separated name, e.g. agent.pm.model */
+                    /** @description Lowercase dot-separated name, e.g. agents.project_manager.max_steps */
                     key: string;
                 };
                 cookie?: never;
@@ -8915,7 +8915,7 @@ export interface paths {
                 query?: never;
                 header?: never;
                 path: {
-                    /** @description Lowercase dot-separated name, e.g. agent.pm.model */
+                    /** @description Lowercase dot-separated name, e.g. agents.project_manager.max_steps */
                     key: string;
                 };
                 cookie?: never;
@@ -9067,7 +9067,7 @@ export interface paths {
                 };
                 header?: never;
                 path: {
-                    /** @description Lowercase dot-separated name, e.g. agent.pm.model */
+                    /** @description Lowercase dot-separated name, e.g. agents.project_manager.max_steps */
                     key: string;
                 };
                 cookie?: never;
@@ -9191,7 +9191,7 @@ export interface paths {
                 query: {
                     changed_by?: string;
                     cursor?: string;
-                    /** @description Lowercase dot-separated name, e.g. agent.pm.model */
+                    /** @description Lowercase dot-separated name, e.g. agents.project_manager.max_steps */
                     key?: string;
                     limit: number;
                     scope_id?: string;
