@@ -94,6 +94,7 @@ import { mcpRoutes } from './mcp/routes';
 import { toolCatalog } from './mcp/tools/index';
 import { PreferenceService } from './preferences/service';
 import { preferenceRoutes } from './preferences/routes';
+import { PmAgent, preferenceSettings } from './agent/service';
 
 export const VERSION = '0.1.0';
 
@@ -294,10 +295,11 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     // Preferences: the fold the project-manager agent reads its settings from (spec gateway.md §1.8).
     const preferences = new PreferenceService(db, deps.authz, tasks);
     preferenceRoutes(gateway, preferences);
-    // CyNode as an MCP server: its tools call the services above with the caller's principal.
+    // CyNode as an MCP server, and the cynodeai.pm agent through it: tools call the services above as the caller.
     const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors, preferences });
-    const mcpLog = gateway.log.child({ module: 'mcp' });
-    mcpRoutes(gateway, new McpService(db, deps.authz, policy, tools, { onError: (err, what) => mcpLog.error({ err }, what) }), { version: VERSION });
+    const mcp = new McpService(db, deps.authz, policy, tools, { onError: (err, what) => gateway.log.child({ module: 'mcp' }).error({ err }, what) });
+    mcpRoutes(gateway, mcp, { version: VERSION });
+    completions.attachAgent(new PmAgent({ chat, mcp, agentTokens, sessions, settings: preferenceSettings(preferences) }));
     agentTokenRoutes(gateway, agentTokens);
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());

@@ -3,7 +3,7 @@ import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { ChatAuditEntry } from './store';
 import type { ChatService, Generated, Redacted } from './service';
-import { parseChatRequest } from './request';
+import { PM_MODEL, parseChatRequest } from './request';
 import { ToolCallMinter, type OpenAiToolCall } from './tool-calls';
 
 /** pino's shape (the request's logger fits). */
@@ -53,6 +53,24 @@ export interface ChatCompletionBody {
 /** Either the body to send, or the answer (or its failure) already went out on the stream. */
 export type CompletionAnswer = { streamed: false; body: ChatCompletionBody } | { streamed: true };
 
+/**
+ * A model the gateway answers itself rather than a node: the project-manager agent
+ * (server/agent/). Attached by the composition root, since it needs domains that build on chat.
+ */
+export interface AgentModel {
+  readonly id: string;
+  /** Whether it can answer this caller now (GET /v1/models lists it only then). */
+  available(principal: Principal, ctx: RequestContext): Promise<boolean>;
+  /** The whole completion, with its own audit row, as complete() would answer it. */
+  complete(principal: Principal, call: CompletionCall): Promise<CompletionAnswer>;
+}
+
+/** The model as parseChatRequest reads it: absent, null or blank means the project manager agent. */
+function agentAsked(body: unknown): boolean {
+  const model = typeof body === 'object' && body !== null ? (body as { model?: unknown }).model : undefined;
+  return model === undefined || model === null || model === PM_MODEL || (typeof model === 'string' && model.trim() === '');
+}
+
 const internalError = () => new HttpProblem(500, 'An unexpected error occurred; the request id identifies it in the server log', { code: 'cynodeai_internal_error' });
 
 /**
@@ -61,14 +79,28 @@ const internalError = () => new HttpProblem(500, 'An unexpected error occurred; 
  * chat audit row whatever happens. The steps themselves are ChatService's.
  */
 export class ChatCompletions {
+  private agent?: AgentModel;
+
   constructor(
     private readonly chat: ChatService,
     /** The whole completion's cap (504 cynodeai_completion_timeout). */
     private readonly timeoutSeconds: number,
   ) {}
 
+  attachAgent(agent: AgentModel): void {
+    this.agent = agent;
+  }
+
+  /** GET /v1/models: the agent first while it can answer, then the node models the caller may use. */
+  async models(principal: Principal, ctx: RequestContext): Promise<string[]> {
+    const [usable, agent] = await Promise.all([this.chat.models(principal, ctx), this.agent?.available(principal, ctx) ?? false]);
+    return agent ? [this.agent!.id, ...usable.filter((m) => m !== this.agent!.id)] : usable;
+  }
+
   /** Answers, or throws the problem to answer with (nothing of it went out yet). */
   async complete(principal: Principal, call: CompletionCall): Promise<CompletionAnswer> {
+    // No model (or the agent's id) is a turn of the agent; its request is checked there.
+    if (this.agent && this.agent.id === PM_MODEL && agentAsked(call.body)) return this.agent.complete(principal, call);
     const { chat, timeoutSeconds } = this;
     const started = performance.now();
     const audit: ChatAuditEntry = {

@@ -69,7 +69,7 @@ export function chatRoutes(app: HttpServer, chat: ChatService, completions: Chat
       },
     },
     async (request) => {
-      const models = await chat.models(request.principal!, requestContext(request));
+      const models = await completions.models(request.principal!, requestContext(request));
       return { object: 'list' as const, data: models.map((id) => ({ id, object: 'model' as const, created: CREATED, owned_by: 'cynode' })) };
     },
   );

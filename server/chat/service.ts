@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { setTimeout as timeout } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
+import { orderedUuid } from '../lib/ordered-uuid';
 import type { Db } from '../db';
 import { GroupCommit } from '../db/group-commit';
 import { Memo } from '../db/memo';
@@ -214,7 +214,8 @@ export class ChatService {
 
   /** Appends to an existing thread; null when the thread is gone (or, with activeWithinHours, idle). */
   private append(m: Omit<NewMessage, 'id'>): Promise<MessageRow | null> {
-    return this.messageWrites.submit({ id: randomUUID(), ...m });
+    // Ordered ids: messages appended within one clock tick still list in the order they were written.
+    return this.messageWrites.submit({ id: orderedUuid(), ...m });
   }
 
   private markActive(pair: string, threadId: string): string {
@@ -373,9 +374,19 @@ export class ChatService {
   async persistAnswer(threadId: string, model: string, g: Generated, served: ChatAuditEntry, toolCalls?: OpenAiToolCall[]): Promise<void> {
     const calls = toolCalls?.map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments }));
     const metadata = { model, node_id: g.node.id, ...(calls && calls.length > 0 ? { tool_calls: calls } : {}) };
-    if (!(await this.answerWrites.submit({ id: randomUUID(), threadId, content: g.outcome.content, metadata, audit: served }))) {
+    if (!(await this.answerWrites.submit({ id: orderedUuid(), threadId, content: g.outcome.content, metadata, audit: served }))) {
       throw new Error(`chat thread ${threadId} disappeared before the answer was stored`);
     }
+  }
+
+  /**
+   * The steps of an agent turn in its thread, before its answer: the model's tool calls and their
+   * results, redacted like every message, so the thread replays the turn.
+   */
+  async appendSteps(threadId: string, steps: ReadonlyArray<{ role: 'assistant' | 'tool'; content: string; metadata: Record<string, unknown> }>): Promise<void> {
+    if (steps.length === 0) return;
+    const clean = await redactAll(steps.map((m) => m.content));
+    for (const [i, m] of steps.entries()) await this.append({ threadId, role: m.role, content: clean.texts[i]!, metadata: m.metadata });
   }
 
   async audit(entry: ChatAuditEntry): Promise<void> {

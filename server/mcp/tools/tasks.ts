@@ -1,7 +1,13 @@
+import { setTimeout as timeout } from 'node:timers/promises';
 import { Type } from '@sinclair/typebox';
 import { MAX_PROMPT_BYTES, type TaskService } from '../../tasks/service';
 import { jobView, output, taskView } from '../../tasks/routes';
 import { defineTool, UUID_PATTERN, type ToolDef } from '../catalog';
+
+/** Well below the MCP tool time limit (60 s by default), so a wait answers rather than times out. */
+const MAX_WAIT_SECONDS = 30;
+const WAIT_POLL_MS = 250;
+const sleep = (ms: number, signal: AbortSignal): Promise<void> => timeout(ms, undefined, { signal }).catch(() => {});
 
 const TaskRef = Type.String({ minLength: 1, maxLength: 200, description: 'Task id, or the name of one of your tasks' });
 const Status = Type.Union(['queued', 'running', 'completed', 'failed', 'canceled', 'superseded'].map((s) => Type.Literal(s)));
@@ -85,14 +91,25 @@ export function taskTools(tasks: TaskService): ToolDef[] {
     defineTool({
       name: 'task.result',
       title: 'Get a task result',
-      description: "A task's jobs and results: stdout, stderr, exit code, failure reason. While the task runs, `status` says so and the output is what has finished.",
-      input: Type.Object({ task_id: TaskRef }, { additionalProperties: false }),
+      description:
+        "A task's jobs and results: stdout, stderr, exit code, failure reason. While the task runs, `status` says so and the output is what has finished. " +
+        '`wait_seconds` (up to 30) waits that long at most for the task to end before answering.',
+      input: Type.Object(
+        { task_id: TaskRef, wait_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: MAX_WAIT_SECONDS, description: 'Wait up to this long for the task to end' })) },
+        { additionalProperties: false },
+      ),
       readOnly: true,
       destructive: false,
       idempotent: true,
       openWorld: false,
-      run: async (args, { caller }) => {
-        const { task, jobs } = await tasks.withJobs(caller.principal, args.task_id);
+      run: async (args, { caller, signal }) => {
+        let { task, jobs } = await tasks.withJobs(caller.principal, args.task_id);
+        // Polled: the task is read with the caller's rights each time, and the wait stays bounded (below the tool time limit).
+        const until = Date.now() + (args.wait_seconds ?? 0) * 1000;
+        while (!task.closed && Date.now() < until && !signal.aborted) {
+          await sleep(WAIT_POLL_MS, signal);
+          ({ task, jobs } = await tasks.withJobs(caller.principal, task.id));
+        }
         const out = output(jobs);
         return {
           task_id: task.id,

@@ -19,6 +19,8 @@ export interface InProcessNode {
 export interface OllamaToolCall {
   type?: 'function';
   function: { name: string; arguments: Record<string, unknown> };
+  /** Arguments the model sent as a string that is no JSON (then `arguments` is empty): the agent answers them as an error. */
+  unparsedArguments?: string;
 }
 
 /** A message of Ollama's /api/chat. */
@@ -213,15 +215,17 @@ function toolCallsIn(raw: unknown): OllamaToolCall[] {
     const f = c?.function;
     if (typeof f?.name !== 'string' || f.name === '') continue;
     let args = f.arguments;
+    let unparsed: string | undefined;
     // Some models' templates give the arguments as a JSON string.
     if (typeof args === 'string') {
       try {
         args = JSON.parse(args);
       } catch {
+        unparsed = storableText((args as string).slice(0, 10_000));
         args = {};
       }
     }
-    out.push({ type: 'function', function: { name: storableText(f.name), arguments: typeof args === 'object' && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {} } });
+    out.push({ type: 'function', function: { name: storableText(f.name), arguments: typeof args === 'object' && args !== null && !Array.isArray(args) ? (args as Record<string, unknown>) : {} }, ...(unparsed !== undefined ? { unparsedArguments: unparsed } : {}) });
   }
   return out;
 }
