@@ -260,7 +260,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const processes = new ProcessService({ db, authz: deps.authz, client: nodeClient, target: (nodeId) => workerApiTarget(db, nodeId, (id) => workerTokenFor(db, vault, id)), log: gateway.log.child({ module: 'processes' }) });
     processRoutes(gateway, processes);
     closers.push(() => processes.close());
-    // Preferences: the fold the project-manager agent reads its settings from (spec gateway.md §1.8).
+    // Preferences: the fold the project-manager agent reads its settings from (README, Preferences).
     const preferences = new PreferenceService(db, deps.authz, tasks);
     preferenceRoutes(gateway, preferences);
     // CyNode as an MCP server, and the cynodeai.pm agent through it: tools call the services above as the caller.

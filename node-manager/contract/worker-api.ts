@@ -24,7 +24,7 @@ export const SandboxSpec = Type.Object(
     /** Extension: files written to the job's /job directory (read-only inside), e.g. a script. */
     files: Type.Optional(Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]{1,100}$' }), Type.String(), { maxProperties: 20 })),
     /**
-     * Extension (node.md D-25): the job reaches its node's model through an inference proxy on a
+     * Extension (README, Inference on nodes): the job reaches its node's model through an inference proxy on a
      * Unix socket mounted into the sandbox; env INFERENCE_PROXY_URL (`http+unix://…`) and
      * INFERENCE_PROXY_TOKEN (a per-job secret the proxy requires as a bearer token). The sandbox
      * keeps no network.

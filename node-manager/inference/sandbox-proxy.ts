@@ -4,7 +4,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 
 /*
- * The inference proxy of one sandbox job (node.md D-17, the Linux form): a host-side HTTP server
+ * The inference proxy of one sandbox job (README, Inference on nodes): a host-side HTTP server
  * on a Unix socket in the job's directory, which is mounted into the sandbox. The sandbox keeps
  * no network; this socket is its one way out, and it leads only to the node's Ollama, only to its
  * inference paths, only for the models the node has, and only with the job's token.
@@ -19,7 +19,7 @@ const ALLOWED: Readonly<Record<string, 'GET' | 'POST'>> = {
   '/api/tags': 'GET',
 };
 
-/** node.md: the inference proxy caps a request body at 10 MiB (else 413) and a request at 120 s. */
+/** The inference proxy caps a request body at 10 MiB (else 413) and a request at 120 s. */
 export const PROXY_MAX_BODY_BYTES = 10 * 1024 * 1024;
 export const PROXY_REQUEST_TIMEOUT_MS = 120_000;
 

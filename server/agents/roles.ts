@@ -1,5 +1,5 @@
 /**
- * The agent roles (spec connectors-ledger §2.4, in CyNode's names): the one list of roles an
+ * The agent roles (docs/decisions/0007-tool-surface.md): the one list of roles an
  * agent token may carry. What each role may call is an access rule (server/policy/default-rules.ts,
  * `principal is Agent in Role::"<role>"`), so admins can see and change it like any other rule.
  */

@@ -73,7 +73,7 @@ const callerOf = (r: AgentTokenRow): AgentCaller => ({
 });
 
 /**
- * Agent-scoped tokens (spec connectors-ledger §2.3): an agent never holds its user's credential.
+ * Agent-scoped tokens (docs/decisions/0007-tool-surface.md): an agent never holds its user's credential.
  * It acts with a short-lived token bound to the user, its role and what it works on; its rights
  * are what both the user and the role's allowlist allow (the policy engine decides both).
  */

@@ -81,5 +81,5 @@ export function claimsAgentToken(authorization: string | undefined): boolean {
   }
 }
 
-/** The User API's answer to an agent token (spec §2.1: agents use MCP; the REST API is for people). */
+/** The User API's answer to an agent token (agents use MCP; the REST API is for people: docs/decisions/0007-tool-surface.md). */
 export const AGENT_TOKEN_REFUSED = 'agent tokens are accepted only at /mcp';

@@ -38,7 +38,7 @@ const TRANSIENT = new Set(['transient', 'quota_exceeded']);
 const clip = (s: string, n: number) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
 
 /**
- * Delivers events to the connector instances subscribed to them (spec connectors-ledger §1.11):
+ * Delivers events to the connector instances subscribed to them (docs/architecture.md):
  * best effort, in the background, each through ConnectorOperationService.invoke as the
  * subscription's owner, so the policy, the instance's state, its rate limit and its history apply
  * as to any call. Up to three attempts, with backoff, on transient failures only; every attempt is

@@ -11,7 +11,7 @@ import type { OperationSpec } from './types/contract';
 import { driverFor } from './types/index';
 
 /**
- * Events out through connectors (REQ-USRGWY-0123, spec connectors-ledger §1.11): a user
+ * Events out through connectors (docs/architecture.md): a user
  * subscribes an instance they may invoke to events; each event runs one operation of it as that
  * user, with a message filled into a template of the operation's parameters.
  */

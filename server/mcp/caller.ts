@@ -6,7 +6,7 @@ import { unauthorized } from '../http/problem';
 export interface McpCaller {
   principal: Principal;
   /**
-   * Set when the credential is an agent-scoped token (spec connectors-ledger §2.3): every
+   * Set when the credential is an agent-scoped token (docs/decisions/0007-tool-surface.md): every
    * decision is then made for the user and the agent's role, and `taskId`/`sessionId` bound the
    * ids the agent may name.
    */

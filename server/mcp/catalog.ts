@@ -12,7 +12,7 @@ export interface ToolCall {
 
 /**
  * One tool of the MCP server: a name `namespace.operation`, its input as JSON Schema (TypeBox),
- * the hints MCP clients show (spec connectors-ledger §2.1), and a handler that calls one domain
+ * the hints MCP clients show (docs/decisions/0007-tool-surface.md), and a handler that calls one domain
  * service with the caller's principal, so the service's own access checks apply as on REST.
  */
 export interface ToolDef<S extends TObject = TObject> {

@@ -53,7 +53,7 @@ export function argsShape(args: Record<string, unknown>): Record<string, string>
 class ToolTimeout extends Error {}
 
 /**
- * The MCP server's pipeline (spec connectors-ledger §2.2), the same for every tools/call and
+ * The MCP server's pipeline (docs/decisions/0007-tool-surface.md), the same for every tools/call and
  * failing closed: the caller (resolved by the route) → the tool must exist → the access rules
  * must allow `tool.call` on `Tool::"<name>"` → the arguments must match the tool's schema → an
  * agent bound to a task may name only that task → the service runs, within a time limit → the
@@ -136,7 +136,7 @@ export class McpService {
       return allowedButFailed(record, fail('invalid_arguments', `${where}: ${first?.message ?? 'do not match the tool input schema'}`));
     }
 
-    // An agent bound to a task acts on that task only (spec connectors-ledger §2.1, scoped ids).
+    // An agent bound to a task acts on that task only (docs/decisions/0007-tool-surface.md).
     const bound = caller.agent?.taskId;
     if (bound !== undefined && object.task_id !== undefined && object.task_id !== bound) {
       return fail('scope_mismatch', 'task_id is not the task this agent works on');

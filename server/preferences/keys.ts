@@ -4,7 +4,7 @@ import { badRequest } from '../http/problem';
 import { credentialName } from '../redaction/generic';
 import type { ValueType } from './store';
 
-/** Lowercase dot-namespaces, at least two segments (spec gateway.md §1.8): `agents.project_manager.max_steps`. */
+/** Lowercase dot-namespaces, at least two segments (README, Preferences): `agents.project_manager.max_steps`. */
 export const KEY_PATTERN = '^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)+$';
 const KEY = new RegExp(KEY_PATTERN);
 export const MAX_KEY_LENGTH = 200;
@@ -51,7 +51,7 @@ export function valueTypeOf(value: unknown): ValueType {
 
 /** Why a stored entry cannot take part in folding (it no longer fits its type or its known key), or null. */
 export function invalidReason(key: string, value: unknown, valueType: ValueType): string | null {
-  // `null` masks lower values whatever the declared type (spec gateway.md §1.8).
+  // `null` masks lower values whatever the declared type (README, Preferences).
   if (value !== null && valueTypeOf(value) !== valueType) return `value is not of its value_type ${valueType}`;
   const known = KNOWN_KEYS[key];
   const why = known?.check(value);
@@ -61,7 +61,7 @@ export function invalidReason(key: string, value: unknown, valueType: ValueType)
 /** 400 unless the key is well formed and not named like a credential. */
 export function checkKey(key: string): void {
   if (key.length > MAX_KEY_LENGTH || !KEY.test(key)) throw badRequest(`Preference keys are lowercase dot-separated names of at most ${MAX_KEY_LENGTH} characters, such as agents.project_manager.max_steps`);
-  // Deployment secrets never live in preferences (spec gateway.md §1.8): a key named like one is refused.
+  // Deployment secrets never live in preferences (README, Preferences): a key named like one is refused.
   if (key.split('.').some((segment) => credentialName(segment) !== null)) throw badRequest('Preferences never hold credentials; this key is named like one. Store secrets in a connector credential');
 }
 

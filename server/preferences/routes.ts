@@ -67,7 +67,7 @@ const ScopeQuery = { scope_type: ScopeType, scope_id: Type.Optional(ScopeId) };
 const KeyParams = Strict({ key: Key });
 const isIdCursor = (v: unknown): v is { id: string } => typeof v === 'object' && v !== null && typeof (v as { id: unknown }).id === 'string';
 
-/** Preferences (spec gateway.md §1.8): per scope, their fold, and their audit log. */
+/** Preferences (README, Preferences): per scope, their fold, and their audit log. */
 export function preferenceRoutes(app: HttpServer, prefs: PreferenceService): void {
   app.get(
     '/v1/prefs',

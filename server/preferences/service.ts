@@ -77,8 +77,8 @@ const stale = (current: number | null, expected: number) =>
   });
 
 /**
- * Preferences at system, group, user, project and task scope, and their fold (spec gateway.md
- * §1.8). Who may read a scope is who may see its object; who may write it: admins everywhere, a
+ * Preferences at system, group, user, project and task scope, and their fold (README,
+ * Preferences). Who may read a scope is who may see its object; who may write it: admins everywhere, a
  * user their own scope, a project's updaters (owners) its scope, a task's creator its scope.
  * Every change is written to the preference audit log in the transaction that makes it.
  */

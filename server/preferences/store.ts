@@ -83,7 +83,7 @@ export async function deletePreference(q: Queryable, id: string): Promise<void> 
 /**
  * Every preference that applies to a user in a project (and task), in fold order: scope
  * precedence from lowest (system) to highest (task), then groups by ascending id, then
- * `updated_at`, then `id` (spec gateway.md §1.8). Later rows win.
+ * `updated_at`, then `id` (README, Preferences). Later rows win.
  */
 export async function foldCandidates(q: Queryable, f: { userId: string; projectId: string | null; taskId: string | null }): Promise<PreferenceRow[]> {
   return q.query<PreferenceRow>(

@@ -14,7 +14,7 @@ import { startTestNode } from '../support/nodes';
 import { until } from '../support/until';
 
 /*
- * Inference from inside a sandbox (node.md D-17): the job reaches its node's model through a
+ * Inference from inside a sandbox (README, Inference on nodes): the job reaches its node's model through a
  * proxy on a Unix socket mounted into the sandbox, with a per-job token, while the sandbox keeps
  * no network. The client inside is the image's curl, as a user's script would use it.
  */

@@ -31,7 +31,7 @@ export interface ToolServices {
   preferences: PreferenceService;
 }
 
-/** Every tool of the MCP server (spec connectors-ledger §2.5), grouped by namespace. */
+/** Every tool of the MCP server (README, MCP server), grouped by namespace. */
 export function toolCatalog(s: ToolServices): ToolDef[] {
   return [
     ...taskTools(s.tasks),

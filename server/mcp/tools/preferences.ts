@@ -7,7 +7,7 @@ const Scope = { scope_type: ScopeType, scope_id: Type.Optional(ScopeId) };
 const Reason = Type.Optional(Type.String({ maxLength: 1000, description: 'Why; kept in the preference audit log' }));
 const ExpectedVersion = Type.Optional(Type.Integer({ minimum: 0, description: 'Write only if the preference is at this version (0: only if it does not exist yet)' }));
 
-/** Preferences, as /v1/prefs: read at a scope, the fold in force, and set or delete (spec connectors-ledger §2.5). */
+/** Preferences, as /v1/prefs: read at a scope, the fold in force, and set or delete (README, MCP server). */
 export function preferenceTools(prefs: PreferenceService): ToolDef[] {
   return [
     defineTool({
