@@ -27,6 +27,8 @@ interface Turn {
   total: number;
   model: number;
   steps: number;
+  /** Other requests the model server got during the turn (capability checks, the node's probes). */
+  other: string[];
 }
 
 /** One turn of `toolSteps` read-only calls then an answer; the model's time from the fixture's own clock. */
@@ -37,14 +39,15 @@ async function turn(client: OpenAI, fixture: OllamaFixture, toolSteps: number, n
   const t0 = performance.now();
   const res = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: `q${n}: list my tasks` }] });
   const total = performance.now() - t0;
-  const chats = fixture.requests.slice(before).filter((r) => r.path === '/api/chat');
+  const during = fixture.requests.slice(before);
+  const chats = during.filter((r) => r.path === '/api/chat');
   const answer = res.choices[0]?.message.content ?? '';
   if (chats.length !== toolSteps + 1 || !answer.startsWith('Echo tool: ')) throw new Error(`unexpected turn: ${chats.length} model calls, answer ${answer.slice(0, 200)}`);
   const model = chats.reduce((sum, r) => {
     if (r.finishedAt === undefined) throw new Error('a model call did not finish');
     return sum + (r.finishedAt - r.receivedAt);
   }, 0);
-  return { total, model, steps: chats.length };
+  return { total, model, steps: chats.length, other: during.filter((r) => r.path !== '/api/chat').map((r) => r.path) };
 }
 
 const row = (label: string, s: Summary) => `| ${label} | ${f1(s.p50)} | ${f1(s.p95)} | ${f1(s.p99)} |`;
@@ -80,6 +83,7 @@ export async function agentBench(): Promise<void> {
     const by = new Map<number, Turn[]>(SHAPES.map((s) => [s, []]));
     for (let i = 0; i < SAMPLES; i++) for (const steps of SHAPES) by.get(steps)!.push(await turn(client, fixture, steps, ++n));
     const p50s = new Map<number, number>();
+    const others: string[] = [];
     for (const steps of SHAPES) {
       const turns = by.get(steps)!;
       const label = `${steps} tool step${steps > 1 ? 's' : ''} + answer (${steps + 1} model calls)`;
@@ -89,10 +93,14 @@ export async function agentBench(): Promise<void> {
       const perStep = summarize(turns.map((t) => (t.total - t.model) / t.steps));
       console.log(row(`${label}: **CyNode per step**`, perStep));
       p50s.set(steps, summarize(overhead).p50);
+      const other = new Map<string, number>();
+      for (const t of turns) for (const path of t.other) other.set(path, (other.get(path) ?? 0) + 1);
+      others.push(`${steps} tool step${steps > 1 ? 's' : ''}: ${[...other].map(([path, count]) => `${path} ${f1(count / turns.length)}`).join(', ') || 'none'}`);
     }
     const [few, many] = [SHAPES[0]!, SHAPES[SHAPES.length - 1]!];
     const marginal = (p50s.get(many)! - p50s.get(few)!) / (many - few);
     console.log(`\nEach further tool step (model call, loop, policy, MCP dispatch and audit, thread writes) adds p50 ${f1(marginal)} ms of CyNode time.`);
+    console.log(`Other requests to the model server per turn (not subtracted; the node's heartbeat probes included): ${others.join('; ')}`);
     console.log(`Target: < ${TARGET_MS} ms of CyNode time per step, sandbox runs excluded (the node hop to the model server is counted as CyNode's).`);
   } finally {
     server.child.kill('SIGTERM');
