@@ -13,6 +13,8 @@ const suites: Record<string, () => Promise<void>> = { sandbox: sandboxBench, cha
     await (await import('./tools-openai')).toolsOpenAiBench();
     await (await import('./tools-mcp')).toolsMcpBench();
   },
+  // Issue 16: the project-manager agent's cost per step, the model server's own time subtracted.
+  agent: async () => (await import('./agent')).agentBench(),
 };
 
 const wanted = process.argv.slice(2);
