@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from
 import { api, enc, errorText, qs, stream } from '../api/client';
 import type { ChatMessage, CompletionChunk, Model, Thread } from '../api/types';
 import { ActionButton, Empty, ErrorNote, Spinner, Time, useLoad } from '../components/common';
+import { AgentStep, PM_MODEL, resultsByCall, stepCalls } from '../components/AgentSteps';
 import { Link } from '../components/Layout';
 import { Markdown } from '../components/Markdown';
 import { Icon } from '../components/Icon';
@@ -88,7 +89,8 @@ export function ChatPage({ threadId }: { threadId?: string }) {
     [projectId],
   );
   const models = useLoad((signal) => api.get<{ data: Model[] }>('/v1/models', signal).then((r) => r.data), [], 30_000);
-  const model = models.data?.some((m) => m.id === savedModel) ? savedModel : (models.data?.[0]?.id ?? null);
+  // The project-manager agent is the default when it is offered; a model chosen before wins.
+  const model = models.data?.some((m) => m.id === savedModel) ? savedModel : ((models.data?.some((m) => m.id === PM_MODEL) ? PM_MODEL : models.data?.[0]?.id) ?? null);
 
   // A thread this page just created: its (empty) history is known, do not reload over the stream.
   const created = useRef<string | null>(null);
@@ -194,6 +196,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
   };
 
   const stored = messages.data ?? [];
+  const results = resultsByCall(stored);
 
   const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
@@ -313,9 +316,12 @@ export function ChatPage({ threadId }: { threadId?: string }) {
               </div>
             )}
             {threadId && messages.data?.length === 0 && !pending && <Empty title="This chat is empty">Send a message to start.</Empty>}
-            {stored.map((m) => (
-              <MessageView key={m.id} message={m} />
-            ))}
+            {stored.map((m) => {
+              // An agent turn's steps: its tool calls with their results (tool messages render inside them).
+              const calls = stepCalls(m);
+              if (calls.length > 0) return <AgentStep key={m.id} message={m} calls={calls} results={results} />;
+              return m.role === 'tool' ? null : <MessageView key={m.id} message={m} />;
+            })}
             {pending?.state === 'streaming' && (
               <div className="msg user">
                 <div className="bubble">{pending.user}</div>
