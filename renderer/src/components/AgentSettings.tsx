@@ -53,14 +53,21 @@ export function AgentSettings() {
 }
 
 function ApprovalSwitch() {
-  const state = useLoad(async (signal) => {
-    const [mine, effective] = await Promise.all([readPref(APPROVAL_KEY, 'user', signal), api.get<{ effective: Record<string, unknown> }>('/v1/prefs/effective?include_sources=false', signal)]);
-    return { mine, effective: effective.effective[APPROVAL_KEY] };
-  }, []);
+  // Without a setting of your own, what applies to you in your default project (a group's or the system's).
+  const project = useSession((s) => s.me?.default_project_id ?? null);
+  const state = useLoad(
+    async (signal) => {
+      const [mine, effective] = await Promise.all([
+        readPref(APPROVAL_KEY, 'user', signal),
+        project ? api.get<{ effective: Record<string, unknown> }>(`/v1/prefs/effective${qs({ project_id: project, include_sources: false })}`, signal).then((r) => r.effective[APPROVAL_KEY]) : Promise.resolve<unknown>('never'),
+      ]);
+      return { mine, effective };
+    },
+    [project],
+  );
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const toast = useUi((s) => s.toast);
-  // Your own setting when you have one, otherwise what applies to you (a group's or the system's).
   const current = state.data ? (state.data.mine.version > 0 ? state.data.mine.value : state.data.effective) : undefined;
   const on = current === 'mutating';
   const flip = async () => {
