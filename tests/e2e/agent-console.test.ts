@@ -44,8 +44,10 @@ describe('the agent in the console', () => {
       const seen: string[] = [];
       (window as any).__answers = seen;
       new MutationObserver(() => {
-        const busy = document.querySelector('.msg.assistant[aria-busy="true"] .bubble');
-        if (busy?.textContent && seen.at(-1) !== busy.textContent) seen.push(busy.textContent);
+        // Each progress line on a line of its own, while the turn is still streaming.
+        const lines = [...document.querySelectorAll('.msg.assistant[aria-busy="true"] .progress-lines li')].map((li) => li.textContent ?? '');
+        const shown = lines.join('\n');
+        if (shown && seen.at(-1) !== shown) seen.push(shown);
       }).observe(document.body, { subtree: true, childList: true, characterData: true });
     });
     const box = page.getByRole('textbox', { name: 'Message' });
@@ -58,7 +60,8 @@ describe('the agent in the console', () => {
     const answer = page.locator('.msg.assistant:not(.agent)').last();
     await expect.poll(() => answer.textContent(), { timeout: 30_000 }).toContain('hello');
     const seen = (await page.evaluate(() => (window as any).__answers)) as string[];
-    expect(seen.some((t) => t.includes('▸ task.create')), `streamed: ${JSON.stringify(seen)}`).toBe(true);
+    expect(seen.some((t) => t.split('\n').some((l) => l.startsWith('▸ task.create {"prompt":"echo hello"'))), `streamed: ${JSON.stringify(seen)}`).toBe(true);
+    expect(seen.some((t) => t.split('\n').includes('✓ task.create')), `streamed: ${JSON.stringify(seen)}`).toBe(true);
 
     expect(await create.locator('.step-status').textContent()).toBe('✓');
     expect(await create.locator('.step-args').textContent()).toContain('prompt: string');

@@ -102,3 +102,33 @@ export function AgentStep({ message, calls, results }: { message: ChatMessage; c
     </div>
   );
 }
+
+/**
+ * A streaming agent turn's text: its progress lines (`▸ tool {args}`, `✓ tool`, `✗ tool: type`,
+ * one per line, README "Streaming") and what follows them, the answer.
+ */
+export function splitProgress(text: string): { progress: string[]; answer: string } {
+  const progress: string[] = [];
+  let rest = text;
+  for (;;) {
+    const end = rest.indexOf('\n');
+    if (end < 0 || !/^[▸✓✗] /.test(rest)) break;
+    progress.push(rest.slice(0, end));
+    rest = rest.slice(end + 1);
+  }
+  return { progress, answer: rest };
+}
+
+/** The progress lines of a turn still streaming, one per line. */
+export function ProgressLines({ lines }: { lines: string[] }) {
+  if (lines.length === 0) return null;
+  return (
+    <ul className="progress-lines" aria-label="Agent progress">
+      {lines.map((l, i) => (
+        <li key={i} className={l.startsWith('✗') ? 'error' : l.startsWith('✓') ? 'ok' : ''}>
+          {l}
+        </li>
+      ))}
+    </ul>
+  );
+}

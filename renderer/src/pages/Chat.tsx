@@ -2,7 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from
 import { api, enc, errorText, qs, stream } from '../api/client';
 import type { ChatMessage, CompletionChunk, Model, Thread } from '../api/types';
 import { ActionButton, Empty, ErrorNote, Spinner, Time, useLoad } from '../components/common';
-import { AgentStep, PM_MODEL, resultsByCall, stepCalls } from '../components/AgentSteps';
+import { AgentStep, PM_MODEL, ProgressLines, resultsByCall, splitProgress, stepCalls } from '../components/AgentSteps';
 import { Link } from '../components/Layout';
 import { Markdown } from '../components/Markdown';
 import { Icon } from '../components/Icon';
@@ -13,6 +13,8 @@ import { useUi } from '../store/ui';
 interface Pending {
   user: string;
   answer: string;
+  /** Sent to the agent: its answer starts with progress lines. */
+  agent?: boolean;
   state: 'streaming' | 'stopped' | 'failed';
   error?: string;
 }
@@ -142,7 +144,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
       frame = 0;
       setPending((p) => (p ? { ...p, answer } : p));
     };
-    setPending({ user: content, answer: '', state: 'streaming' });
+    setPending({ user: content, answer: '', state: 'streaming', agent: model === PM_MODEL });
     let thread = threadId;
     try {
       if (!thread) {
@@ -175,7 +177,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
       cancelAnimationFrame(frame);
       const stopped = ctl.signal.aborted;
       await refresh(thread);
-      setPending({ user: content, answer, state: stopped ? 'stopped' : 'failed', error: stopped ? undefined : errorText(err) });
+      setPending({ user: content, answer, agent: model === PM_MODEL, state: stopped ? 'stopped' : 'failed', error: stopped ? undefined : errorText(err) });
       if (!stopped && !answer) setInput(content);
     } finally {
       abortRef.current = null;
@@ -333,7 +335,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
                   <Icon name="logo" size={14} />
                 </div>
                 <div className="bubble">
-                  {pending.answer ? <Markdown text={pending.answer} /> : <span className="typing" aria-label="Thinking" />}
+                  {pending.agent ? <PendingAgent text={pending.answer} streaming={pending.state === 'streaming'} /> : pending.answer ? <Markdown text={pending.answer} /> : <span className="typing" aria-label="Thinking" />}
                   {pending.state === 'stopped' && <div className="msg-meta">Stopped</div>}
                 </div>
               </div>
@@ -389,6 +391,17 @@ function MessageView({ message: m }: { message: ChatMessage }) {
         {typeof m.metadata?.model === 'string' && <div className="msg-meta">{m.metadata.model}</div>}
       </div>
     </div>
+  );
+}
+
+/** An agent turn as it streams: what it does, line by line, then its answer. */
+function PendingAgent({ text, streaming }: { text: string; streaming: boolean }) {
+  const { progress, answer } = splitProgress(text);
+  return (
+    <>
+      <ProgressLines lines={progress} />
+      {answer ? <Markdown text={answer} /> : streaming && <span className="typing" aria-label="Thinking" />}
+    </>
   );
 }
 
