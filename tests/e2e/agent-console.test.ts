@@ -79,7 +79,7 @@ describe('the agent in the console', () => {
     await expect.poll(() => page.url()).toMatch(new RegExp(`/tasks/${task.id}$`));
   });
 
-  it('keeps the approval switch across a reload, as the user-scope preference', async () => {
+  it('keeps the approval switch across a reload, as the user-scope preference; on, the agent\'s mutating step shows ✗ approval_required', async () => {
     await page.goto(`${env.base}/settings`);
     const toggle = page.getByRole('switch', { name: 'Agent asks before changing things' });
     await expect.poll(() => toggle.isEnabled(), { timeout: 15_000 }).toBe(true);
@@ -93,6 +93,22 @@ describe('the agent in the console', () => {
     const again = page.getByRole('switch', { name: 'Agent asks before changing things' });
     await expect.poll(() => again.isEnabled(), { timeout: 15_000 }).toBe(true);
     expect(await again.getAttribute('aria-checked')).toBe('true');
+
+    // On, the agent's mutating call is held (this version refuses it): the step shows ✗ and why.
+    await page.goto(`${env.base}/chat`);
+    await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue(), { timeout: 20_000 }).toBe(PM);
+    env.ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt: 'echo held', input_mode: 'commands', task_name: 'agent-console-held' } }] }, { once: true });
+    const box = page.getByRole('textbox', { name: 'Message' });
+    await box.fill('Run `echo held`');
+    await box.press('Enter');
+    const held = page.locator('.agent-step[data-tool="task.create"]');
+    await held.waitFor({ timeout: 30_000 });
+    expect(await held.locator('.step-status').textContent()).toBe('✗');
+    expect(await held.locator('.step-error').textContent()).toBe('approval_required');
+    await expect(apiCall(env.base, token, 'GET', '/v1/tasks/agent-console-held')).rejects.toThrow(/404/);
+
+    await page.goto(`${env.base}/settings`);
+    await expect.poll(() => again.isEnabled(), { timeout: 15_000 }).toBe(true);
     await again.click();
     await expect.poll(() => again.getAttribute('aria-checked')).toBe('false');
     expect(await apiCall(env.base, token, 'GET', `/v1/prefs/${APPROVAL}?scope_type=user`)).toMatchObject({ value: 'never', version: 2 });
