@@ -320,7 +320,8 @@ describe('console in Chromium', () => {
     expect((await fetch(`${lanUrl}/healthz`)).status).toBe(200);
     await screenshot(page, 'settings-lan-shared');
     await lanSwitch.click();
-    await page.locator('[role="switch"][aria-checked="false"]').waitFor();
+    // This switch, not the agent's (the settings page has both).
+    await expect.poll(() => lanSwitch.getAttribute('aria-checked'), { timeout: 10_000 }).toBe('false');
     await expect(fetch(`${lanUrl}/healthz`)).rejects.toThrow();
   });
 });

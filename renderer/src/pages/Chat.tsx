@@ -2,6 +2,7 @@ import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent } from
 import { api, enc, errorText, qs, stream } from '../api/client';
 import type { ChatMessage, CompletionChunk, Model, Thread } from '../api/types';
 import { ActionButton, Empty, ErrorNote, Spinner, Time, useLoad } from '../components/common';
+import { AgentStep, PM_MODEL, ProgressLines, resultsByCall, splitProgress, stepCalls } from '../components/AgentSteps';
 import { Link } from '../components/Layout';
 import { Markdown } from '../components/Markdown';
 import { Icon } from '../components/Icon';
@@ -12,6 +13,8 @@ import { useUi } from '../store/ui';
 interface Pending {
   user: string;
   answer: string;
+  /** Sent to the agent: its answer starts with progress lines. */
+  agent?: boolean;
   state: 'streaming' | 'stopped' | 'failed';
   error?: string;
 }
@@ -88,7 +91,8 @@ export function ChatPage({ threadId }: { threadId?: string }) {
     [projectId],
   );
   const models = useLoad((signal) => api.get<{ data: Model[] }>('/v1/models', signal).then((r) => r.data), [], 30_000);
-  const model = models.data?.some((m) => m.id === savedModel) ? savedModel : (models.data?.[0]?.id ?? null);
+  // The project-manager agent is the default when it is offered; a model chosen before wins.
+  const model = models.data?.some((m) => m.id === savedModel) ? savedModel : ((models.data?.some((m) => m.id === PM_MODEL) ? PM_MODEL : models.data?.[0]?.id) ?? null);
 
   // A thread this page just created: its (empty) history is known, do not reload over the stream.
   const created = useRef<string | null>(null);
@@ -140,7 +144,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
       frame = 0;
       setPending((p) => (p ? { ...p, answer } : p));
     };
-    setPending({ user: content, answer: '', state: 'streaming' });
+    setPending({ user: content, answer: '', state: 'streaming', agent: model === PM_MODEL });
     let thread = threadId;
     try {
       if (!thread) {
@@ -173,7 +177,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
       cancelAnimationFrame(frame);
       const stopped = ctl.signal.aborted;
       await refresh(thread);
-      setPending({ user: content, answer, state: stopped ? 'stopped' : 'failed', error: stopped ? undefined : errorText(err) });
+      setPending({ user: content, answer, agent: model === PM_MODEL, state: stopped ? 'stopped' : 'failed', error: stopped ? undefined : errorText(err) });
       if (!stopped && !answer) setInput(content);
     } finally {
       abortRef.current = null;
@@ -194,6 +198,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
   };
 
   const stored = messages.data ?? [];
+  const results = resultsByCall(stored);
 
   const onKey = (e: KeyboardEvent<HTMLTextAreaElement>) => {
     if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
@@ -313,9 +318,12 @@ export function ChatPage({ threadId }: { threadId?: string }) {
               </div>
             )}
             {threadId && messages.data?.length === 0 && !pending && <Empty title="This chat is empty">Send a message to start.</Empty>}
-            {stored.map((m) => (
-              <MessageView key={m.id} message={m} />
-            ))}
+            {stored.map((m) => {
+              // An agent turn's steps: its tool calls with their results (tool messages render inside them).
+              const calls = stepCalls(m);
+              if (calls.length > 0) return <AgentStep key={m.id} message={m} calls={calls} results={results} />;
+              return m.role === 'tool' ? null : <MessageView key={m.id} message={m} />;
+            })}
             {pending?.state === 'streaming' && (
               <div className="msg user">
                 <div className="bubble">{pending.user}</div>
@@ -327,7 +335,7 @@ export function ChatPage({ threadId }: { threadId?: string }) {
                   <Icon name="logo" size={14} />
                 </div>
                 <div className="bubble">
-                  {pending.answer ? <Markdown text={pending.answer} /> : <span className="typing" aria-label="Thinking" />}
+                  {pending.agent ? <PendingAgent text={pending.answer} streaming={pending.state === 'streaming'} /> : pending.answer ? <Markdown text={pending.answer} /> : <span className="typing" aria-label="Thinking" />}
                   {pending.state === 'stopped' && <div className="msg-meta">Stopped</div>}
                 </div>
               </div>
@@ -383,6 +391,17 @@ function MessageView({ message: m }: { message: ChatMessage }) {
         {typeof m.metadata?.model === 'string' && <div className="msg-meta">{m.metadata.model}</div>}
       </div>
     </div>
+  );
+}
+
+/** An agent turn as it streams: what it does, line by line, then its answer. */
+function PendingAgent({ text, streaming }: { text: string; streaming: boolean }) {
+  const { progress, answer } = splitProgress(text);
+  return (
+    <>
+      <ProgressLines lines={progress} />
+      {answer ? <Markdown text={answer} /> : streaming && <span className="typing" aria-label="Thinking" />}
+    </>
   );
 }
 

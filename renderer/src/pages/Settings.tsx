@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, errorText, gateway, ok } from '../api/client';
 import type { LanSharing, SystemInfo } from '../api/types';
+import { AgentSettings } from '../components/AgentSettings';
 import { CopyButton, ErrorNote, Loadable, PageHeader, useLoad } from '../components/common';
 import { canOperate, useSession } from '../store/session';
 import { useUi, type Theme } from '../store/ui';
@@ -21,6 +22,7 @@ export function SettingsPage() {
           ))}
         </div>
       </section>
+      <AgentSettings />
       {canOperate(me) && <System />}
       {me?.auth_method === 'session' && <ChangePassword />}
     </div>
