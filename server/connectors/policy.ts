@@ -31,6 +31,8 @@ export function connectorPolicyOf(policy: PolicyService): ConnectorPolicy {
       const decision = await policy.decide(
         {
           userId: by.userId,
+          // An agent's call is decided for its role as well as for its user (docs/decisions/0007-tool-surface.md).
+          ...(by.agent ? { agent: { id: by.agent.id, role: by.agent.role } } : {}),
           action: request.action,
           resource: request.operation !== undefined ? { type: 'Operation', name: request.operation, connector: request.connector } : { type: 'Connector', connector: request.connector },
           context: { ...(request.task ? { task: request.task } : {}), ...(request.connector.project ? { project: request.connector.project } : {}) },

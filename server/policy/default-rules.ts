@@ -68,4 +68,11 @@ when { resource.readOnly };`,
 when { [Tool::"task.get", Tool::"task.result", Tool::"run.get", Tool::"run.events", Tool::"run.logs"].contains(resource) };`,
     enabled: true,
   },
+  {
+    id: 'default-agent-project-manager-connectors',
+    // The connector call itself is decided for the agent too: its user's owner rules above still
+    // decide whose instances, this only says which agent role may reach connectors at all.
+    text: 'permit (principal is Agent in Role::"project_manager", action == Action::"connector.invoke", resource is Operation);',
+    enabled: true,
+  },
 ];

@@ -113,4 +113,26 @@ describe.each(DB_KINDS)('the project-manager agent with connectors on %s', (kind
     const history = (await s.api.call(`/v1/connectors/${connectorId}/operations`, { token: alice.token })).body.operations;
     expect(history[0]).toMatchObject({ decision: 'deny', failure_class: 'policy_denied', subject_id: admin.id });
   });
+
+  it("is bound by its role too: without the project manager's connector rule, Alice's agent may not run her connector, while Alice still may", async () => {
+    const rule = 'default-agent-project-manager-connectors';
+    const off = await s.api.call(`/v1/policy/rules/${rule}`, { method: 'PATCH', token: s.adminToken, body: { enabled: false } });
+    expect(off.status, off.text).toBe(200);
+    try {
+      ollama.setBehaviour({ toolCalls: [invokeCall(connectorId)] }, { once: true });
+      const seen = peers.requests.length;
+      await clientFor(alice.token).chat.completions.create({ model: PM, messages: [{ role: 'user', content: 'Fetch the items from my Echo connector' }] });
+      expect(lastToolResult()).toMatchObject({ error: { type: 'policy_denied' } });
+      expect(peers.requests.length).toBe(seen);
+      // The decision names the agent: its half found no rule.
+      const access = await s.api.call(`/v1/audit/access?action=connector.invoke&subject=${alice.id}&decision=deny&limit=1`, { token: s.adminToken });
+      expect(access.body.decisions[0]).toMatchObject({ decision: 'deny', subject: { agent_role: 'project_manager' } });
+
+      const direct = await s.api.call(`/v1/connectors/${connectorId}/operations/request`, { token: alice.token, body: { params: { method: 'GET', path: 'items' } } });
+      expect(direct.status, direct.text).toBe(200);
+    } finally {
+      const on = await s.api.call(`/v1/policy/rules/${rule}`, { method: 'PATCH', token: s.adminToken, body: { enabled: true } });
+      expect(on.status, on.text).toBe(200);
+    }
+  });
 });
