@@ -299,7 +299,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors, preferences });
     const mcp = new McpService(db, deps.authz, policy, tools, { onError: (err, what) => gateway.log.child({ module: 'mcp' }).error({ err }, what) });
     mcpRoutes(gateway, mcp, { version: VERSION });
-    completions.attachAgent(new PmAgent({ chat, mcp, agentTokens, sessions, settings: preferenceSettings(preferences) }));
+    completions.attachAgent(new PmAgent({ chat, mcp, agentTokens, sessions, settings: preferenceSettings(preferences), db }));
     agentTokenRoutes(gateway, agentTokens);
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());

@@ -5,14 +5,17 @@ import type { AgentModel, CompletionAnswer, CompletionCall, CompletionStream } f
 import { PM_MODEL, parseChatRequest } from '../chat/request';
 import { chatError, type ChatService, type Generated } from '../chat/service';
 import type { ChatAuditEntry } from '../chat/store';
+import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem } from '../http/problem';
 import type { McpCaller } from '../mcp/caller';
 import { argsShape, type McpService, type ToolOutcome } from '../mcp/service';
 import type { InferenceNode } from '../nodes/queries';
+import { redactJson } from '../redaction/redaction';
 import type { SessionService } from '../sessions/service';
 import { runAgentLoop, type StepEvent } from './loop';
 import type { AgentSettingsProvider } from './settings';
+import { TurnTrail } from './trail';
 
 export { preferenceSettings } from './settings';
 import { functionTools } from './tools';
@@ -30,6 +33,8 @@ export interface PmAgentDeps {
   agentTokens: AgentTokenService;
   sessions: SessionService;
   settings: AgentSettingsProvider;
+  /** Where the turn's runs are written (the run ledger, migration 0018). */
+  db: Db;
 }
 
 /** The aborted-promise of a signal: a tool call the client no longer waits for is not waited for. */
@@ -121,6 +126,7 @@ export class PmAgent implements AgentModel {
     /** The turn's steps, for its thread: written before the answer (or the failure). */
     const trail: TrailEntry[] = [];
     let threadOf: string | undefined;
+    let turn: TurnTrail | undefined;
     try {
       // Checked here, so that a bad request is audited like any failure.
       const req = parseChatRequest(call.body);
@@ -139,6 +145,8 @@ export class PmAgent implements AgentModel {
 
       // The turn's session: the tasks the agent starts belong to it, so its runs list the turn's work.
       const session = await this.d.sessions.create(principal, { title: `${PM_MODEL} turn` });
+      turn = new TurnTrail({ db: this.d.db, userId: principal.userId, sessionId: session.id, threadId, agentModel: PM_MODEL, log: call.log });
+      const ledger = turn;
       caller = await this.agentCaller(principal, session.id, project.id, settings.maxSeconds, call.ctx);
       const allowed = await this.d.mcp.listTools(caller, call.ctx);
       const tools = functionTools(allowed);
@@ -154,13 +162,21 @@ export class PmAgent implements AgentModel {
         { messages: [{ role: 'system', content: SYSTEM_PROMPT }, ...redacted.request.messages], tools, maxSteps: settings.maxSteps, maxSeconds: settings.maxSeconds, signal: call.clientGone },
         {
           generate: async (messages, fnTools, signal) => {
-            last = await this.d.chat.generate(backing.candidates, { model: backing.model, messages, options: req.options, tools: fnTools }, {
-              signal,
-              onAttempt: (n) => {
-                audit.nodeId = n.id;
-                audit.attempts++;
-              },
-            });
+            const t0 = performance.now();
+            try {
+              last = await this.d.chat.generate(backing.candidates, { model: backing.model, messages, options: req.options, tools: fnTools }, {
+                signal,
+                onAttempt: (n) => {
+                  audit.nodeId = n.id;
+                  audit.attempts++;
+                },
+              });
+            } catch (err) {
+              const code = err instanceof HttpProblem && typeof err.extensions.code === 'string' ? err.extensions.code : 'error';
+              ledger.modelCall({ model: backing.model, nodeId: audit.nodeId, durationMs: performance.now() - t0, toolCalls: 0, ok: false, errorType: code });
+              throw err;
+            }
+            ledger.modelCall({ model: backing.model, nodeId: last.node.id, durationMs: performance.now() - t0, toolCalls: last.outcome.toolCalls.length, ok: true });
             return last.outcome;
           },
           callTool: async (name, args, signal) => {
@@ -170,6 +186,9 @@ export class PmAgent implements AgentModel {
             return Promise.race([this.d.mcp.callTool(agent, name, sent, call.ctx), aborted(signal)]);
           },
           onEvent: (e) => {
+            if (e.kind === 'step') ledger.step(e.step);
+            else if (e.kind === 'tool_calls') ledger.calls(e.calls);
+            else if (e.kind === 'tool_result') ledger.toolCall(e);
             if (e.kind === 'tool_result' && e.name === 'task.create' && e.outcome.ok) startedTasks.push(String(e.outcome.result.task_id));
             const entry = trailEntry(e);
             if (entry) trail.push(entry);
@@ -181,6 +200,10 @@ export class PmAgent implements AgentModel {
       audit.durationMs = performance.now() - started;
       await this.d.chat.appendSteps(threadId, trail.splice(0));
       const answer = result.answer;
+      // The answer as the thread keeps it: redacted (tool output may have carried a secret).
+      const answerEvent = { type: 'answer', ended: result.ended, steps: result.steps, content: (await redactJson(answer, { remember: false })).value };
+      turn.note(answerEvent);
+      await turn.end('completed', { ended: result.ended, steps: result.steps });
       const g: Generated = last ? { ...last, outcome: { ...last.outcome, content: answer, toolCalls: [] } } : { outcome: { content: answer, toolCalls: [], promptTokens: 0, completionTokens: 0, doneReason: 'stop' }, node: backing.candidates[0]!, attempts: 0 };
       await this.d.chat.persistAnswer(threadId, PM_MODEL, g, { ...audit, outcome: 'success' });
       audit.outcome = 'success';
@@ -208,6 +231,7 @@ export class PmAgent implements AgentModel {
       }
       audit.errorCode = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'invalid_request';
       audit.durationMs = performance.now() - started;
+      await turn?.end(call.clientGone.aborted ? 'canceled' : 'failed', { reason: audit.errorCode });
       // The work the turn started stops with it: the agent cancels its own tasks.
       if (caller) await this.cancelStarted(caller, startedTasks, call);
       // What the turn did before it ended stays readable in its thread.

@@ -6,6 +6,7 @@ import { startOllamaFixture, type OllamaFixture } from '../fixtures/ollama-fixtu
 import { ensureSandboxImage } from '../support/docker';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 import { startTestNode } from '../support/nodes';
+import { openSse, type SseFrame } from '../support/sse';
 import { until } from '../support/until';
 
 /*
@@ -57,7 +58,7 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     ollama.models.add(TOOLS_MODEL);
     const ids = await until('the agent to be listed', async () => {
       const now = await modelIds();
-      return now.includes(PM) ? now : undefined;
+      return now.includes(PM) && now.includes(TOOLS_MODEL) ? now : undefined;
     });
     expect(ids).toEqual([PM, TOOLS_MODEL, PLAIN_MODEL]);
   });
@@ -93,7 +94,37 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     expect(task.body).toMatchObject({ status: 'completed', session_id: expect.any(String) });
     const runs = await s.api.call(`/v1/sessions/${task.body.session_id}/runs`, { token: s.adminToken });
     expect(runs.status, runs.text).toBe(200);
-    expect(runs.body.runs).toEqual([expect.objectContaining({ task_id: task.body.id, status: 'completed' })]);
+    // The task's run, and one run per agent step (three model calls), oldest step first once reversed.
+    const taskRuns = runs.body.runs.filter((r: any) => r.kind === 'task');
+    expect(taskRuns).toEqual([expect.objectContaining({ task_id: task.body.id, status: 'completed' })]);
+    const steps = runs.body.runs.filter((r: any) => r.kind === 'agent_step').reverse();
+    expect(steps.map((r: any) => [r.task_id, r.status, r.terminal])).toEqual([
+      [null, 'completed', true],
+      [null, 'completed', true],
+      [null, 'completed', true],
+    ]);
+    expect(steps[0]).not.toHaveProperty('task_name');
+
+    // Replaying the first step's events (SSE) shows the model call and the task.create call with what it created.
+    const frames: SseFrame[] = [];
+    const sse = await openSse(`${s.api.baseUrl}/v1/runs/${steps[0].id}/events/stream`, { token: s.adminToken, onFrame: (f) => void frames.push(f) });
+    expect(sse.status).toBe(200);
+    await sse.ended;
+    expect(frames.at(-1)).toMatchObject({ event: 'done' });
+    const first = frames.filter((f) => f.event === 'run.event').map((f) => JSON.parse(f.data).event);
+    expect(first.map((e: any) => e.data?.type ?? e.data?.status)).toEqual(['running', 'model_call', 'tool_call', 'completed']);
+    expect(first[1].data).toMatchObject({ model: TOOLS_MODEL, tool_calls: 1, status: 'success', duration_ms: expect.any(Number) });
+    expect(first[2].data).toEqual(expect.objectContaining({ name: 'task.create', args_shape: { prompt: 'string', input_mode: 'string', task_name: 'string' }, status: 'success', task_id: task.body.id }));
+    expect(JSON.stringify(first)).not.toContain('echo hello');
+    // The last step holds the answer and how the turn ended.
+    const last = (await s.api.call(`/v1/runs/${steps[2].id}/events`, { token: s.adminToken })).body.items.map((e: any) => e.data);
+    expect(last.map((d: any) => d.type ?? d.status)).toEqual(['running', 'model_call', 'answer', 'turn_end', 'completed']);
+    expect(last[2]).toMatchObject({ content: answer, ended: 'answer', steps: 3 });
+    // A step is its user's alone (even an admin's step is hidden from others), and only the agent writes to it.
+    const bob = await s.createUser(`pm-bob-${kind}`);
+    expect((await s.api.call(`/v1/runs/${steps[0].id}/events`, { token: bob.token })).status).toBe(404);
+    const other = await s.api.call(`/v1/runs/${steps[0].id}/logs`, { token: s.adminToken, body: { entries: [{ stream: 'stdout', message: 'x' }] } });
+    expect(other.status).toBe(409);
 
     // The thread replays the turn: the question, each step's calls (names and argument shapes) and results, the answer.
     const thread = (await s.api.call('/v1/chat/threads', { token: s.adminToken })).body.threads[0];

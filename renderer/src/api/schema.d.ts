@@ -11090,6 +11090,8 @@ export interface paths {
                                 /** Format: uuid */
                                 id: string;
                                 job_id: string | null;
+                                /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                                kind: "task" | "agent_step";
                                 /** @description Seq of the newest event in the run ledger */
                                 last_seq: number;
                                 /** @description When reading or writing one run; lists leave it out */
@@ -11107,8 +11109,7 @@ export interface paths {
                                 started_at: string | null;
                                 /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                                 status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                                /** Format: uuid */
-                                task_id: string;
+                                task_id: string | null;
                                 /** @description The task's name (in lists and when reading one run) */
                                 task_name?: string;
                                 terminal: boolean;
@@ -11199,6 +11200,8 @@ export interface paths {
                             /** Format: uuid */
                             id: string;
                             job_id: string | null;
+                            /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                            kind: "task" | "agent_step";
                             /** @description Seq of the newest event in the run ledger */
                             last_seq: number;
                             /** @description When reading or writing one run; lists leave it out */
@@ -11216,8 +11219,7 @@ export interface paths {
                             started_at: string | null;
                             /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                             status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                            /** Format: uuid */
-                            task_id: string;
+                            task_id: string | null;
                             /** @description The task's name (in lists and when reading one run) */
                             task_name?: string;
                             terminal: boolean;
@@ -11353,6 +11355,8 @@ export interface paths {
                             /** Format: uuid */
                             id: string;
                             job_id: string | null;
+                            /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                            kind: "task" | "agent_step";
                             /** @description Seq of the newest event in the run ledger */
                             last_seq: number;
                             /** @description When reading or writing one run; lists leave it out */
@@ -11370,8 +11374,7 @@ export interface paths {
                             started_at: string | null;
                             /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                             status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                            /** Format: uuid */
-                            task_id: string;
+                            task_id: string | null;
                             /** @description The task's name (in lists and when reading one run) */
                             task_name?: string;
                             terminal: boolean;
@@ -11480,6 +11483,8 @@ export interface paths {
                             /** Format: uuid */
                             id: string;
                             job_id: string | null;
+                            /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                            kind: "task" | "agent_step";
                             /** @description Seq of the newest event in the run ledger */
                             last_seq: number;
                             /** @description When reading or writing one run; lists leave it out */
@@ -11497,8 +11502,7 @@ export interface paths {
                             started_at: string | null;
                             /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                             status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                            /** Format: uuid */
-                            task_id: string;
+                            task_id: string | null;
                             /** @description The task's name (in lists and when reading one run) */
                             task_name?: string;
                             terminal: boolean;
@@ -11652,6 +11656,8 @@ export interface paths {
                                 /** Format: uuid */
                                 id: string;
                                 job_id: string | null;
+                                /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                                kind: "task" | "agent_step";
                                 /** @description Seq of the newest event in the run ledger */
                                 last_seq: number;
                                 /** @description When reading or writing one run; lists leave it out */
@@ -11669,8 +11675,7 @@ export interface paths {
                                 started_at: string | null;
                                 /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                                 status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                                /** Format: uuid */
-                                task_id: string;
+                                task_id: string | null;
                                 /** @description The task's name (in lists and when reading one run) */
                                 task_name?: string;
                                 terminal: boolean;
@@ -13499,6 +13504,8 @@ export interface paths {
                                 /** Format: uuid */
                                 id: string;
                                 job_id: string | null;
+                                /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                                kind: "task" | "agent_step";
                                 /** @description Seq of the newest event in the run ledger */
                                 last_seq: number;
                                 /** @description When reading or writing one run; lists leave it out */
@@ -13516,8 +13523,7 @@ export interface paths {
                                 started_at: string | null;
                                 /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                                 status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                                /** Format: uuid */
-                                task_id: string;
+                                task_id: string | null;
                                 /** @description The task's name (in lists and when reading one run) */
                                 task_name?: string;
                                 terminal: boolean;
