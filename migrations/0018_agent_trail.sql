@@ -26,7 +26,9 @@ CREATE TABLE agent_approvals (
   outcome     jsonb,
   created_at  timestamptz NOT NULL DEFAULT now(),
   decided_at  timestamptz,
-  decided_by  uuid REFERENCES users (id)
+  decided_by  uuid REFERENCES users (id),
+  -- When the decision (and the outcome) went back to the agent, in the thread's next turn.
+  reported_at timestamptz
 );
 CREATE INDEX agent_approvals_user ON agent_approvals (user_id, status, created_at DESC);
 CREATE INDEX agent_approvals_thread ON agent_approvals (thread_id, status);

@@ -73,7 +73,7 @@ export class TurnTrail {
     for (const c of calls) this.argsOf.set(c.id, c.args);
   }
 
-  toolCall(e: { callId: string; name: string; outcome: ToolOutcome; dispatched: boolean }): void {
+  toolCall(e: { callId: string; name: string; outcome: ToolOutcome; dispatched: boolean }, extra: Record<string, unknown> = {}): void {
     const linked: Record<string, string> = {};
     if (e.outcome.ok) for (const k of LINKED_IDS) if (typeof e.outcome.result[k] === 'string') linked[k] = e.outcome.result[k];
     this.event({
@@ -85,7 +85,15 @@ export class TurnTrail {
       ...(e.outcome.ok ? {} : { error_type: e.outcome.error.type }),
       dispatched: e.dispatched,
       ...linked,
+      ...extra,
     });
+  }
+
+  /** A held call the user decided since the last turn: what came of it. */
+  decided(row: { id: string; tool_name: string; args: Record<string, unknown>; status: string }, outcome: ToolOutcome): void {
+    const callId = `call_${row.id}`;
+    this.argsOf.set(callId, row.args);
+    this.toolCall({ callId, name: row.tool_name, outcome, dispatched: row.status === 'approved' }, { approval_id: row.id, approval: row.status });
   }
 
   /** Extra facts of the step (a held approval); `data.type` names them. */
