@@ -40,11 +40,14 @@ export async function listOwnApprovals(q: Queryable, userId: string, status: App
   );
 }
 
-/** A thread's approvals the agent has not heard back about yet (pending, or decided over the API), oldest first. */
+/**
+ * A thread's approvals the agent has not heard back about yet (pending, or decided over the API),
+ * oldest first. Not locked: each pending one is claimed under its own lock when decided.
+ */
 export async function unreportedOfThread(q: Queryable, userId: string, threadId: string): Promise<ApprovalRow[]> {
   return q.query<ApprovalRow>(
     `SELECT * FROM agent_approvals WHERE user_id = $1 AND thread_id = $2 AND reported_at IS NULL AND status IN ('pending', 'approved', 'denied')
-     ORDER BY created_at, id FOR UPDATE`,
+     ORDER BY created_at, id`,
     [userId, threadId],
   );
 }
