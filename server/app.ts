@@ -71,7 +71,7 @@ import { mcpRoutes } from './mcp/routes';
 import { toolCatalog } from './mcp/tools/index';
 import { PreferenceService } from './preferences/service';
 import { preferenceRoutes } from './preferences/routes';
-import { PmAgent, preferenceSettings } from './agent/service';
+import { ApprovalService, mountPmAgent } from './agent/mount';
 import { VERSION } from './version';
 import { buildControlPlane, buildGateway, listen, type IdentityServices } from './gateway';
 
@@ -267,7 +267,7 @@ export async function startCynode(config: ServerConfig): Promise<Cynode> {
     const tools = toolCatalog({ authz: deps.authz, tasks, runs, sessions, projects: identity.projects, nodes: nodeAdmin.admin, models: chat, processes, connectors, preferences });
     const mcp = new McpService(db, deps.authz, policy, tools, { onError: (err, what) => gateway.log.child({ module: 'mcp' }).error({ err }, what) });
     mcpRoutes(gateway, mcp, { version: VERSION });
-    completions.attachAgent(new PmAgent({ chat, mcp, agentTokens, sessions, settings: preferenceSettings(preferences) }));
+    mountPmAgent(gateway, completions, { chat, mcp, agentTokens, sessions, preferences, db, approvals: new ApprovalService(db) });
     agentTokenRoutes(gateway, agentTokens);
     // Before the gateway closes (closers run in reverse): open event streams would hold it open.
     closers.push(async () => liveStreams.close());

@@ -20,6 +20,8 @@ export interface LoopDeps {
   /** One tool call through the MCP pipeline (policy, schema, scoping, audit). */
   callTool(name: string, args: Record<string, unknown>, signal: AbortSignal): Promise<ToolOutcome>;
   onEvent?(e: StepEvent): void;
+  /** After a step's calls: a message when the turn must wait for the user (calls held for approval). */
+  waiting?(): string | null;
 }
 
 export interface LoopInput {
@@ -34,7 +36,7 @@ export interface LoopInput {
 export interface LoopResult {
   answer: string;
   steps: number;
-  ended: 'answer' | 'max_steps' | 'time_limit';
+  ended: 'answer' | 'max_steps' | 'time_limit' | 'approval';
   /** Every tool call's name and outcome, in order. */
   calls: Array<{ name: string; ok: boolean; errorType?: string }>;
 }
@@ -102,6 +104,8 @@ export async function runAgentLoop(input: LoopInput, deps: LoopDeps): Promise<Lo
       if (input.signal.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
       if (timeUp.aborted) return ended('time_limit', step);
     }
+    const waiting = deps.waiting?.();
+    if (waiting) return { answer: waiting, steps: step, ended: 'approval', calls };
   }
   return ended('max_steps', input.maxSteps);
 }

@@ -4,18 +4,23 @@ import { principalOf } from '../agents/service';
 import type { AgentModel, CompletionAnswer, CompletionCall, CompletionStream } from '../chat/completion';
 import { PM_MODEL, parseChatRequest } from '../chat/request';
 import { chatError, type ChatService, type Generated } from '../chat/service';
+import type { ChatMessage } from '../chat/openai-features';
 import type { ChatAuditEntry } from '../chat/store';
+import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
-import { HttpProblem } from '../http/problem';
+import { HttpProblem, conflict } from '../http/problem';
 import type { McpCaller } from '../mcp/caller';
 import { argsShape, type McpService, type ToolOutcome } from '../mcp/service';
 import type { InferenceNode } from '../nodes/queries';
+import { redactJson } from '../redaction/redaction';
 import type { SessionService } from '../sessions/service';
+import type { ApprovalService, ApprovalRow, ApprovalStatus, Decision } from './approvals';
 import { runAgentLoop, type StepEvent } from './loop';
 import type { AgentSettingsProvider } from './settings';
+import { TurnTrail } from './trail';
 
 export { preferenceSettings } from './settings';
-import { functionTools } from './tools';
+import { functionTools, resultText } from './tools';
 
 /** Who the model is told it is: short, since small models follow short prompts best. */
 export const SYSTEM_PROMPT =
@@ -30,6 +35,10 @@ export interface PmAgentDeps {
   agentTokens: AgentTokenService;
   sessions: SessionService;
   settings: AgentSettingsProvider;
+  /** Where the turn's runs are written (the run ledger, migration 0018). */
+  db: Db;
+  /** Calls held for the user's approval. */
+  approvals: ApprovalService;
 }
 
 /** The aborted-promise of a signal: a tool call the client no longer waits for is not waited for. */
@@ -58,10 +67,27 @@ function trailEntry(e: StepEvent): TrailEntry | null {
   return null;
 }
 
-const approvalRequired = (name: string): ToolOutcome => ({
+const approvalPending = (row: ApprovalRow): ToolOutcome => ({
   ok: false,
-  error: { type: 'approval_required', message: `${name} changes something and your settings (agents.project_manager.approval = mutating) require the user's approval, which this agent cannot ask for yet; tell the user what you would do instead` },
+  error: { type: 'approval_pending', message: `${row.tool_name} changes something and waits for the user's approval (${row.id}); this turn ends with the question to the user` },
 });
+
+/** The turn's answer when calls wait for approval: what would run, and how to answer. */
+function approvalRequest(held: readonly ApprovalRow[]): string {
+  const lines = held.map((r) => `- ${r.tool_name.slice(0, 100)} ${argsPreview(r.args)} (approval ${r.id})`);
+  return `I need your approval before I run:\n${lines.join('\n')}\nReply "approve" to run ${held.length > 1 ? 'them' : 'it'} or "deny" to drop ${held.length > 1 ? 'them' : 'it'}.`;
+}
+
+/** A decided call as the agent reads it back: its call and its result, as if made in this turn. */
+function resumed(settled: ReadonlyArray<{ row: ApprovalRow; outcome: ToolOutcome }>): ChatMessage[] {
+  return settled.flatMap(({ row, outcome }) => {
+    const id = `call_${row.id}`;
+    return [
+      { role: 'assistant' as const, content: '', toolCalls: [{ id, name: row.tool_name, arguments: row.args }] },
+      { role: 'tool' as const, content: resultText(outcome), toolCallId: id, toolName: row.tool_name },
+    ];
+  });
+}
 
 const argsPreview = (args: Record<string, unknown>): string => {
   const s = JSON.stringify(args);
@@ -77,7 +103,39 @@ const argsPreview = (args: Record<string, unknown>): string => {
 export class PmAgent implements AgentModel {
   readonly id = PM_MODEL;
 
-  constructor(private readonly d: PmAgentDeps) {}
+  private readonly approvals: ApprovalService;
+
+  constructor(private readonly d: PmAgentDeps) {
+    this.approvals = d.approvals;
+  }
+
+  /** The caller's approvals (GET /v1/agent/approvals), newest first. */
+  listApprovals(principal: Principal, status: ApprovalStatus | undefined, limit: number): Promise<ApprovalRow[]> {
+    return this.approvals.list(principal, status, limit);
+  }
+
+  /**
+   * A decision over the API (POST /v1/agent/approvals/{id}): an approved call runs now, as an agent
+   * of its turn's session; the thread's next turn tells the agent what came of it.
+   */
+  async decideApproval(principal: Principal, id: string, decision: Decision, ctx: RequestContext): Promise<ApprovalRow> {
+    return this.approvals.decide(principal, id, decision, 'api', ctx, async (row) => {
+      if (row.session_id === null || row.project_id === null) throw conflict('The approval’s session or project is gone');
+      const settings = await this.d.settings(principal, { projectId: row.project_id }, ctx);
+      const caller = await this.agentCaller(principal, row.session_id, row.project_id, settings.maxSeconds, ctx);
+      try {
+        return await this.runApproved(caller, row, ctx);
+      } finally {
+        void this.revoke(principal, caller, ctx);
+      }
+    });
+  }
+
+  /** An approved call through the MCP pipeline (policy and audit decide it again, as for any call). */
+  private runApproved(caller: McpCaller, row: ApprovalRow, ctx: RequestContext): Promise<ToolOutcome> {
+    const args = row.tool_name === 'task.create' && row.args.session_id === undefined ? { ...row.args, session_id: caller.agent!.sessionId } : row.args;
+    return this.d.mcp.callTool(caller, row.tool_name, args, ctx);
+  }
 
   async available(principal: Principal, ctx: RequestContext): Promise<boolean> {
     const settings = await this.d.settings(principal, {}, ctx);
@@ -121,6 +179,7 @@ export class PmAgent implements AgentModel {
     /** The turn's steps, for its thread: written before the answer (or the failure). */
     const trail: TrailEntry[] = [];
     let threadOf: string | undefined;
+    let turn: TurnTrail | undefined;
     try {
       // Checked here, so that a bad request is audited like any failure.
       const req = parseChatRequest(call.body);
@@ -139,10 +198,18 @@ export class PmAgent implements AgentModel {
 
       // The turn's session: the tasks the agent starts belong to it, so its runs list the turn's work.
       const session = await this.d.sessions.create(principal, { title: `${PM_MODEL} turn` });
+      turn = new TurnTrail({ db: this.d.db, userId: principal.userId, sessionId: session.id, threadId, agentModel: PM_MODEL, log: call.log });
+      const ledger = turn;
       caller = await this.agentCaller(principal, session.id, project.id, settings.maxSeconds, call.ctx);
+      const agent0 = caller;
       const allowed = await this.d.mcp.listTools(caller, call.ctx);
       const tools = functionTools(allowed);
-      // With approval on, what changes something waits for the user; this slice cannot ask, so it refuses.
+      // Calls held in this thread's last turn: decided by this message (or over the API before it).
+      const newest = redacted.request.messages.at(-1);
+      const settled = newest?.role === 'user' ? await this.approvals.settleForTurn(principal, threadId, newest.content, call.ctx, (row) => this.runApproved(agent0, row, call.ctx)) : [];
+      for (const { row, outcome } of settled) if (row.tool_name === 'task.create' && outcome.ok) startedTasks.push(String(outcome.result.task_id));
+      // With approval on, what changes something waits for the user: the turn ends asking.
+      const held: ApprovalRow[] = [];
       const needApproval = new Set(settings.approval === 'mutating' ? allowed.filter((t) => !t.readOnly).map((t) => t.name) : []);
 
       const id = `chatcmpl-${randomBytes(12).toString('base64url')}`;
@@ -151,25 +218,46 @@ export class PmAgent implements AgentModel {
       let last: Generated | undefined;
       const agent = caller;
       const result = await runAgentLoop(
-        { messages: [{ role: 'system', content: SYSTEM_PROMPT }, ...redacted.request.messages], tools, maxSteps: settings.maxSteps, maxSeconds: settings.maxSeconds, signal: call.clientGone },
+        { messages: [{ role: 'system', content: SYSTEM_PROMPT }, ...redacted.request.messages, ...resumed(settled)], tools, maxSteps: settings.maxSteps, maxSeconds: settings.maxSeconds, signal: call.clientGone },
         {
           generate: async (messages, fnTools, signal) => {
-            last = await this.d.chat.generate(backing.candidates, { model: backing.model, messages, options: req.options, tools: fnTools }, {
-              signal,
-              onAttempt: (n) => {
-                audit.nodeId = n.id;
-                audit.attempts++;
-              },
-            });
+            const t0 = performance.now();
+            try {
+              last = await this.d.chat.generate(backing.candidates, { model: backing.model, messages, options: req.options, tools: fnTools }, {
+                signal,
+                onAttempt: (n) => {
+                  audit.nodeId = n.id;
+                  audit.attempts++;
+                },
+              });
+            } catch (err) {
+              const code = err instanceof HttpProblem && typeof err.extensions.code === 'string' ? err.extensions.code : 'error';
+              ledger.modelCall({ model: backing.model, nodeId: audit.nodeId, durationMs: performance.now() - t0, toolCalls: 0, ok: false, errorType: code });
+              throw err;
+            }
+            ledger.modelCall({ model: backing.model, nodeId: last.node.id, durationMs: performance.now() - t0, toolCalls: last.outcome.toolCalls.length, ok: true });
             return last.outcome;
           },
           callTool: async (name, args, signal) => {
-            if (needApproval.has(name)) return approvalRequired(name);
+            if (needApproval.has(name)) {
+              const row = await this.approvals.hold(principal, { threadId, sessionId: session.id, projectId: project.id, toolName: name, args }, call.ctx);
+              held.push(row);
+              ledger.note({ type: 'approval_held', approval_id: row.id, name });
+              return approvalPending(row);
+            }
             // Every task the agent starts belongs to the turn's session.
             const sent = name === 'task.create' && args.session_id === undefined ? { ...args, session_id: session.id } : args;
             return Promise.race([this.d.mcp.callTool(agent, name, sent, call.ctx), aborted(signal)]);
           },
+          waiting: () => (held.length > 0 ? approvalRequest(held) : null),
           onEvent: (e) => {
+            if (e.kind === 'step') {
+              ledger.step(e.step);
+              // The first step's run also records the calls decided since the last turn.
+              if (e.step === 1) for (const { row, outcome } of settled) ledger.decided(row, outcome);
+            }
+            else if (e.kind === 'tool_calls') ledger.calls(e.calls);
+            else if (e.kind === 'tool_result') ledger.toolCall(e);
             if (e.kind === 'tool_result' && e.name === 'task.create' && e.outcome.ok) startedTasks.push(String(e.outcome.result.task_id));
             const entry = trailEntry(e);
             if (entry) trail.push(entry);
@@ -181,6 +269,10 @@ export class PmAgent implements AgentModel {
       audit.durationMs = performance.now() - started;
       await this.d.chat.appendSteps(threadId, trail.splice(0));
       const answer = result.answer;
+      // The answer as the thread keeps it: redacted (tool output may have carried a secret).
+      const answerEvent = { type: 'answer', ended: result.ended, steps: result.steps, content: (await redactJson(answer, { remember: false })).value };
+      turn.note(answerEvent);
+      await turn.end('completed', { ended: result.ended, steps: result.steps });
       const g: Generated = last ? { ...last, outcome: { ...last.outcome, content: answer, toolCalls: [] } } : { outcome: { content: answer, toolCalls: [], promptTokens: 0, completionTokens: 0, doneReason: 'stop' }, node: backing.candidates[0]!, attempts: 0 };
       await this.d.chat.persistAnswer(threadId, PM_MODEL, g, { ...audit, outcome: 'success' });
       audit.outcome = 'success';
@@ -208,6 +300,7 @@ export class PmAgent implements AgentModel {
       }
       audit.errorCode = typeof problem.extensions.code === 'string' ? problem.extensions.code : 'invalid_request';
       audit.durationMs = performance.now() - started;
+      await turn?.end(call.clientGone.aborted ? 'canceled' : 'failed', { reason: audit.errorCode });
       // The work the turn started stops with it: the agent cancels its own tasks.
       if (caller) await this.cancelStarted(caller, startedTasks, call);
       // What the turn did before it ended stays readable in its thread.

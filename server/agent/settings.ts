@@ -9,10 +9,7 @@ export interface AgentSettings {
   maxSteps: number;
   /** Whole-turn cap, tool calls included. */
   maxSeconds: number;
-  /**
-   * `mutating`: each tool that changes something needs the user's approval. This slice cannot ask
-   * yet, so those calls are refused (fail closed) and the agent says so; `never` runs them.
-   */
+  /** `mutating`: each tool that changes something waits for the user's approval (./approvals.ts); `never` runs them. */
   approval: 'never' | 'mutating';
 }
 

@@ -2,7 +2,7 @@ import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { badRequest, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
-import { findVisibleRun } from '../runs/queries';
+import { findVisibleRun, taskOfWritableRun } from '../runs/queries';
 import { findVisibleTask } from '../tasks/queries';
 import { COMMANDS_CHANNEL, acceptCommand, findOwnCommand, type CommandRow, type CommandType } from './store';
 
@@ -50,7 +50,7 @@ export class CommandService {
     const run = await findVisibleRun(this.db, principal.userId, runId);
     if (!run) throw notFound('Run');
     checkPayload(input.type, input.payload);
-    const task = (await findVisibleTask(this.db, principal.userId, run.task_id))!;
+    const task = (await findVisibleTask(this.db, principal.userId, taskOfWritableRun(run)))!;
     if (task.created_by !== principal.userId) {
       await this.authz.require(principal, input.type === 'cancel' ? 'task.cancel' : 'task.create', ctx, { projectId: task.project_id, resourceType: 'run', resourceId: run.id });
     }

@@ -7,7 +7,7 @@ import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, conflict, notFound, tooManyRequests } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import { appendEvents } from '../runs/record';
-import { findVisibleRun } from '../runs/queries';
+import { findVisibleRun, taskOfWritableRun } from '../runs/queries';
 import type { RunRow } from '../runs/store';
 import { findVisibleTask } from '../tasks/queries';
 import {
@@ -160,7 +160,7 @@ export class ProcessService {
   /** Starting and ending processes takes what writing to the run takes: its task's creator, or task.create in its project. */
   private async writable(principal: Principal, runId: string, ctx: RequestContext): Promise<RunRow> {
     const run = await this.visible(principal, runId);
-    const task = (await findVisibleTask(this.o.db, principal.userId, run.task_id))!;
+    const task = (await findVisibleTask(this.o.db, principal.userId, taskOfWritableRun(run)))!;
     if (task.created_by !== principal.userId) {
       await this.o.authz.require(principal, 'task.create', ctx, { projectId: task.project_id, resourceType: 'task', resourceId: task.id });
     }

@@ -1,4 +1,5 @@
 import type { Queryable } from '../db';
+import { conflict } from '../http/problem';
 import { grantsActionSql } from '../rbac/visibility';
 import type { RunEventRow, RunRow } from './store';
 
@@ -7,8 +8,11 @@ import type { RunEventRow, RunRow } from './store';
  * about runs goes through RunService.
  */
 
-/** SQL true when `$1` (the caller) may see run `r`: the rule of its task (creator, or task.read in the project). */
-export const visibleRunSql = `EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND (t.created_by = $1::uuid OR ${grantsActionSql('$1::uuid', "'task.read'", 't.project_id')}))`;
+/**
+ * SQL true when `$1` (the caller) may see run `r`: the rule of its task (creator, or task.read in
+ * the project); an agent step, which has no task, only its own user (like the session it is in).
+ */
+export const visibleRunSql = `((r.task_id IS NULL AND r.kind = 'agent_step' AND r.created_by = $1::uuid) OR EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND (t.created_by = $1::uuid OR ${grantsActionSql('$1::uuid', "'task.read'", 't.project_id')})))`;
 
 /**
  * Read with a run where people look at it: its task's name (runs are listed by task, not by id)
@@ -16,6 +20,15 @@ export const visibleRunSql = `EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_
  */
 export const taskNameSql = `(SELECT t.name FROM tasks t WHERE t.id = r.task_id) AS task_name,
   (SELECT count(*)::int FROM run_processes p WHERE p.run_id = r.id AND p.status = 'running') AS processes_running`;
+
+/**
+ * The task of a run someone wants to change (status, logs, commands, processes, transcripts): an
+ * agent step has none and is written by its agent only, so changing it is a conflict (409).
+ */
+export function taskOfWritableRun(run: RunRow): string {
+  if (run.task_id === null) throw conflict('This run is a step of an agent turn; only the agent writes to it');
+  return run.task_id;
+}
 
 export async function findVisibleRun(q: Queryable, userId: string, runId: string): Promise<RunRow | null> {
   const rows = await q.query<RunRow>(`SELECT r.*, ${taskNameSql} FROM runs r WHERE r.id = $2 AND ${visibleRunSql}`, [userId, runId]);

@@ -14,12 +14,12 @@ export type { NewRunEvent } from './store';
 export async function insertRun(q: Queryable, r: NewRun): Promise<RunRow> {
   const status = r.status ?? 'pending';
   const rows = await q.query<RunRow>(
-    `INSERT INTO runs (task_id, job_id, session_id, parent_run_id, created_by, status, metadata, started_at, ended_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7,
+    `INSERT INTO runs (task_id, job_id, session_id, parent_run_id, created_by, status, metadata, kind, started_at, ended_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8,
              CASE WHEN $6 IN ('pending') THEN NULL ELSE now() END,
              CASE WHEN $6 IN (${TERMINAL_STATUSES_SQL}) THEN now() END)
      RETURNING *`,
-    [r.taskId, r.jobId ?? null, r.sessionId ?? null, r.parentRunId ?? null, r.createdBy ?? null, status, r.metadata == null ? null : JSON.stringify(r.metadata)],
+    [r.taskId, r.jobId ?? null, r.sessionId ?? null, r.parentRunId ?? null, r.createdBy ?? null, status, r.metadata == null ? null : JSON.stringify(r.metadata), r.kind ?? 'task'],
   );
   const run = rows[0]!;
   const last = await appendEvents(q, run.id, [{ kind: 'status', data: { status } }]);

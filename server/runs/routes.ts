@@ -19,7 +19,8 @@ const Metadata = Type.Record(Type.String(), Type.Unknown(), { description: `Free
 export const RunResponse = Type.Object({
   id: Uuid,
   run_id: Uuid,
-  task_id: Uuid,
+  kind: Type.Union([Type.Literal('task'), Type.Literal('agent_step')], { description: 'task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it)' }),
+  task_id: Nullable(Uuid),
   task_name: Type.Optional(Type.String({ description: "The task's name (in lists and when reading one run)" })),
   processes_running: Type.Optional(Type.Integer({ description: 'Background processes running in its sandbox now (in lists and when reading one run)' })),
   job_id: Nullable(Uuid),
@@ -51,8 +52,10 @@ const EventItem = Type.Object({
 export const runView = (r: RunRow) => ({
   id: r.id,
   run_id: r.id,
+  kind: r.kind,
   task_id: r.task_id,
-  ...(r.task_name !== undefined ? { task_name: r.task_name } : {}),
+  // An agent step has no task, so no name (the SQL reads null).
+  ...(r.task_name != null ? { task_name: r.task_name } : {}),
   ...(r.processes_running !== undefined ? { processes_running: r.processes_running } : {}),
   job_id: r.job_id,
   session_id: r.session_id,

@@ -10,7 +10,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RunEventHub } from './hub';
 import { SseWriter, streamRunEvents, streamTaskLogs } from './stream';
 import type { Ledger } from './ledger';
-import { findVisibleRun, taskLogLines } from './queries';
+import { findVisibleRun, taskLogLines, taskOfWritableRun } from './queries';
 import { appendEvents, insertRun } from './record';
 import { isTerminal, type RunStatus } from './status';
 import { findRun, listVisibleRuns, logLines, updateRunMetadata, type LogFilter, type LogStream, type RunEventRow, type RunFilter, type RunRow } from './store';
@@ -171,7 +171,7 @@ export class RunService {
 
   private async writable(principal: Principal, id: string, ctx: RequestContext): Promise<RunRow> {
     const run = await this.get(principal, id);
-    const task = (await this.tasks.findVisible(principal.userId, run.task_id))!;
+    const task = (await this.tasks.findVisible(principal.userId, taskOfWritableRun(run)))!;
     await this.requireWrite(principal, task, ctx);
     return run;
   }

@@ -9,9 +9,14 @@ export type LogStream = 'stdout' | 'stderr';
 /** The channel every append notifies on; the payload is `<run_id>:<last_seq>`. */
 export const RUN_EVENTS_CHANNEL = 'run_events';
 
+/** `task`: an execution of a task; `agent_step`: one step of an agent turn (no task, its user's only). */
+export type RunKind = 'task' | 'agent_step';
+
 export interface RunRow {
   id: string;
-  task_id: string;
+  kind: RunKind;
+  /** Null for an agent step (kind `agent_step`). */
+  task_id: string | null;
   job_id: string | null;
   session_id: string | null;
   parent_run_id: string | null;
@@ -28,7 +33,7 @@ export interface RunRow {
   created_at: Date;
   updated_at: Date;
   /** Read with the run where people look at it (get, lists); absent on rows just written. */
-  task_name?: string;
+  task_name?: string | null;
   processes_running?: number;
 }
 
@@ -53,7 +58,9 @@ export interface NewRunEvent {
 }
 
 export interface NewRun {
-  taskId: string;
+  /** Null only for an agent step, which then needs sessionId and createdBy (migration 0018). */
+  taskId: string | null;
+  kind?: RunKind;
   jobId?: string | null;
   sessionId?: string | null;
   parentRunId?: string | null;
@@ -232,7 +239,7 @@ export interface RunFilter {
 }
 
 /** Every column of a run but `metadata`: see RunRow. */
-const LISTED_COLUMNS = ['id', 'task_id', 'job_id', 'session_id', 'parent_run_id', 'created_by', 'status', 'paused', 'pause_reason', 'last_seq', 'error', 'started_at', 'ended_at', 'created_at', 'updated_at']
+const LISTED_COLUMNS = ['id', 'kind', 'task_id', 'job_id', 'session_id', 'parent_run_id', 'created_by', 'status', 'paused', 'pause_reason', 'last_seq', 'error', 'started_at', 'ended_at', 'created_at', 'updated_at']
   .map((c) => `r.${c}`)
   .join(', ');
 

@@ -5,7 +5,7 @@ import { badRequest, notFound } from '../http/problem';
 import type { Authorizer } from '../rbac/service';
 import { effectivePolicy } from '../retention/queries';
 import type { Period } from '../retention/store';
-import { findVisibleRun } from '../runs/queries';
+import { findVisibleRun, taskOfWritableRun } from '../runs/queries';
 import { findOwnSession } from '../sessions/queries';
 import { findVisibleTask } from '../tasks/queries';
 import { insertSegment, listSegments, projectOfRun, type SegmentKind, type SegmentOwner, type SegmentRow } from './store';
@@ -48,7 +48,7 @@ export class TranscriptService {
   async appendToRun(principal: Principal, runId: string, input: NewSegment, ctx: RequestContext): Promise<AppendedSegment> {
     const run = await findVisibleRun(this.db, principal.userId, runId);
     if (!run) throw notFound('Run');
-    const task = (await findVisibleTask(this.db, principal.userId, run.task_id))!;
+    const task = (await findVisibleTask(this.db, principal.userId, taskOfWritableRun(run)))!;
     if (task.created_by !== principal.userId) await this.authz.require(principal, 'task.create', ctx, { projectId: task.project_id, resourceType: 'run', resourceId: run.id });
     return this.append(principal, { runId: run.id }, task.project_id, input);
   }

@@ -6,6 +6,7 @@ import { startOllamaFixture, type OllamaFixture } from '../fixtures/ollama-fixtu
 import { ensureSandboxImage } from '../support/docker';
 import { DB_KINDS, startTestServer, type TestServer } from '../support/harness';
 import { startTestNode } from '../support/nodes';
+import { openSse, type SseFrame } from '../support/sse';
 import { until } from '../support/until';
 
 /*
@@ -57,7 +58,7 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     ollama.models.add(TOOLS_MODEL);
     const ids = await until('the agent to be listed', async () => {
       const now = await modelIds();
-      return now.includes(PM) ? now : undefined;
+      return now.includes(PM) && now.includes(TOOLS_MODEL) ? now : undefined;
     });
     expect(ids).toEqual([PM, TOOLS_MODEL, PLAIN_MODEL]);
   });
@@ -93,7 +94,37 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     expect(task.body).toMatchObject({ status: 'completed', session_id: expect.any(String) });
     const runs = await s.api.call(`/v1/sessions/${task.body.session_id}/runs`, { token: s.adminToken });
     expect(runs.status, runs.text).toBe(200);
-    expect(runs.body.runs).toEqual([expect.objectContaining({ task_id: task.body.id, status: 'completed' })]);
+    // The task's run, and one run per agent step (three model calls), oldest step first once reversed.
+    const taskRuns = runs.body.runs.filter((r: any) => r.kind === 'task');
+    expect(taskRuns).toEqual([expect.objectContaining({ task_id: task.body.id, status: 'completed' })]);
+    const steps = runs.body.runs.filter((r: any) => r.kind === 'agent_step').reverse();
+    expect(steps.map((r: any) => [r.task_id, r.status, r.terminal])).toEqual([
+      [null, 'completed', true],
+      [null, 'completed', true],
+      [null, 'completed', true],
+    ]);
+    expect(steps[0]).not.toHaveProperty('task_name');
+
+    // Replaying the first step's events (SSE) shows the model call and the task.create call with what it created.
+    const frames: SseFrame[] = [];
+    const sse = await openSse(`${s.api.baseUrl}/v1/runs/${steps[0].id}/events/stream`, { token: s.adminToken, onFrame: (f) => void frames.push(f) });
+    expect(sse.status).toBe(200);
+    await sse.ended;
+    expect(frames.at(-1)).toMatchObject({ event: 'done' });
+    const first = frames.filter((f) => f.event === 'run.event').map((f) => JSON.parse(f.data).event);
+    expect(first.map((e: any) => e.data?.type ?? e.data?.status)).toEqual(['running', 'model_call', 'tool_call', 'completed']);
+    expect(first[1].data).toMatchObject({ model: TOOLS_MODEL, tool_calls: 1, status: 'success', duration_ms: expect.any(Number) });
+    expect(first[2].data).toEqual(expect.objectContaining({ name: 'task.create', args_shape: { prompt: 'string', input_mode: 'string', task_name: 'string' }, status: 'success', task_id: task.body.id }));
+    expect(JSON.stringify(first)).not.toContain('echo hello');
+    // The last step holds the answer and how the turn ended.
+    const last = (await s.api.call(`/v1/runs/${steps[2].id}/events`, { token: s.adminToken })).body.items.map((e: any) => e.data);
+    expect(last.map((d: any) => d.type ?? d.status)).toEqual(['running', 'model_call', 'answer', 'turn_end', 'completed']);
+    expect(last[2]).toMatchObject({ content: answer, ended: 'answer', steps: 3 });
+    // A step is its user's alone (even an admin's step is hidden from others), and only the agent writes to it.
+    const bob = await s.createUser(`pm-bob-${kind}`);
+    expect((await s.api.call(`/v1/runs/${steps[0].id}/events`, { token: bob.token })).status).toBe(404);
+    const other = await s.api.call(`/v1/runs/${steps[0].id}/logs`, { token: s.adminToken, body: { entries: [{ stream: 'stdout', message: 'x' }] } });
+    expect(other.status).toBe(409);
 
     // The thread replays the turn: the question, each step's calls (names and argument shapes) and results, the answer.
     const thread = (await s.api.call('/v1/chat/threads', { token: s.adminToken })).body.threads[0];
@@ -183,23 +214,116 @@ describe.each(DB_KINDS)('the project-manager agent cynodeai.pm on %s', (kind) =>
     }
   });
 
-  it('takes its step limit and approval from the caller\'s preferences: with approval on, a tool that changes something is refused', async () => {
+  describe('with approval on (agents.project_manager.approval = mutating)', () => {
     const put = (key: string, value: unknown) => s.api.call(`/v1/prefs/${key}`, { token: s.adminToken, method: 'PUT', body: { scope_type: 'user', value } });
-    expect((await put('agents.project_manager.max_steps', 3)).status).toBeLessThan(300);
-    expect((await put('agents.project_manager.approval', 'mutating')).status).toBeLessThan(300);
-    try {
-      ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt: 'echo approved?', input_mode: 'commands' } }] }, { once: true });
-      ollama.setBehaviour({ toolCalls: [{ name: 'project.list', arguments: {} }], toolCallsAnyTurn: true });
-      const tasksBefore = (await s.api.call('/v1/tasks?limit=200', { token: s.adminToken })).body.tasks.length;
-      const res = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: 'Run something' }] });
-      const answer = res.choices[0]!.message.content!;
-      expect(answer).toContain('I stopped after 3 steps without a final answer.');
-      expect(answer).toContain('- task.create: error (approval_required)');
-      expect(answer).toContain('- project.list: ok');
-      expect((await s.api.call('/v1/tasks?limit=200', { token: s.adminToken })).body.tasks.length).toBe(tasksBefore);
-    } finally {
+    const pending = async () => (await s.api.call('/v1/agent/approvals?status=pending', { token: s.adminToken })).body.approvals;
+    const taskCount = async () => (await s.api.call('/v1/tasks?limit=200', { token: s.adminToken })).body.tasks.length;
+    const decisions = async (id: string) => (await s.api.call(`/v1/audit?resource_type=agent_approval&resource_id=${id}`, { token: s.adminToken })).body.events.map((e: any) => e.action).sort();
+    /** A turn that asks for a task and ends waiting for approval: the question and the held approval. */
+    const heldTurn = async (prompt: string, taskName?: string) => {
+      ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt, input_mode: 'commands', ...(taskName ? { task_name: taskName } : {}) } }] }, { once: true });
+      const ask = `Run \`${prompt}\``;
+      const before = ollama.requestsTo('/api/chat').length;
+      const res = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: ask }] });
+      // One model call: the call was held and the turn ended at once, asking.
+      expect(ollama.requestsTo('/api/chat').length - before).toBe(1);
+      expect(res.choices[0]!.finish_reason).toBe('stop');
+      const question = res.choices[0]!.message.content!;
+      const [approval] = await pending();
+      expect(approval).toMatchObject({ tool_name: 'task.create', status: 'pending', outcome: null, args: expect.objectContaining({ prompt }) });
+      expect(question).toContain('I need your approval before I run:');
+      expect(question).toContain(`task.create {`);
+      expect(question).toContain(approval.id);
+      const history = [
+        { role: 'user' as const, content: ask },
+        { role: 'assistant' as const, content: question },
+      ];
+      return { approval, history };
+    };
+
+    beforeAll(async () => {
+      expect((await put('agents.project_manager.max_steps', 3)).status).toBeLessThan(300);
+      expect((await put('agents.project_manager.approval', 'mutating')).status).toBeLessThan(300);
+    });
+    afterAll(async () => {
       for (const key of ['agents.project_manager.max_steps', 'agents.project_manager.approval']) await s.api.call(`/v1/prefs/${key}?scope_type=user`, { token: s.adminToken, method: 'DELETE' });
-    }
+    });
+
+    it('holds a call that changes something; "deny" as the next message leaves nothing created and the agent says so', async () => {
+      const tasksBefore = await taskCount();
+      const { approval, history } = await heldTurn('echo denied');
+      const res = await client.chat.completions.create({ model: PM, messages: [...history, { role: 'user', content: 'deny' }] });
+      // The fixture echoes the last tool result it read: the denial.
+      expect(res.choices[0]!.message.content).toMatch(/^Echo tool: .*approval_denied/);
+      expect(await taskCount()).toBe(tasksBefore);
+      expect(await pending()).toEqual([]);
+      const all = (await s.api.call('/v1/agent/approvals', { token: s.adminToken })).body.approvals;
+      expect(all.find((a: any) => a.id === approval.id)).toMatchObject({ status: 'denied', outcome: { ok: false, error: { type: 'approval_denied' } } });
+      expect(await decisions(approval.id)).toEqual(['agent.approval.deny', 'agent.approval.request']);
+
+      // The step limit comes from the preferences too; a read-only tool runs without asking.
+      ollama.setBehaviour({ toolCalls: [{ name: 'project.list', arguments: {} }], toolCallsAnyTurn: true });
+      const looped = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: 'Loop' }] });
+      expect(looped.choices[0]!.message.content).toContain('I stopped after 3 steps without a final answer.');
+    });
+
+    it('"approve" as the next message runs the held call and the turn goes on: the task runs and the agent answers with its output', async () => {
+      const name = `pm-approved-${kind}`;
+      const { approval, history } = await heldTurn('echo hello', name);
+      expect((await s.api.call(`/v1/tasks/${name}`, { token: s.adminToken })).status).toBe(404);
+      ollama.setBehaviour({ toolCalls: [{ name: 'task.result', arguments: { task_id: name, wait_seconds: 30 } }], toolCallsAnyTurn: true }, { once: true });
+      const res = await client.chat.completions.create({ model: PM, messages: [...history, { role: 'user', content: 'approve' }] });
+      const answer = res.choices[0]!.message.content!;
+      expect(answer).toMatch(/^Echo tool: /);
+      expect(answer).toContain('hello');
+      const task = await s.api.call(`/v1/tasks/${name}`, { token: s.adminToken });
+      expect(task.body).toMatchObject({ status: 'completed' });
+      const all = (await s.api.call('/v1/agent/approvals?status=approved', { token: s.adminToken })).body.approvals;
+      expect(all.find((a: any) => a.id === approval.id)).toMatchObject({ outcome: { ok: true, result: expect.objectContaining({ task_id: task.body.id }) } });
+      expect(await decisions(approval.id)).toEqual(['agent.approval.approve', 'agent.approval.request']);
+
+      // The approving turn's first step records the approved call and the task it created.
+      const runs = (await s.api.call(`/v1/sessions/${task.body.session_id}/runs`, { token: s.adminToken })).body.runs;
+      const first = runs.filter((r: any) => r.kind === 'agent_step').at(-1);
+      const events = (await s.api.call(`/v1/runs/${first.id}/events`, { token: s.adminToken })).body.items.map((e: any) => e.data);
+      expect(events).toContainEqual(expect.objectContaining({ type: 'tool_call', name: 'task.create', approval_id: approval.id, approval: 'approved', status: 'success', task_id: task.body.id }));
+    });
+
+    it('decides over the API: deny once (then 409), nobody else\'s, and the next turn tells the agent', async () => {
+      const tasksBefore = await taskCount();
+      const { approval, history } = await heldTurn('echo api');
+      const bob = await s.createUser(`pm-approver-${kind}`);
+      expect((await s.api.call(`/v1/agent/approvals/${approval.id}`, { token: bob.token, body: { decision: 'approve' } })).status).toBe(404);
+      expect((await s.api.call('/v1/agent/approvals?status=pending', { token: bob.token })).body.approvals).toEqual([]);
+      expect((await s.api.call(`/v1/agent/approvals/${approval.id}`, { token: s.adminToken, body: { decision: 'maybe' } })).status).toBe(400);
+      const denied = await s.api.call(`/v1/agent/approvals/${approval.id}`, { token: s.adminToken, body: { decision: 'deny' } });
+      expect(denied.status, denied.text).toBe(200);
+      expect(denied.body).toMatchObject({ id: approval.id, status: 'denied' });
+      const again = await s.api.call(`/v1/agent/approvals/${approval.id}`, { token: s.adminToken, body: { decision: 'approve' } });
+      expect(again.status).toBe(409);
+      expect(again.headers.get('content-type')).toContain('application/problem+json');
+      expect(await taskCount()).toBe(tasksBefore);
+      const res = await client.chat.completions.create({ model: PM, messages: [...history, { role: 'user', content: 'What happened?' }] });
+      expect(res.choices[0]!.message.content).toMatch(/^Echo tool: .*approval_denied/);
+    });
+
+    it('approves over the API: the held call runs at once', async () => {
+      const name = `pm-api-approved-${kind}`;
+      const { approval } = await heldTurn('echo via api', name);
+      const approved = await s.api.call(`/v1/agent/approvals/${approval.id}`, { token: s.adminToken, body: { decision: 'approve' } });
+      expect(approved.status, approved.text).toBe(200);
+      expect(approved.body).toMatchObject({ status: 'approved', outcome: { ok: true } });
+      const task = await until('the approved task to complete', async () => {
+        const t = await s.api.call(`/v1/tasks/${name}`, { token: s.adminToken });
+        return t.body.status === 'completed' ? t.body : undefined;
+      });
+      expect(task.session_id).toBe(approval.session_id);
+      // The thread's next turn tells the agent what came of it, once.
+      const told = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: 'Did it run?' }] });
+      expect(told.choices[0]!.message.content).toMatch(new RegExp(`^Echo tool: .*${task.id}`));
+      const again = await client.chat.completions.create({ model: PM, messages: [{ role: 'user', content: 'And now?' }] });
+      expect(again.choices[0]!.message.content).not.toContain(task.id);
+    });
   });
 
   it('cancels the task it started when the client goes away mid-turn', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { decisionIn } from '../../server/agent/approvals';
 import { runAgentLoop, type LoopDeps } from '../../server/agent/loop';
 import { callKey, parseArguments } from '../../server/agent/tools';
 import type { ToolOutcome } from '../../server/mcp/service';
@@ -66,6 +67,38 @@ describe('the agent tool loop', () => {
       { name: 'task.get', ok: false, errorType: 'too_many_calls' },
       { name: 'task.get', ok: false, errorType: 'too_many_calls' },
     ]);
+  });
+
+  it('ends the turn after a step whose calls wait for approval, with the question, once every call of the step was answered', async () => {
+    let generations = 0;
+    const held: string[] = [];
+    const deps: LoopDeps = {
+      generate: async () => {
+        generations++;
+        return { content: '', toolCalls: [{ function: { name: 'task.create', arguments: { prompt: 'x' } } }, { function: { name: 'task.list', arguments: {} } }] };
+      },
+      callTool: async (name): Promise<ToolOutcome> => {
+        if (name === 'task.create') {
+          held.push(name);
+          return { ok: false, error: { type: 'approval_pending', message: 'held' } };
+        }
+        return { ok: true, result: {} };
+      },
+      waiting: () => (held.length > 0 ? `approve ${held.join(', ')}?` : null),
+    };
+    const result = await runAgentLoop(input(), deps);
+    expect(generations).toBe(1);
+    expect(result).toMatchObject({ ended: 'approval', steps: 1, answer: 'approve task.create?' });
+    expect(result.calls).toEqual([
+      { name: 'task.create', ok: false, errorType: 'approval_pending' },
+      { name: 'task.list', ok: true },
+    ]);
+  });
+
+  it('reads a decision from the first word of the next message only', () => {
+    expect(['approve', 'Yes, go ahead', ' ok', 'APPROVED.'].map(decisionIn)).toEqual(['approve', 'approve', 'approve', 'approve']);
+    expect(['deny', 'No thanks', 'reject it'].map(decisionIn)).toEqual(['deny', 'deny', 'deny']);
+    expect(['Run `ls` instead', 'I approve', '', '42'].map(decisionIn)).toEqual([null, null, null, null]);
   });
 
   it('reads arguments given as a JSON string, and refuses other shapes', () => {

@@ -575,6 +575,245 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/agent/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Your tool calls the agent holds or held for your approval, newest first */
+        get: {
+            parameters: {
+                query: {
+                    limit: number;
+                    status?: "pending" | "approved" | "denied" | "expired";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            approvals: {
+                                /** @description The held call’s arguments, redacted */
+                                args: {
+                                    [key: string]: unknown;
+                                };
+                                /** Format: date-time */
+                                created_at: string;
+                                decided_at: string | null;
+                                /** Format: uuid */
+                                id: string;
+                                outcome: {
+                                    error?: {
+                                        message: string;
+                                        type: string;
+                                    };
+                                    ok: boolean;
+                                    result?: {
+                                        [key: string]: unknown;
+                                    };
+                                } | null;
+                                project_id: string | null;
+                                session_id: string | null;
+                                status: "pending" | "approved" | "denied" | "expired";
+                                /** Format: uuid */
+                                thread_id: string;
+                                tool_name: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/agent/approvals/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Approve (the call runs now) or deny a held call; the next message in its thread tells the agent */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        decision: "approve" | "deny";
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description The held call’s arguments, redacted */
+                            args: {
+                                [key: string]: unknown;
+                            };
+                            /** Format: date-time */
+                            created_at: string;
+                            decided_at: string | null;
+                            /** Format: uuid */
+                            id: string;
+                            outcome: {
+                                error?: {
+                                    message: string;
+                                    type: string;
+                                };
+                                ok: boolean;
+                                result?: {
+                                    [key: string]: unknown;
+                                };
+                            } | null;
+                            project_id: string | null;
+                            session_id: string | null;
+                            status: "pending" | "approved" | "denied" | "expired";
+                            /** Format: uuid */
+                            thread_id: string;
+                            tool_name: string;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+                /** @description RFC 9457 problem details */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            detail: string;
+                            instance: string;
+                            status: number;
+                            title: string;
+                            type: string;
+                        } & {
+                            [key: string]: unknown;
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/api-keys": {
         parameters: {
             query?: never;
@@ -11090,6 +11329,8 @@ export interface paths {
                                 /** Format: uuid */
                                 id: string;
                                 job_id: string | null;
+                                /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                                kind: "task" | "agent_step";
                                 /** @description Seq of the newest event in the run ledger */
                                 last_seq: number;
                                 /** @description When reading or writing one run; lists leave it out */
@@ -11107,8 +11348,7 @@ export interface paths {
                                 started_at: string | null;
                                 /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                                 status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                                /** Format: uuid */
-                                task_id: string;
+                                task_id: string | null;
                                 /** @description The task's name (in lists and when reading one run) */
                                 task_name?: string;
                                 terminal: boolean;
@@ -11199,6 +11439,8 @@ export interface paths {
                             /** Format: uuid */
                             id: string;
                             job_id: string | null;
+                            /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                            kind: "task" | "agent_step";
                             /** @description Seq of the newest event in the run ledger */
                             last_seq: number;
                             /** @description When reading or writing one run; lists leave it out */
@@ -11216,8 +11458,7 @@ export interface paths {
                             started_at: string | null;
                             /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                             status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                            /** Format: uuid */
-                            task_id: string;
+                            task_id: string | null;
                             /** @description The task's name (in lists and when reading one run) */
                             task_name?: string;
                             terminal: boolean;
@@ -11353,6 +11594,8 @@ export interface paths {
                             /** Format: uuid */
                             id: string;
                             job_id: string | null;
+                            /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                            kind: "task" | "agent_step";
                             /** @description Seq of the newest event in the run ledger */
                             last_seq: number;
                             /** @description When reading or writing one run; lists leave it out */
@@ -11370,8 +11613,7 @@ export interface paths {
                             started_at: string | null;
                             /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                             status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                            /** Format: uuid */
-                            task_id: string;
+                            task_id: string | null;
                             /** @description The task's name (in lists and when reading one run) */
                             task_name?: string;
                             terminal: boolean;
@@ -11480,6 +11722,8 @@ export interface paths {
                             /** Format: uuid */
                             id: string;
                             job_id: string | null;
+                            /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                            kind: "task" | "agent_step";
                             /** @description Seq of the newest event in the run ledger */
                             last_seq: number;
                             /** @description When reading or writing one run; lists leave it out */
@@ -11497,8 +11741,7 @@ export interface paths {
                             started_at: string | null;
                             /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                             status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                            /** Format: uuid */
-                            task_id: string;
+                            task_id: string | null;
                             /** @description The task's name (in lists and when reading one run) */
                             task_name?: string;
                             terminal: boolean;
@@ -11652,6 +11895,8 @@ export interface paths {
                                 /** Format: uuid */
                                 id: string;
                                 job_id: string | null;
+                                /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                                kind: "task" | "agent_step";
                                 /** @description Seq of the newest event in the run ledger */
                                 last_seq: number;
                                 /** @description When reading or writing one run; lists leave it out */
@@ -11669,8 +11914,7 @@ export interface paths {
                                 started_at: string | null;
                                 /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                                 status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                                /** Format: uuid */
-                                task_id: string;
+                                task_id: string | null;
                                 /** @description The task's name (in lists and when reading one run) */
                                 task_name?: string;
                                 terminal: boolean;
@@ -13499,6 +13743,8 @@ export interface paths {
                                 /** Format: uuid */
                                 id: string;
                                 job_id: string | null;
+                                /** @description task: a run of a task; agent_step: one step of a cynodeai.pm turn (no task; only its user sees it) */
+                                kind: "task" | "agent_step";
                                 /** @description Seq of the newest event in the run ledger */
                                 last_seq: number;
                                 /** @description When reading or writing one run; lists leave it out */
@@ -13516,8 +13762,7 @@ export interface paths {
                                 started_at: string | null;
                                 /** @description pending, running, waiting, completed, failed or canceled (the last three are terminal) */
                                 status: "pending" | "running" | "waiting" | "completed" | "failed" | "canceled";
-                                /** Format: uuid */
-                                task_id: string;
+                                task_id: string | null;
                                 /** @description The task's name (in lists and when reading one run) */
                                 task_name?: string;
                                 terminal: boolean;

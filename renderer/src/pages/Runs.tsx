@@ -179,9 +179,7 @@ function RunDetail({ id }: { id: string }) {
           </PageHeader>
           <dl className="facts compact">
             <dt>Task</dt>
-            <dd>
-              <Link to={`/tasks/${r.task_id}`}>{r.task_name ?? r.task_id.slice(0, 8)}</Link>
-            </dd>
+            <dd>{r.task_id === null ? 'none (a step of an agent turn)' : <Link to={`/tasks/${r.task_id}`}>{r.task_name ?? r.task_id.slice(0, 8)}</Link>}</dd>
             {r.parent_run_id && (
               <>
                 <dt>Parent</dt>
