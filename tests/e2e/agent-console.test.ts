@@ -79,7 +79,7 @@ describe('the agent in the console', () => {
     await expect.poll(() => page.url()).toMatch(new RegExp(`/tasks/${task.id}$`));
   });
 
-  it('keeps the approval switch across a reload, as the user-scope preference; on, the agent\'s mutating step shows ✗ approval_required', async () => {
+  it('keeps the approval switch across a reload, as the user-scope preference; on, the agent holds its mutating step and the card approves it', async () => {
     await page.goto(`${env.base}/settings`);
     const toggle = page.getByRole('switch', { name: 'Agent asks before changing things' });
     await expect.poll(() => toggle.isEnabled(), { timeout: 15_000 }).toBe(true);
@@ -94,7 +94,7 @@ describe('the agent in the console', () => {
     await expect.poll(() => again.isEnabled(), { timeout: 15_000 }).toBe(true);
     expect(await again.getAttribute('aria-checked')).toBe('true');
 
-    // On, the agent's mutating call is held (this version refuses it): the step shows ✗ and why.
+    // On, the agent's mutating call is held: the step shows ✗ approval_pending and a card to decide.
     await page.goto(`${env.base}/chat`);
     await expect.poll(() => page.getByRole('combobox', { name: 'Model' }).inputValue(), { timeout: 20_000 }).toBe(PM);
     env.ollama.setBehaviour({ toolCalls: [{ name: 'task.create', arguments: { prompt: 'echo held', input_mode: 'commands', task_name: 'agent-console-held' } }] }, { once: true });
@@ -104,8 +104,18 @@ describe('the agent in the console', () => {
     const held = page.locator('.agent-step[data-tool="task.create"]');
     await held.waitFor({ timeout: 30_000 });
     expect(await held.locator('.step-status').textContent()).toBe('✗');
-    expect(await held.locator('.step-error').textContent()).toBe('approval_required');
+    expect(await held.locator('.step-error').textContent()).toBe('approval_pending');
     await expect(apiCall(env.base, token, 'GET', '/v1/tasks/agent-console-held')).rejects.toThrow(/404/);
+    // Approving in the card runs the held call now: the task exists and the card says so.
+    const card = page.getByRole('group', { name: 'Approval for task.create' });
+    await card.getByRole('button', { name: 'Approve' }).click();
+    await card.locator('.approval-status').waitFor({ timeout: 15_000 });
+    expect(await card.locator('.approval-status').textContent()).toMatch(/^Approved/);
+    await expect.poll(async () => (await apiCall<{ prompt: string }>(env.base, token, 'GET', '/v1/tasks/agent-console-held')).prompt, { timeout: 15_000 }).toBe('echo held');
+    // After a reload the decided call offers no buttons.
+    await page.reload();
+    await page.locator('.agent-step[data-tool="task.create"]').last().waitFor({ timeout: 15_000 });
+    expect(await page.getByRole('button', { name: 'Approve' }).count()).toBe(0);
 
     await page.goto(`${env.base}/settings`);
     await expect.poll(() => again.isEnabled(), { timeout: 15_000 }).toBe(true);

@@ -1,4 +1,5 @@
 import type { ChatMessage } from '../api/types';
+import { ApprovalCard, approvalIdOf } from './ApprovalCard';
 import { Link } from './Layout';
 
 /** The project-manager agent's model id (README "The project-manager agent (cynodeai.pm)"). */
@@ -62,7 +63,9 @@ function StepItem({ call, result }: { call: StepCall; result: ChatMessage | unde
   const errorType = result?.metadata?.error_type;
   const state = status === 'success' ? 'ok' : status === 'error' ? 'error' : 'none';
   const links = result ? createdLinks(result.content) : [];
+  const approvalId = errorType === 'approval_pending' && result ? approvalIdOf(result.content) : null;
   return (
+    <>
     <details className={`agent-step ${state}`} data-tool={call.name}>
       <summary>
         <span className="step-status" aria-label={state === 'ok' ? 'succeeded' : state === 'error' ? 'failed' : 'no result'}>
@@ -83,6 +86,8 @@ function StepItem({ call, result }: { call: StepCall; result: ChatMessage | unde
       )}
       {result ? <pre className="step-result">{result.content}</pre> : <p className="muted small">No result was stored (the turn ended first).</p>}
     </details>
+    {approvalId && <ApprovalCard approvalId={approvalId} tool={call.name} />}
+    </>
   );
 }
 
