@@ -25,12 +25,18 @@ export interface TrailScope {
  * error type, the ids it created) and, on the last step, the answer. Each run ends completed,
  * failed or canceled with the turn.
  *
- * Writes are queued in order and do not hold the loop up; `end` waits for them. A trail that
- * cannot be written is logged and the turn goes on: the chat thread keeps the turn as well.
+ * A step's events are kept until the step ends, then written with its status and the next
+ * step's run in one transaction: one write per step rather than one per event (on PGlite every
+ * transaction is a round of messages to the database thread, and they came to about 9 ms a step).
+ * So a step's events appear in the ledger when it ends. Writes are queued in order and do not
+ * hold the loop up; `end` waits for them. A trail that cannot be written is logged and the turn
+ * goes on: the chat thread keeps the turn as well.
  */
 export class TurnTrail {
   private queue: Promise<void> = Promise.resolve();
   private current: string | null = null;
+  /** Events of the step under way, written when it ends. */
+  private pending: NewRunEvent[] = [];
   /** Arguments of the current step's calls by call id (results carry only the id). */
   private readonly argsOf = new Map<string, Record<string, unknown>>();
   readonly runIds: string[] = [];
@@ -39,18 +45,19 @@ export class TurnTrail {
 
   /** A new step: the previous step's run completes, the new one starts running. */
   step(step: number): void {
+    const ended = this.take();
     this.enqueue(async () => {
-      if (this.current) await this.write(this.current, [], 'completed');
-      const run = await this.s.db.transaction((tx) =>
-        insertRun(tx, {
+      const run = await this.s.db.transaction(async (tx) => {
+        if (this.current) await appendEvents(tx, this.current, withStatus(ended, 'completed'), { status: 'completed', error: null });
+        return insertRun(tx, {
           taskId: null,
           kind: 'agent_step',
           sessionId: this.s.sessionId,
           createdBy: this.s.userId,
           status: 'running',
           metadata: { agent_model: this.s.agentModel, thread_id: this.s.threadId, step },
-        }),
-      );
+        });
+      });
       this.current = run.id;
       this.runIds.push(run.id);
     });
@@ -103,25 +110,29 @@ export class TurnTrail {
 
   /** The turn ended: the last step's run records how, and ends with `status`. */
   async end(status: Extract<RunStatus, 'completed' | 'failed' | 'canceled'>, data: Record<string, unknown>): Promise<void> {
+    const ended = [...this.take(), { kind: 'event' as const, data: { type: 'turn_end', ...data } }];
     this.enqueue(async () => {
-      if (this.current) await this.write(this.current, [{ kind: 'event', data: { type: 'turn_end', ...data } }], status, status === 'completed' ? null : String(data.reason ?? status));
+      const runId = this.current;
+      if (runId) await this.s.db.transaction((tx) => appendEvents(tx, runId, withStatus(ended, status), { status, error: status === 'completed' ? null : String(data.reason ?? status) }));
       this.current = null;
     });
     await this.queue;
   }
 
   private event(data: Record<string, unknown>): void {
-    this.enqueue(async () => {
-      if (this.current) await this.write(this.current, [{ kind: 'event', data }]);
-    });
+    this.pending.push({ kind: 'event', data });
   }
 
-  private async write(runId: string, events: NewRunEvent[], status?: RunStatus, error: string | null = null): Promise<void> {
-    const all = status ? [...events, { kind: 'status' as const, data: { status } }] : events;
-    await this.s.db.transaction((tx) => appendEvents(tx, runId, all, status ? { status, error } : {}));
+  /** The events of the step that is ending, leaving none pending. */
+  private take(): NewRunEvent[] {
+    const ended = this.pending;
+    this.pending = [];
+    return ended;
   }
 
   private enqueue(op: () => Promise<void>): void {
     this.queue = this.queue.then(op).catch((err: unknown) => this.s.log.warn({ err, session_id: this.s.sessionId }, 'could not write the agent turn to the run ledger'));
   }
 }
+
+const withStatus = (events: NewRunEvent[], status: RunStatus): NewRunEvent[] => [...events, { kind: 'status', data: { status } }];

@@ -386,7 +386,9 @@ export class ChatService {
   async appendSteps(threadId: string, steps: ReadonlyArray<{ role: 'assistant' | 'tool'; content: string; metadata: Record<string, unknown> }>): Promise<void> {
     if (steps.length === 0) return;
     const clean = await redactAll(steps.map((m) => m.content));
-    for (const [i, m] of steps.entries()) await this.append({ threadId, role: m.role, content: clean.texts[i]!, metadata: m.metadata });
+    // Submitted together so the group commit writes them in one statement; their ordered ids keep
+    // them listed in the order of the turn.
+    await Promise.all(steps.map((m, i) => this.append({ threadId, role: m.role, content: clean.texts[i]!, metadata: m.metadata })));
   }
 
   async audit(entry: ChatAuditEntry): Promise<void> {
