@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import type { AgentTokenService } from '../agents/service';
 import { principalOf } from '../agents/service';
-import type { AgentModel, CompletionAnswer, CompletionCall, CompletionStream } from '../chat/completion';
+import { completionAudit, type AgentModel, type CompletionAnswer, type CompletionCall, type CompletionStream } from '../chat/completion';
 import { PM_MODEL, parseChatRequest } from '../chat/request';
 import { chatError, type ChatService, type Generated } from '../chat/service';
 import type { ChatMessage } from '../chat/openai-features';
-import type { ChatAuditEntry } from '../chat/store';
 import type { Db } from '../db';
 import type { Principal, RequestContext } from '../http/principal';
 import { HttpProblem, conflict } from '../http/problem';
@@ -158,21 +157,7 @@ export class PmAgent implements AgentModel {
 
   async complete(principal: Principal, call: CompletionCall): Promise<CompletionAnswer> {
     const started = performance.now();
-    const audit: ChatAuditEntry = {
-      userId: principal.userId,
-      projectId: null,
-      threadId: null,
-      outcome: 'error',
-      errorCode: null,
-      model: PM_MODEL,
-      nodeId: null,
-      stream: false,
-      attempts: 0,
-      redactionApplied: false,
-      redactionKinds: [],
-      durationMs: 0,
-      requestId: call.ctx.requestId,
-    };
+    const audit = completionAudit(principal.userId, call.ctx.requestId, PM_MODEL);
     let sse: CompletionStream | undefined;
     let caller: McpCaller | undefined;
     const startedTasks: string[] = [];

@@ -73,6 +73,11 @@ function agentAsked(body: unknown): boolean {
 
 const internalError = () => new HttpProblem(500, 'An unexpected error occurred; the request id identifies it in the server log', { code: 'cynodeai_internal_error' });
 
+/** A completion's audit row before anything is known: an error until the answer says otherwise. */
+export function completionAudit(userId: string, requestId: string, model: string | null): ChatAuditEntry {
+  return { userId, projectId: null, threadId: null, outcome: 'error', errorCode: null, model, nodeId: null, stream: false, attempts: 0, redactionApplied: false, redactionKinds: [], durationMs: 0, requestId };
+}
+
 /**
  * The chat completion pipeline: authenticated already; validate, resolve the project, redact,
  * persist the user message, route, generate (streaming or not), persist the answer, answer; one
@@ -103,21 +108,7 @@ export class ChatCompletions {
     if (this.agent && this.agent.id === PM_MODEL && agentAsked(call.body)) return this.agent.complete(principal, call);
     const { chat, timeoutSeconds } = this;
     const started = performance.now();
-    const audit: ChatAuditEntry = {
-      userId: principal.userId,
-      projectId: null,
-      threadId: null,
-      outcome: 'error',
-      errorCode: null,
-      model: null,
-      nodeId: null,
-      stream: false,
-      attempts: 0,
-      redactionApplied: false,
-      redactionKinds: [],
-      durationMs: 0,
-      requestId: call.ctx.requestId,
-    };
+    const audit = completionAudit(principal.userId, call.ctx.requestId, null);
     const abort = new AbortController();
     const signal = AbortSignal.any([abort.signal, call.clientGone]);
     let timedOut = false;

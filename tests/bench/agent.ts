@@ -7,12 +7,9 @@
  * /api/chat requests is timed from its own arrival to the end of its answer, and that time is
  * what is subtracted. What remains is CyNode's: gateway, node hop and loop together.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { startOllamaFixture, type OllamaFixture } from '../fixtures/ollama-fixture';
-import { serve } from '../support/cli';
+import { servedGateway } from './served-gateway';
 import { summarize, type Summary } from './stats';
 
 const MODEL = 'bench-agent-model';
@@ -54,24 +51,9 @@ const row = (label: string, s: Summary) => `| ${label} | ${f1(s.p50)} | ${f1(s.p
 
 export async function agentBench(): Promise<void> {
   const fixture = await startOllamaFixture({ models: [{ name: MODEL, capabilities: ['completion', 'tools'] }] });
-  const dataDir = await mkdtemp(join(tmpdir(), 'cynode-bench-agent-'));
-  const server = await serve({
-    CYNODE_DATA_DIR: dataDir,
-    CYNODE_ADMIN_PASSWORD: 'bench-password-1',
-    OLLAMA_HOST: fixture.url,
-    CYNODE_NODE_HEARTBEAT_SECONDS: '1',
-    CYNODE_NODE_STALE_SECONDS: '10',
-  });
+  const served = await servedGateway('agent', fixture.url, PM);
   try {
-    const login = await fetch(`${server.gatewayUrl}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle: 'admin', password: 'bench-password-1' }) });
-    const token = ((await login.json()) as { access_token: string }).access_token;
-    const client = new OpenAI({ baseURL: `${server.gatewayUrl}/v1`, apiKey: token, maxRetries: 0 });
-    for (let i = 0; ; i++) {
-      const models = await client.models.list().catch(() => null);
-      if (models?.data.some((m) => m.id === PM)) break;
-      if (i > 150) throw new Error(`the embedded node never served ${MODEL} as ${PM}`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const { client } = served;
     let n = 0;
     // Warm every path (connections, JIT, the capability cache).
     for (let i = 0; i < 5; i++) for (const steps of SHAPES) await turn(client, fixture, steps, ++n);
@@ -103,9 +85,7 @@ export async function agentBench(): Promise<void> {
     console.log(`Other requests to the model server per turn (not subtracted; the node's heartbeat probes included): ${others.join('; ')}`);
     console.log(`Target: < ${TARGET_MS} ms of CyNode time per step, sandbox runs excluded (the node hop to the model server is counted as CyNode's).`);
   } finally {
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await served.close();
     await fixture.close();
-    await rm(dataDir, { recursive: true, force: true });
   }
 }

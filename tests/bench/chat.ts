@@ -5,13 +5,10 @@
  * 64 concurrent streams. The official OpenAI SDK is the gateway's client, as for LAN clients.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { startOllamaFixture } from '../fixtures/ollama-fixture';
-import { serve } from '../support/cli';
+import { servedGateway } from './served-gateway';
 import { percentile } from './stats';
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
@@ -132,26 +129,10 @@ async function round(f: () => Promise<Stream>, concurrency: number, samples: num
 
 export async function chatBench(): Promise<void> {
   const fixture = await startOllamaFixture({ models: [MODEL] });
-  const dataDir = await mkdtemp(join(tmpdir(), 'cynode-bench-chat-'));
-  const server = await serve({
-    CYNODE_DATA_DIR: dataDir,
-    CYNODE_ADMIN_PASSWORD: 'bench-password-1',
-    OLLAMA_HOST: fixture.url,
-    CYNODE_NODE_HEARTBEAT_SECONDS: '1',
-    CYNODE_NODE_STALE_SECONDS: '10',
-    CYNODE_MAX_CONCURRENT_REQUESTS: '10000',
-  });
+  const served = await servedGateway('chat', fixture.url, MODEL, { CYNODE_MAX_CONCURRENT_REQUESTS: '10000' });
   const proxy = await startBareProxy(fixture.url);
   try {
-    const login = await fetch(`${server.gatewayUrl}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle: 'admin', password: 'bench-password-1' }) });
-    const token = ((await login.json()) as { access_token: string }).access_token;
-    const client = new OpenAI({ baseURL: `${server.gatewayUrl}/v1`, apiKey: token, maxRetries: 0 });
-    for (let i = 0; ; i++) {
-      const models = await client.models.list().catch(() => null);
-      if (models?.data.some((m) => m.id === MODEL)) break;
-      if (i > 150) throw new Error('the embedded node never reported the fixture model');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const { client, token, server } = served;
     // Warm both paths (connections, JIT).
     for (let i = 0; i < 5; i++) await Promise.all([direct(fixture.url), gatewayBare(proxy.url, token), gateway(client), gatewayBare(server.gatewayUrl, token)]);
 
@@ -179,9 +160,7 @@ export async function chatBench(): Promise<void> {
     }
   } finally {
     proxy.child.kill();
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await served.close();
     await fixture.close();
-    await rm(dataDir, { recursive: true, force: true });
   }
 }

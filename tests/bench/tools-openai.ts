@@ -4,12 +4,9 @@
  * to the model server's /api/chat, against the Ollama fixture answering at once with one call:
  * the time to the first tool-call delta, and what the gateway adds to it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import OpenAI from 'openai';
+import type OpenAI from 'openai';
 import { startOllamaFixture } from '../fixtures/ollama-fixture';
-import { serve } from '../support/cli';
+import { servedGateway } from './served-gateway';
 import { percentile } from './stats';
 
 const MODEL = 'bench-tools-model';
@@ -66,24 +63,9 @@ async function gatewaySdk(client: OpenAI): Promise<number> {
 export async function toolsOpenAiBench(): Promise<void> {
   const fixture = await startOllamaFixture({ models: [{ name: MODEL, capabilities: ['completion', 'tools'] }] });
   fixture.setBehaviour({ toolCalls: [{ name: 'create_task', arguments: { title: 'Write the release notes', priority: 2 } }] });
-  const dataDir = await mkdtemp(join(tmpdir(), 'cynode-bench-tools-'));
-  const server = await serve({
-    CYNODE_DATA_DIR: dataDir,
-    CYNODE_ADMIN_PASSWORD: 'bench-password-1',
-    OLLAMA_HOST: fixture.url,
-    CYNODE_NODE_HEARTBEAT_SECONDS: '1',
-    CYNODE_NODE_STALE_SECONDS: '10',
-  });
+  const served = await servedGateway('tools', fixture.url, MODEL);
   try {
-    const login = await fetch(`${server.gatewayUrl}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ handle: 'admin', password: 'bench-password-1' }) });
-    const token = ((await login.json()) as { access_token: string }).access_token;
-    const client = new OpenAI({ baseURL: `${server.gatewayUrl}/v1`, apiKey: token, maxRetries: 0 });
-    for (let i = 0; ; i++) {
-      const models = await client.models.list().catch(() => null);
-      if (models?.data.some((m) => m.id === MODEL)) break;
-      if (i > 150) throw new Error('the embedded node never reported the fixture model');
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const { client, token, server } = served;
     // Warm every path (connections, JIT, the capability cache).
     for (let i = 0; i < 5; i++) await Promise.all([direct(fixture.url), gatewayBare(server.gatewayUrl, token), gatewaySdk(client)]);
 
@@ -105,9 +87,7 @@ export async function toolsOpenAiBench(): Promise<void> {
       console.log(`| ${label} | ${ps.map((p) => p.toFixed(1)).join(' / ')} ms | ${added} |`);
     }
   } finally {
-    server.child.kill('SIGTERM');
-    await server.exited;
+    await served.close();
     await fixture.close();
-    await rm(dataDir, { recursive: true, force: true });
   }
 }
